@@ -1,0 +1,27 @@
+# Set-up is `make run` and `make test`; both create .venv and install the package into it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+OUT ?= out/batch-size
+
+.PHONY: run test bench clean
+
+$(BIN)/runner: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(BIN)/runner
+	$(BIN)/runner sweep batch-size --out $(OUT)
+	$(BIN)/runner report $(OUT)
+
+test: $(BIN)/runner
+	$(BIN)/python -m pytest -q
+
+bench: $(BIN)/runner
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/bench_batch_size.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,13 @@
+"""The studies, each a declarative :class:`experiments.study.Study`, in one registry."""
+from experiments.batch_size import BatchSizeStudy
+from experiments.study import Study
+
+STUDIES: dict[str, Study] = {s.name: s for s in (BatchSizeStudy(),)}
+
+
+def get_study(name: str) -> Study:
+    """The study called ``name``; KeyError with the known names if none."""
+    try:
+        return STUDIES[name]
+    except KeyError:
+        raise KeyError(f"unknown study {name!r}; known: {', '.join(STUDIES)}") from None

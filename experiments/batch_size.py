@@ -1,0 +1,155 @@
+"""The batch-size study: SGD on a polynomial regression, Berlyand & Jabin §8.6 (L1432-1503).
+
+Model (8.13)-(8.15): f(x, A) = A x̂ with x̂ = (1, x, ..., x^d), A ∈ R^{n×(d+1)}: one dense layer
+without bias on the features x̂. Loss (8.14): L(A) = (1/N) Σ ||A x̂_i − y_i||². The exact
+minimizer (8.17) gives L_min and the relative loss L̄ = L/L_min − 1 (8.18), recorded on the
+full training set at the end of every epoch.
+
+Choices the book leaves open (recorded in every row through the parameters):
+- x_i ~ U(−1, 1), i.i.d.
+- y_ij = sin(ω_j x_i + φ_j) + noise·ε_ij with ω_j ~ U(1, 4), φ_j ~ U(0, 2π), ε_ij ~ N(0, 1):
+  not a cubic and noisy, so L_min > 0 and (8.18) is defined.
+- Data from the run's seed (stream 0); initialization and batch order from the same seed
+  (streams 1 and 2): every batch size of one seed sees the same data and the same start.
+- A(0): Glorot-uniform (a random start, as in (8.3)).
+- Learning rate τ = 1/4 for every batch size. A mini-batch loss is a mean of single-sample
+  losses ||A x̂_i − y_i||², whose Hessians have largest eigenvalue d_i = 2||x̂_i||² ≤ 8 on
+  x ∈ [−1, 1] (d = 3). A gradient step on a quadratic with curvature ≤ d is non-expansive for
+  τ ≤ 2/d, so τ = 2/8 keeps every step of every batch size stable (Thm 8.1.2's τ ≤ 1/d would
+  give 1/8, at which the small batches level out below 0.04 and the picture of Fig 8.4 fades).
+- Batches without replacement within an epoch (a fresh permutation each epoch); the
+  deterministic GD curve of Fig 8.3 is the full batch b = N, written ``batch_size=full``.
+- Times are seconds spent in updates only (the end-of-epoch evaluation is timed apart).
+"""
+import numpy as np
+import pyarrow as pa
+from scipy.linalg import solve_triangular
+
+from experiments.study import Param, RunOutput, Study, at_least, positive
+from experiments.training import fit
+from kernels.plan import Dense, build_plan
+
+LAST_EPOCHS = 50  # Fig 8.5a: average relative loss over the last 50 epochs
+
+
+def features(x: np.ndarray, degree: int) -> np.ndarray:
+    """x̂_i = (1, x_i, ..., x_i^d). x: (N,) -> (N, d+1)."""
+    return np.vander(x, degree + 1, increasing=True)
+
+
+def make_data(n_samples: int, n_outputs: int, noise: float, seed: int):
+    """The study's regression data (module docstring). Returns x (N,), y (N, n), float64."""
+    rng = np.random.default_rng([seed, 0])
+    x = rng.uniform(-1.0, 1.0, n_samples)
+    omega = rng.uniform(1.0, 4.0, n_outputs)
+    phi = rng.uniform(0.0, 2.0 * np.pi, n_outputs)
+    y = np.sin(np.outer(x, omega) + phi) + noise * rng.standard_normal((n_samples, n_outputs))
+    return x, y
+
+
+def exact_minimizer(xhat: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """A_minᵀ of (8.17), by Householder QR of x̂ (stable; the normal equations square the
+    condition number). xhat: (N, d+1), y: (N, n) -> (d+1, n), the engine's W layout."""
+    q, r = np.linalg.qr(xhat)
+    return solve_triangular(r, q.T @ y)
+
+
+def mse(xhat: np.ndarray, w: np.ndarray, y: np.ndarray) -> float:
+    """L of (8.15) with W = Aᵀ: (1/N) Σ ||x̂_i W − y_i||²."""
+    return float(np.mean(np.sum((xhat @ w - y) ** 2, axis=1)))
+
+
+def first_reach(values: np.ndarray, level: float) -> int | None:
+    """Index of the first entry <= level, or None."""
+    hits = np.flatnonzero(values <= level)
+    return int(hits[0]) if hits.size else None
+
+
+class BatchSizeStudy(Study):
+    name = "batch-size"
+    title = "SGD batch size on a polynomial regression"
+    source = "Berlyand & Jabin §8.6, Figs 8.3-8.5"
+    choices_text = __doc__.split("Choices the book leaves open")[1]
+    params = (
+        Param("batch_size", int, 32, "SGD batch size b (1..N); 'full' = deterministic GD",
+              check=at_least(1), aliases={"full": 0}),
+        Param("n_samples", int, 2**13, "N, training samples", check=at_least(1), names=("N",)),
+        Param("n_outputs", int, 64, "n, outputs (polynomials)", check=at_least(1), names=("n",)),
+        Param("degree", int, 3, "d, polynomial degree", check=at_least(0), names=("d",)),
+        Param("noise", float, 0.1, "standard deviation of the noise on y",
+              check=lambda v: None if v >= 0 else "must be >= 0"),
+        Param("lr", float, 0.25, "learning rate τ, the same for every batch size", check=positive),
+        Param("epochs", int, 200, "epochs of training", check=at_least(1)),
+        Param("rel_loss_target", float, 0.04, "relative loss whose first reach is timed (Fig 8.4)",
+              check=positive),
+        Param("dtype", str, "float64", "floating-point type of the training", choices=("float64", "float32")),
+    )
+    default_grid = {"batch_size": [2**k for k in range(12)] + [0]}
+    metrics = {
+        "method": pa.string(),
+        "l_min": pa.float64(),
+        "final_loss": pa.float64(),
+        "final_rel_loss": pa.float64(),
+        "mean_rel_loss_last50": pa.float64(),
+        "epochs_to_target": pa.int64(),
+        "time_to_target_s": pa.float64(),
+        "epochs_done": pa.int64(),
+        "iterations": pa.int64(),
+        "train_time_s": pa.float64(),
+        "eval_time_s": pa.float64(),
+        "time_per_iter_s": pa.float64(),
+    }
+    curve_columns = {
+        "loss": pa.float64(),
+        "rel_loss": pa.float64(),
+        "train_time_s": pa.float64(),
+        "wall_time_s": pa.float64(),
+    }
+
+    def normalize(self, config: dict) -> dict:
+        config = dict(config)
+        n = config["n_samples"]
+        if config["batch_size"] == 0:  # the "full" alias: deterministic GD
+            config["batch_size"] = n
+        if config["batch_size"] > n:
+            raise ValueError(f"batch_size: {config['batch_size']} is larger than n_samples = {n}")
+        return config
+
+    def run(self, config: dict, seed: int) -> RunOutput:
+        dtype = np.dtype(config["dtype"])
+        n_samples, batch_size = config["n_samples"], config["batch_size"]
+        x, y = make_data(n_samples, config["n_outputs"], config["noise"], seed)
+        xhat = features(x, config["degree"])
+        l_min = mse(xhat, exact_minimizer(xhat, y), y)
+
+        plan = build_plan(xhat.shape[1], [Dense(config["n_outputs"], bias=False)])
+        params = plan.init_params(np.random.default_rng([seed, 1]), dtype)
+        result = fit(xhat.astype(dtype), y.astype(dtype), plan, params, loss="mse",
+                     optimizer="sgd", lr=config["lr"], epochs=config["epochs"],
+                     batch_size=batch_size, seed=int(np.random.default_rng([seed, 2]).integers(2**31)))
+
+        rel = result.losses / l_min - 1.0
+        iters_per_epoch = -(-n_samples // batch_size)
+        iterations = iters_per_epoch * result.epochs_done
+        train_time = float(result.train_times[-1])
+        reach = first_reach(rel, config["rel_loss_target"])
+        metrics = {
+            "method": "gd" if batch_size == n_samples else "sgd",
+            "l_min": l_min,
+            "final_loss": float(result.losses[-1]),
+            "final_rel_loss": float(rel[-1]),
+            "mean_rel_loss_last50": float(np.mean(rel[1:][-LAST_EPOCHS:])) if result.epochs_done else None,
+            "epochs_to_target": reach,
+            "time_to_target_s": float(result.train_times[reach]) if reach is not None else None,
+            "epochs_done": result.epochs_done,
+            "iterations": iterations,
+            "train_time_s": train_time,
+            "eval_time_s": float(result.wall_times[-1]) - train_time,
+            "time_per_iter_s": train_time / iterations if iterations else None,
+        }
+        curves = {"loss": result.losses, "rel_loss": rel,
+                  "train_time_s": result.train_times, "wall_time_s": result.wall_times}
+        diverged = result.diverged
+        return RunOutput(status="diverged" if diverged else "ok", metrics=metrics, curves=curves,
+                         compile_time_s=result.compile_time_s,
+                         diverged_epoch=result.epochs_done if diverged else None)

@@ -1,0 +1,76 @@
+"""Dense (fully connected) layer: ``y = x W + b``.
+
+Parameter layout (one convention everywhere): ``W`` is stored as ``(n_in, n_out)`` row-major,
+the transpose of the book's ``A`` (Berlyand & Jabin (4.6), ``g(x) = A x + b``), so that the
+innermost loops run over contiguous memory; the bias follows ``W`` in the flat vector.
+Small products use hand loops (a BLAS call costs about a microsecond, too much at batch size 1);
+large ones call BLAS through ``np.dot``.
+"""
+import numpy as np
+
+from kernels.jit import kernel
+
+# Products with at least this many multiply-adds (B * n_in * n_out) go to BLAS.
+BLAS_MIN_WORK = 1 << 15
+
+
+@kernel
+def dense_forward(x, w, b, y):
+    """y = x @ w + b.
+
+    x: (B, n_in); w: (n_in, n_out); b: (n_out,), or (0,) for a layer without bias;
+    y: (B, n_out), overwritten.
+    """
+    n_batch, n_in = x.shape
+    n_out = w.shape[1]
+    if n_batch * n_in * n_out >= BLAS_MIN_WORK:
+        np.dot(x, w, y)
+    else:
+        for i in range(n_batch):
+            for j in range(n_out):
+                y[i, j] = 0
+            for k in range(n_in):
+                xik = x[i, k]
+                for j in range(n_out):
+                    y[i, j] += xik * w[k, j]
+    if b.shape[0] > 0:
+        for i in range(n_batch):
+            for j in range(n_out):
+                y[i, j] += b[j]
+
+
+@kernel
+def dense_backward(dy, x, w, dx, dw, db):
+    """Gradients of y = x @ w + b (Treister notes L561-599, batched: dW = xᵀ dy).
+
+    dy: (B, n_out) = ∂L/∂y; x: (B, n_in) the forward input; w: (n_in, n_out).
+    Outputs, overwritten: dx: (B, n_in) = dy wᵀ, or (0, n_in) to skip it (first layer);
+    dw: (n_in, n_out) = xᵀ dy; db: (n_out,) = Σ_i dy_i, or (0,) for a layer without bias.
+    """
+    n_batch, n_in = x.shape
+    n_out = w.shape[1]
+    large = n_batch * n_in * n_out >= BLAS_MIN_WORK
+    if large:
+        np.dot(x.T, dy, dw)
+    else:
+        dw[:, :] = 0
+        for i in range(n_batch):
+            for k in range(n_in):
+                xik = x[i, k]
+                for j in range(n_out):
+                    dw[k, j] += xik * dy[i, j]
+    if db.shape[0] > 0:
+        db[:] = 0
+        for i in range(n_batch):
+            for j in range(n_out):
+                db[j] += dy[i, j]
+    if dx.shape[0] > 0:
+        if large:
+            np.dot(dy, w.T, dx)
+        else:
+            for i in range(n_batch):
+                for k in range(n_in):
+                    acc = dy[i, 0] * w[k, 0]
+                    for j in range(1, n_out):
+                        acc += dy[i, j] * w[k, j]
+                    dx[i, k] = acc

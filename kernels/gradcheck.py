@@ -1,0 +1,44 @@
+"""The Taylor (gradient) test of Treister's notes §6.3 (L657-695).
+
+For a scalar f with claimed gradient g at x and a random direction d, ||d|| = 1:
+  E0(ε) = |f(x + εd) − f(x)|             = O(ε):  halves as ε halves (ratio ≈ 2)
+  E1(ε) = |f(x + εd) − f(x) − ε dᵀg(x)|  = O(ε²): quarters as ε halves (ratio ≈ 4)
+with ε_i = 0.5^i ε₀. A wrong gradient leaves E1 = O(ε): its ratio falls to ≈ 2.
+"""
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TaylorResult:
+    eps: np.ndarray  # (steps,)
+    e0: np.ndarray  # zeroth-order errors
+    e1: np.ndarray  # first-order errors
+    ratio0: float  # median of E0(ε)/E0(ε/2), ≈ 2
+    ratio1: float  # median of E1(ε)/E1(ε/2), ≈ 4
+
+    @property
+    def passed(self) -> bool:
+        return abs(self.ratio0 - 2) < 0.2 and abs(self.ratio1 - 4) < 0.4
+
+
+def taylor_test(f: Callable[[np.ndarray], float], grad: Callable[[np.ndarray], np.ndarray],
+                x: np.ndarray, rng: np.random.Generator, eps0: float = 1e-2, steps: int = 8) -> TaylorResult:
+    """Run the test on f, grad at x (any shape, float64) along a random unit direction."""
+    d = rng.standard_normal(x.shape)
+    d /= np.linalg.norm(d)
+    f0 = f(x)
+    slope = float(np.sum(d * grad(x)))
+    eps = eps0 * 0.5 ** np.arange(steps)
+    e0 = np.empty(steps)
+    e1 = np.empty(steps)
+    for i, e in enumerate(eps):
+        fe = f(x + e * d)
+        e0[i] = abs(fe - f0)
+        e1[i] = abs(fe - f0 - e * slope)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio0 = float(np.median(e0[:-1] / e0[1:]))
+        ratio1 = float(np.median(e1[:-1] / e1[1:]))
+    return TaylorResult(eps, e0, e1, ratio0, ratio1)

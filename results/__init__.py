@@ -1,0 +1,1 @@
+"""The Parquet store (``runs`` and ``curves`` tables), analysis and the report."""

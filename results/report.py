@@ -1,0 +1,17 @@
+"""``runner report``: read a results directory, print the study's summary, write its figures."""
+from pathlib import Path
+
+from results import batch_size_report
+from results.store import CURVES, RUNS, load
+
+REPORTS = {"batch-size": batch_size_report.report}
+
+
+def report(out_dir: Path) -> tuple[str, list[Path]]:
+    """Summary text and figure paths (under out_dir/figures) for the study in out_dir."""
+    runs = load(out_dir, RUNS)
+    curves = load(out_dir, CURVES)
+    studies = runs["study"].unique().tolist()
+    if len(studies) != 1:
+        raise ValueError(f"{out_dir} holds runs of {len(studies)} studies; expected one")
+    return REPORTS[studies[0]](runs, curves, out_dir / "figures")

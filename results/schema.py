@@ -1,0 +1,32 @@
+"""The pyarrow schemas of the two tables, built from a study's declaration.
+
+runs: one row per run. Columns, in order: identity (run_id, sweep_id, study, seed), every
+hyperparameter of the study as its own typed column, outcome (status, error, diverged_epoch),
+the study's metrics, timings (run_time_s, compile_time_s, started_at, finished_at) and
+provenance (PROVENANCE).
+
+curves: one row per run and recorded epoch: run_id, epoch, then the study's curve columns.
+"""
+import pyarrow as pa
+
+from experiments.study import PA_TYPES, Study
+
+IDENTITY = [("run_id", pa.string()), ("sweep_id", pa.string()), ("study", pa.string()),
+            ("seed", pa.int64())]
+OUTCOME = [("status", pa.string()), ("error", pa.string()), ("diverged_epoch", pa.int64())]
+TIMINGS = [("run_time_s", pa.float64()), ("compile_time_s", pa.float64()),
+           ("started_at", pa.timestamp("us", tz="UTC")), ("finished_at", pa.timestamp("us", tz="UTC"))]
+PROVENANCE = [("package_version", pa.string()), ("git_commit", pa.string()),
+              ("numba_version", pa.string()), ("numpy_version", pa.string()),
+              ("python_version", pa.string()), ("cpu", pa.string()), ("hostname", pa.string()),
+              ("threads", pa.int64()), ("target", pa.string())]
+STATUSES = ("ok", "diverged", "failed")
+
+
+def runs_schema(study: Study) -> pa.Schema:
+    params = [(p.name, PA_TYPES[p.type]) for p in study.params]
+    return pa.schema(IDENTITY + params + OUTCOME + list(study.metrics.items()) + TIMINGS + PROVENANCE)
+
+
+def curves_schema(study: Study) -> pa.Schema:
+    return pa.schema([("run_id", pa.string()), ("epoch", pa.int64())] + list(study.curve_columns.items()))

@@ -1,0 +1,1 @@
+"""The command line: expand a grid, skip what is done, execute runs, report."""

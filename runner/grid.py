@@ -1,0 +1,124 @@
+"""Grids: parse ``--grid key=values``, expand to configurations, hash them into run ids.
+
+Values: a comma list (``batch_size=1,2,4``) or a range ``start:stop:linK`` / ``start:stop:logK``
+(K points, both ends included, evenly spaced or log-spaced). Integer parameters take ranges only
+where every point is an integer (``1:2048:log12`` = 1, 2, 4, ..., 2048).
+"""
+import hashlib
+import itertools
+import json
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from experiments.study import Param, Study
+
+RANGE = re.compile(r"^(?P<start>[^:]+):(?P<stop>[^:]+):(?P<kind>lin|log)(?P<count>\d+)$")
+
+
+class GridError(ValueError):
+    """A grid that cannot run; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    run_id: str
+    config: dict
+    seed: int
+
+
+def _range(param: Param, text: str, match: re.Match) -> list:
+    if param.type not in (int, float):
+        raise GridError(f"{param.name}: a range needs a numeric parameter, got {text!r}")
+    try:
+        start, stop = float(match["start"]), float(match["stop"])
+    except ValueError:
+        raise GridError(f"{param.name}: malformed range {text!r} (use start:stop:linK or start:stop:logK)") from None
+    count = int(match["count"])
+    if count < 1:
+        raise GridError(f"{param.name}: a range needs at least 1 point, got {text!r}")
+    if match["kind"] == "log":
+        if start <= 0 or stop <= 0:
+            raise GridError(f"{param.name}: a log range needs positive ends, got {text!r}")
+        points = np.geomspace(start, stop, count)
+    else:
+        points = np.linspace(start, stop, count)
+    if param.type is int:
+        rounded = np.round(points)
+        if not np.allclose(points, rounded, rtol=1e-9, atol=0):
+            raise GridError(f"{param.name}: range {text!r} does not give integers")
+        return [int(v) for v in rounded]
+    return [float(v) for v in points]
+
+
+def parse_values(param: Param, text: str) -> list:
+    """The typed, validated values of one ``--grid`` right-hand side."""
+    if ":" in text:
+        match = RANGE.match(text.strip())
+        if match is None:
+            raise GridError(f"{param.name}: malformed range {text!r} (use start:stop:linK or start:stop:logK)")
+        values = _range(param, text, match)
+        for value in values:
+            try:
+                param.validate(value)
+            except ValueError as err:
+                raise GridError(str(err)) from None
+    else:
+        tokens = [t for t in text.split(",") if t.strip()]
+        if not tokens:
+            raise GridError(f"{param.name}: no values given")
+        try:
+            values = [param.parse(t) for t in tokens]
+        except ValueError as err:
+            raise GridError(str(err)) from None
+    return list(dict.fromkeys(values))  # drop repeats, keep order
+
+
+def parse_grid(study: Study, options: list[str]) -> dict:
+    """``["key=values", ...]`` -> {parameter name: values}; GridError on any bad entry."""
+    grid = {}
+    for option in options:
+        key, sep, text = option.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise GridError(f"--grid {option!r}: expected key=values")
+        try:
+            param = study.param(key)
+        except KeyError:
+            known = ", ".join(p.name for p in study.params)
+            raise GridError(f"--grid: unknown parameter {key!r} for study {study.name} (known: {known})") from None
+        if param.name in grid:
+            raise GridError(f"--grid: {param.name} given twice")
+        grid[param.name] = parse_values(param, text)
+    return grid
+
+
+def run_id(study: Study, config: dict, seed: int) -> str:
+    """16 hex digits of SHA-256 over the study name, the normalized configuration and the seed."""
+    text = json.dumps({"study": study.name, "config": config, "seed": seed}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def sweep_id(run_ids: list[str]) -> str:
+    """12 hex digits over the sorted run ids: the same sweep always gets the same id."""
+    return hashlib.sha256(",".join(sorted(run_ids)).encode()).hexdigest()[:12]
+
+
+def expand(study: Study, overrides: dict, seeds: int) -> list[RunSpec]:
+    """Every (configuration, seed) of the study's default grid with ``overrides`` replacing
+    its lists, parameters outside the grid at their defaults, in a deterministic order.
+    Configurations that normalize to the same one are run once. GridError if one is invalid.
+    """
+    grid = {**study.default_grid, **overrides}
+    names = [p.name for p in study.params if p.name in grid]
+    specs = {}
+    for values in itertools.product(*(grid[n] for n in names)):
+        try:
+            config = study.normalize({**study.defaults(), **dict(zip(names, values))})
+        except ValueError as err:
+            raise GridError(str(err)) from None
+        for seed in range(seeds):
+            rid = run_id(study, config, seed)
+            specs.setdefault(rid, RunSpec(rid, config, seed))
+    return list(specs.values())

@@ -1,0 +1,73 @@
+"""The batch-size study: data, the exact minimizer (8.17), metrics of a run."""
+import numpy as np
+import pytest
+
+from experiments import get_study
+from experiments.batch_size import exact_minimizer, features, first_reach, make_data, mse
+
+STUDY = get_study("batch-size")
+
+
+def small(**overrides):
+    return STUDY.normalize({**STUDY.defaults(), "n_samples": 256, "n_outputs": 4, "epochs": 30, **overrides})
+
+
+def test_exact_minimizer_matches_lstsq_and_normal_equations():
+    x, y = make_data(500, 6, 0.1, seed=0)
+    xhat = features(x, 3)
+    w = exact_minimizer(xhat, y)
+    np.testing.assert_allclose(w, np.linalg.lstsq(xhat, y, rcond=None)[0], rtol=1e-10, atol=1e-12)
+    a_min = (y.T @ xhat) @ np.linalg.inv(xhat.T @ xhat)  # (8.17), A = Wᵀ
+    np.testing.assert_allclose(w.T, a_min, rtol=1e-8, atol=1e-10)
+    gradient = (2 / len(x)) * (xhat @ w - y).T @ xhat  # (8.16) vanishes at the minimizer
+    assert np.abs(gradient).max() < 1e-12
+    assert mse(xhat, w, y) > 0  # L_min > 0: (8.18) is defined
+
+
+def test_data_depends_on_seed_only():
+    a, b, c = make_data(10, 2, 0.1, 1), make_data(10, 2, 0.1, 1), make_data(10, 2, 0.1, 2)
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[1], c[1])
+
+
+def test_full_alias_is_gd_and_batch_larger_than_n_is_rejected():
+    assert small(batch_size=0)["batch_size"] == 256
+    with pytest.raises(ValueError, match="larger than n_samples"):
+        small(batch_size=512)
+
+
+def test_first_reach():
+    assert first_reach(np.array([1.0, 0.5, 0.03, 0.05, 0.01]), 0.04) == 2
+    assert first_reach(np.array([1.0, 0.5]), 0.04) is None
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_run_metrics(dtype):
+    out = STUDY.run(small(batch_size=16, dtype=dtype), seed=0)
+    m = out.metrics
+    assert out.status == "ok" and m["method"] == "sgd"
+    assert m["iterations"] == 30 * 256 // 16 and m["epochs_done"] == 30
+    rel = out.curves["rel_loss"]
+    assert len(rel) == 31 and rel.min() > -1e-6  # never below the exact minimum
+    assert rel[-1] < rel[0] / 10
+    np.testing.assert_allclose(out.curves["loss"] / m["l_min"] - 1, rel)
+    assert m["final_rel_loss"] == rel[-1]
+    assert m["mean_rel_loss_last50"] == pytest.approx(np.mean(rel[1:]))  # 30 < 50 epochs: all
+    reach = m["epochs_to_target"]
+    assert reach == first_reach(rel, 0.04)
+    assert m["time_to_target_s"] == out.curves["train_time_s"][reach]
+    assert m["time_per_iter_s"] == pytest.approx(m["train_time_s"] / m["iterations"])
+
+
+def test_gd_is_deterministic_and_smooth():
+    cfg = small(batch_size=0, epochs=20)
+    a, b = STUDY.run(cfg, 0), STUDY.run(cfg, 0)
+    np.testing.assert_array_equal(a.curves["loss"], b.curves["loss"])
+    assert a.metrics["method"] == "gd"
+    assert np.all(np.diff(a.curves["loss"]) <= 0)  # GD with a stable step never goes up
+
+
+def test_too_large_learning_rate_diverges():
+    out = STUDY.run(small(lr=50.0), seed=0)
+    assert out.status == "diverged" and out.diverged_epoch is not None
+    assert out.metrics["epochs_done"] == out.diverged_epoch < 30

@@ -1,0 +1,152 @@
+"""Every kernel: against numpy, and through the Taylor test (Treister §6.3)."""
+import numba
+import numpy as np
+import pytest
+
+from kernels.activations import relu_backward, relu_forward, tanh_backward, tanh_forward
+from kernels.dense import BLAS_MIN_WORK, dense_backward, dense_forward
+from kernels.gradcheck import taylor_test
+from kernels.losses import mse_backward, mse_forward
+from kernels.optimizers import sgd_step
+
+RNG = np.random.default_rng(7)
+
+# (batch, n_in, n_out): hand loops and the BLAS path.
+DENSE_SHAPES = [(1, 4, 64), (5, 3, 7), (64, 32, 32)]
+
+
+def test_shapes_cover_both_dense_paths():
+    work = [b * i * o for b, i, o in DENSE_SHAPES]
+    assert min(work) < BLAS_MIN_WORK <= max(work)
+
+
+@pytest.mark.parametrize("shape", DENSE_SHAPES)
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_dense_matches_numpy(shape, bias, dtype, tol):
+    b, n_in, n_out = shape
+    x, w, dy = (RNG.standard_normal(s).astype(dtype) for s in ((b, n_in), (n_in, n_out), (b, n_out)))
+    bias_v = RNG.standard_normal(n_out).astype(dtype) if bias else np.zeros(0, dtype)
+    y = np.empty((b, n_out), dtype)
+    dense_forward(x, w, bias_v, y)
+    np.testing.assert_allclose(y, x @ w + (bias_v if bias else 0), rtol=tol, atol=tol)
+    dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(bias_v)
+    dense_backward(dy, x, w, dx, dw, db)
+    np.testing.assert_allclose(dx, dy @ w.T, rtol=tol, atol=tol)
+    np.testing.assert_allclose(dw, x.T @ dy, rtol=tol, atol=tol)
+    if bias:
+        np.testing.assert_allclose(db, dy.sum(axis=0), rtol=tol, atol=tol)
+
+
+def test_dense_backward_can_skip_input_gradient():
+    x, w, dy = RNG.standard_normal((3, 2)), RNG.standard_normal((2, 4)), RNG.standard_normal((3, 4))
+    dw, db = np.empty((2, 4)), np.empty(4)
+    dense_backward(dy, x, w, np.empty((0, 2)), dw, db)
+    np.testing.assert_allclose(dw, x.T @ dy)
+
+
+def _half_square(forward, backward_from, inputs, target):
+    """f = ½||forward(inputs) − target||² and its gradient through the kernel's backward."""
+    def f(theta):
+        return 0.5 * np.sum((forward(theta) - target) ** 2)
+
+    def grad(theta):
+        return backward_from(theta, forward(theta) - target)
+    return f, grad
+
+
+@pytest.mark.parametrize("shape", DENSE_SHAPES)
+def test_dense_taylor(shape):
+    b, n_in, n_out = shape
+    sizes = [b * n_in, n_in * n_out, n_out]
+
+    def split(theta):
+        x, w, bias = np.split(theta, np.cumsum(sizes)[:-1])
+        return x.reshape(b, n_in), w.reshape(n_in, n_out), bias
+
+    def forward(theta):
+        x, w, bias = split(theta)
+        y = np.empty((b, n_out))
+        dense_forward(x, w, bias, y)
+        return y
+
+    def backward(theta, dy):
+        x, w, bias = split(theta)
+        dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(bias)
+        dense_backward(dy, x, w, dx, dw, db)
+        return np.concatenate([dx.ravel(), dw.ravel(), db])
+
+    theta = RNG.standard_normal(sum(sizes))
+    f, grad = _half_square(forward, backward, theta, RNG.standard_normal((b, n_out)))
+    result = taylor_test(f, grad, theta, RNG)
+    assert result.passed, (result.ratio0, result.ratio1)
+
+
+def test_taylor_test_rejects_a_wrong_gradient():
+    f = lambda v: float(np.sum(np.sin(v)))  # noqa: E731
+    wrong = lambda v: np.cos(v) * 1.01  # noqa: E731
+    right = taylor_test(f, np.cos, RNG.standard_normal(5), RNG)
+    bad = taylor_test(f, wrong, RNG.standard_normal(5), RNG)
+    assert right.passed and not bad.passed
+    assert bad.ratio1 == pytest.approx(2, abs=0.2)
+
+
+@pytest.mark.parametrize("name", ["relu", "tanh"])
+def test_activation_taylor(name):
+    fwd = {"relu": relu_forward, "tanh": tanh_forward}[name]
+    x0 = RNG.standard_normal((4, 6))
+    x0 += 0.2 * np.sign(x0)  # keep ReLU's kink further away than the test's steps
+
+    def forward(x):
+        y = np.empty_like(x)
+        fwd(x, y)
+        return y
+
+    def backward(x, dy):
+        dx = np.empty_like(x)
+        if name == "relu":
+            relu_backward(dy, x, dx)
+        else:
+            tanh_backward(dy, forward(x), dx)
+        return dx
+
+    f, grad = _half_square(forward, backward, x0, RNG.standard_normal((4, 6)))
+    result = taylor_test(f, grad, x0, RNG)
+    assert result.passed, (result.ratio0, result.ratio1)
+
+
+def test_relu_values_and_derivative_at_zero():
+    x = np.array([[-1.0, 0.0, 2.0]])
+    y, dx = np.empty_like(x), np.empty_like(x)
+    relu_forward(x, y)
+    relu_backward(np.ones_like(x), x, dx)
+    np.testing.assert_array_equal(y, [[0, 0, 2]])
+    np.testing.assert_array_equal(dx, [[0, 0, 1]])  # ReLU'(0) = 0
+
+
+def test_mse_is_the_books_form_and_passes_taylor():
+    pred, target = RNG.standard_normal((6, 3)), RNG.standard_normal((6, 3))
+    assert mse_forward(pred, target) == pytest.approx(np.mean(np.sum((pred - target) ** 2, axis=1)))
+
+    def grad(p):
+        d = np.empty_like(p)
+        mse_backward(p, target, d)
+        return d
+    np.testing.assert_allclose(grad(pred), 2 * (pred - target) / 6)
+    result = taylor_test(lambda p: mse_forward(p, target), grad, pred, RNG)
+    assert result.passed, (result.ratio0, result.ratio1)
+
+
+def test_mse_computes_in_float32():
+    """Constants are in the array's dtype: the compiled float32 loss returns float32."""
+    pred = np.ones((2, 2), np.float32)
+    mse_forward(pred, pred * 0)
+    returns = {s.return_type for s in mse_forward.nopython_signatures if s.args[0].dtype == numba.float32}
+    assert returns == {numba.float32}
+
+
+def test_sgd_step():
+    params, grads = RNG.standard_normal(10), RNG.standard_normal(10)
+    expected = params - 0.1 * grads
+    sgd_step(params, grads, 0.1)
+    np.testing.assert_allclose(params, expected)
