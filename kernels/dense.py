@@ -27,9 +27,10 @@ def dense_forward(x, w, b, y):
         np.dot(x, w, y)
     else:
         for i in range(n_batch):
+            xi0 = x[i, 0]
             for j in range(n_out):
-                y[i, j] = 0
-            for k in range(n_in):
+                y[i, j] = xi0 * w[0, j]
+            for k in range(1, n_in):
                 xik = x[i, k]
                 for j in range(n_out):
                     y[i, j] += xik * w[k, j]
@@ -53,15 +54,19 @@ def dense_backward(dy, x, w, dx, dw, db):
     if large:
         np.dot(x.T, dy, dw)
     else:
-        dw[:, :] = 0
-        for i in range(n_batch):
+        for k in range(n_in):
+            x0k = x[0, k]
+            for j in range(n_out):
+                dw[k, j] = x0k * dy[0, j]
+        for i in range(1, n_batch):
             for k in range(n_in):
                 xik = x[i, k]
                 for j in range(n_out):
                     dw[k, j] += xik * dy[i, j]
     if db.shape[0] > 0:
-        db[:] = 0
-        for i in range(n_batch):
+        for j in range(n_out):
+            db[j] = dy[0, j]
+        for i in range(1, n_batch):
             for j in range(n_out):
                 db[j] += dy[i, j]
     if dx.shape[0] > 0:

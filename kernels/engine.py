@@ -11,9 +11,10 @@ import numpy as np
 from kernels.activations import relu_backward, relu_forward, tanh_backward, tanh_forward
 from kernels.clock import now
 from kernels.dense import dense_backward, dense_forward
-from kernels.jit import kernel
+from kernels.jit import inline_kernel, kernel
 from kernels.losses import mse_backward, mse_forward
 from kernels.optimizers import sgd_step
+from kernels.views import matrix
 from kernels.plan import (
     COL_BIAS,
     COL_IN_DIM,
@@ -30,18 +31,17 @@ from kernels.plan import (
 )
 
 
-@kernel
+@inline_kernel
 def _block(buf, capacity, col_off, rows, cols):
     """The (rows, cols) view of one layer boundary in a flat workspace (see kernels.plan)."""
-    start = capacity * col_off
-    return buf[start : start + rows * cols].reshape((rows, cols))
+    return matrix(buf, capacity * col_off, rows, cols)
 
 
-@kernel
+@inline_kernel
 def _dense_params(plan_row, params):
     """Views (w, b) of a dense layer's weights (n_in, n_out) and bias (n_out,) or (0,)."""
     n_in, n_out, off = plan_row[COL_IN_DIM], plan_row[COL_OUT_DIM], plan_row[COL_P_OFF]
-    w = params[off : off + n_in * n_out].reshape((n_in, n_out))
+    w = matrix(params, off, n_in, n_out)
     n_b = n_out if plan_row[COL_BIAS] == 1 else 0
     b = params[off + n_in * n_out : off + n_in * n_out + n_b]
     return w, b
@@ -122,7 +122,9 @@ def optimizer_step(optimizer, hyper, params, grads):
 def _load_rows(src, index, start, rows, dst):
     """dst[r] = src[index[start + r]] for r < rows. src: (N, k); dst: (>= rows, k)."""
     for r in range(rows):
-        dst[r, :] = src[index[start + r]]
+        i = index[start + r]
+        for j in range(src.shape[1]):
+            dst[r, j] = src[i, j]
 
 
 @kernel

@@ -12,3 +12,8 @@ FASTMATH = {"reassoc", "contract"}
 def kernel(fn):
     """Compile ``fn`` in nopython mode, cached on disk."""
     return njit(cache=True, fastmath=FASTMATH)(fn)
+
+
+def inline_kernel(fn):
+    """A small helper called on every step: inlined into its callers at Numba IR level."""
+    return njit(cache=True, fastmath=FASTMATH, inline="always")(fn)
