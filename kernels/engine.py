@@ -47,7 +47,7 @@ def _dense_params(plan_row, params):
     return w, b
 
 
-@kernel
+@inline_kernel
 def forward(plan, params, act, capacity, rows):
     """Run every layer on the first ``rows`` samples of boundary 0 of the workspace ``act``.
 
@@ -68,7 +68,7 @@ def forward(plan, params, act, capacity, rows):
             tanh_forward(x, y)
 
 
-@kernel
+@inline_kernel
 def backward(plan, params, grads, act, dact, capacity, rows):
     """Backpropagate ∂L/∂prediction (the last block of ``dact``) to ``grads`` (P,).
 
@@ -92,7 +92,7 @@ def backward(plan, params, grads, act, dact, capacity, rows):
             tanh_backward(dy, y, dx)
 
 
-@kernel
+@inline_kernel
 def loss_forward(loss, pred, target):
     """The loss selected by code ``loss`` (kernels.plan.LOSSES), a mean over the rows."""
     if loss == LOSS_MSE:
@@ -100,7 +100,7 @@ def loss_forward(loss, pred, target):
     raise ValueError("unknown loss code")
 
 
-@kernel
+@inline_kernel
 def loss_backward(loss, pred, target, dpred):
     """∂L/∂pred of the loss selected by code ``loss`` into dpred (rows, n_out)."""
     if loss == LOSS_MSE:
@@ -109,7 +109,7 @@ def loss_backward(loss, pred, target, dpred):
         raise ValueError("unknown loss code")
 
 
-@kernel
+@inline_kernel
 def optimizer_step(optimizer, hyper, params, grads):
     """One update of the flat params (P,) by the optimizer code; hyper[0] is the step τ."""
     if optimizer == OPT_SGD:
@@ -118,7 +118,7 @@ def optimizer_step(optimizer, hyper, params, grads):
         raise ValueError("unknown optimizer code")
 
 
-@kernel
+@inline_kernel
 def _load_rows(src, index, start, rows, dst):
     """dst[r] = src[index[start + r]] for r < rows. src: (N, k); dst: (>= rows, k)."""
     for r in range(rows):
