@@ -48,7 +48,7 @@ def findings(summary: pd.DataFrame, target: float) -> list[str]:
         best = reached.loc[reached["time_to_target_s"].idxmin()]
         lines.append(
             f"Fastest to reach {target:g}: b = {best['batch_size']} in {best['time_to_target_s']:.4f} s "
-            f"({best['epochs_to_target']:.0f} epochs); the book finds b0 ≈ 32 (Fig 8.4 (iii)).")
+            f"(epoch {best['epochs_to_target']:.0f}); the book finds b0 ≈ 32 (Fig 8.4 (iii)).")
     t = sgd["time_per_iter_us"].to_numpy(float)
     slope, intercept = np.polyfit(b, t, 1)
     r2 = 1 - np.sum((t - (slope * b + intercept)) ** 2) / np.sum((t - t.mean()) ** 2)
