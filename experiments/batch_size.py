@@ -69,7 +69,6 @@ class BatchSizeStudy(Study):
     name = "batch-size"
     title = "SGD batch size on a polynomial regression"
     source = "Berlyand & Jabin §8.6, Figs 8.3-8.5"
-    choices_text = __doc__.split("Choices the book leaves open")[1]
     params = (
         Param("batch_size", int, 32, "SGD batch size b (1..N); 'full' = deterministic GD",
               check=at_least(1), aliases={"full": 0}),

@@ -92,7 +92,6 @@ class Study:
     default_grid: dict  # parameter name -> list of values
     metrics: dict  # column name -> pyarrow type
     curve_columns: dict  # column name -> pyarrow type
-    choices_text: str  # the choices the source texts left open, as recorded
 
     def param(self, key: str) -> Param:
         """The parameter called ``key`` (by column name or alias); KeyError if none."""

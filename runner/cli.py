@@ -116,7 +116,6 @@ def sweep(
 
 def execute(study_name: str, todo: list, sid: str, out: Path, workers: int) -> dict:
     """Run ``todo``, writing each run as it finishes; show progress; return status counts."""
-    from experiments import get_study
     from results.store import write_run
     from runner.execute import run_local
 
@@ -125,19 +124,22 @@ def execute(study_name: str, todo: list, sid: str, out: Path, workers: int) -> d
     if not todo:
         return counts
     results = run_local(study_name, todo, sid, workers)
+
+    def record(row: dict, curves: dict) -> None:
+        write_run(out, study, row, curves)
+        counts[row["status"]] += 1
+
     if sys.stderr.isatty():
         from rich.progress import Progress
 
-        with Progress(transient=False) as progress:
+        with Progress() as progress:
             task = progress.add_task(f"{study_name} ({workers} workers)", total=len(todo))
             for row, curves in results:
-                write_run(out, study, row, curves)
-                counts[row["status"]] += 1
+                record(row, curves)
                 progress.advance(task)
     else:
         for k, (row, curves) in enumerate(results, 1):
-            write_run(out, study, row, curves)
-            counts[row["status"]] += 1
+            record(row, curves)
             typer.echo(f"[{k}/{len(todo)}] {row['run_id']} {row['status']} {row['run_time_s']:.2f}s"
                        + (f" {row['error']}" if row["error"] else ""))
     return counts
