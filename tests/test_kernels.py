@@ -11,8 +11,8 @@ from kernels.optimizers import sgd_step
 
 RNG = np.random.default_rng(7)
 
-# (batch, n_in, n_out): hand loops and the BLAS path.
-DENSE_SHAPES = [(1, 4, 64), (5, 3, 7), (64, 32, 32)]
+# (batch, n_in, n_out): hand loops (unrolled blocks of four and their remainders) and BLAS.
+DENSE_SHAPES = [(1, 4, 64), (5, 3, 7), (6, 7, 5), (64, 32, 32)]
 
 
 def test_shapes_cover_both_dense_paths():
