@@ -2,8 +2,8 @@
 
 Numba's ``ndarray.reshape`` calls a runtime helper that costs about 18 ns, and the engine takes
 some 16 views per step (parameters, activations, gradients), which at batch size 1 would cost
-more than the arithmetic. ``matrix`` builds the same C-contiguous view directly (well under
-a nanosecond): it shares the buffer's memory and keeps it alive like any view.
+more than the arithmetic. ``matrix`` builds the same C-contiguous view directly (about 4 ns,
+with its bounds check): it shares the buffer's memory and keeps it alive like any view.
 """
 from numba import types
 from numba.core import cgutils
