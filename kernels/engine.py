@@ -14,7 +14,6 @@ from kernels.dense import dense_backward, dense_forward
 from kernels.jit import inline_kernel, kernel
 from kernels.losses import mse_backward, mse_forward
 from kernels.optimizers import sgd_step
-from kernels.views import matrix
 from kernels.plan import (
     COL_BIAS,
     COL_IN_DIM,
@@ -29,6 +28,7 @@ from kernels.plan import (
     OP_TANH,
     OPT_SGD,
 )
+from kernels.views import matrix
 
 
 @inline_kernel

@@ -11,7 +11,7 @@ from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
-from kernels.jit import inline_kernel, kernel
+from kernels.jit import inline_kernel
 
 
 @intrinsic

@@ -1,5 +1,4 @@
 """The command line end to end: sweep, resume, the Parquet schema, bad input, report."""
-import os
 import subprocess
 import sys
 from pathlib import Path
