@@ -1,8 +1,9 @@
 """The studies, each a declarative :class:`experiments.study.Study`, in one registry."""
 from experiments.batch_size import BatchSizeStudy
+from experiments.digits import DigitsStudy
 from experiments.study import Study
 
-STUDIES: dict[str, Study] = {s.name: s for s in (BatchSizeStudy(),)}
+STUDIES: dict[str, Study] = {s.name: s for s in (BatchSizeStudy(), DigitsStudy())}
 
 
 def get_study(name: str) -> Study:

@@ -5,6 +5,12 @@ without bias on the features x̂. Loss (8.14): L(A) = (1/N) Σ ||A x̂_i − y_i
 minimizer (8.17) gives L_min and the relative loss L̄ = L/L_min − 1 (8.18), recorded on the
 full training set at the end of every epoch.
 
+How L is monitored: with the QR factors X̂ = QR of the N × (d+1) feature matrix,
+X̂Aᵀ − Y = Q(RAᵀ − QᵀY) − (I − QQᵀ)Y splits into orthogonal parts, the second of which is the
+residual of the minimizer. So L(A) − L_min = (1/N) ||RAᵀ − QᵀY||², exactly: the engine
+monitors the d+1 rows √((d+1)/N)·(R, QᵀY), whose mean loss is L − L_min. This is the full
+training loss at (d+1)/N of the cost, and L̄ = (L − L_min)/L_min has no cancellation.
+
 Choices the book leaves open (recorded in every row through the parameters):
 - x_i ~ U(−1, 1), i.i.d.
 - y_ij = sin(ω_j x_i + φ_j) + noise·ε_ij with ω_j ~ U(1, 4), φ_j ~ U(0, 2π), ε_ij ~ N(0, 1):
@@ -26,7 +32,8 @@ import pyarrow as pa
 from scipy.linalg import solve_triangular
 
 from experiments.study import Param, RunOutput, Study, at_least, positive
-from experiments.training import fit
+from experiments.training import Hyper, fit
+from kernels.codes import HIST_TRAIN_LOSS, HIST_TRAIN_TIME, HIST_WALL_TIME
 from kernels.plan import Dense, build_plan
 
 LAST_EPOCHS = 50  # Fig 8.5a: average relative loss over the last 50 epochs
@@ -52,6 +59,14 @@ def exact_minimizer(xhat: np.ndarray, y: np.ndarray) -> np.ndarray:
     condition number). xhat: (N, d+1), y: (N, n) -> (d+1, n), the engine's W layout."""
     q, r = np.linalg.qr(xhat)
     return solve_triangular(r, q.T @ y)
+
+
+def excess_loss_set(xhat: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """K = min(N, d+1) rows (x', y') whose mean loss is L(A) − L_min for every A (module
+    docstring): x' = √(K/N) R (K, d+1), y' = √(K/N) Qᵀy (K, n)."""
+    q, r = np.linalg.qr(xhat)
+    scale = np.sqrt(r.shape[0] / xhat.shape[0])
+    return scale * r, scale * (q.T @ y)
 
 
 def mse(xhat: np.ndarray, w: np.ndarray, y: np.ndarray) -> float:
@@ -123,31 +138,37 @@ class BatchSizeStudy(Study):
 
         plan = build_plan(xhat.shape[1], [Dense(config["n_outputs"], bias=False)])
         params = plan.init_params(np.random.default_rng([seed, 1]), dtype)
-        result = fit(xhat.astype(dtype), y.astype(dtype), plan, params, loss="mse",
-                     optimizer="sgd", lr=config["lr"], epochs=config["epochs"],
-                     batch_size=batch_size, seed=int(np.random.default_rng([seed, 2]).integers(2**31)))
+        fit_x, fit_y = excess_loss_set(xhat, y)
+        result = fit(xhat.astype(dtype), y.astype(dtype), plan, params, loss="mse", optimizer="sgd",
+                     hyper=Hyper(lr=config["lr"]), epochs=config["epochs"], batch_size=batch_size,
+                     seed=int(np.random.default_rng([seed, 2]).integers(2**31)),
+                     fit_set=(fit_x.astype(dtype), fit_y.astype(dtype)))
+        excess = result.column(HIST_TRAIN_LOSS)
+        losses = l_min + excess
+        train_times = result.column(HIST_TRAIN_TIME)
+        wall_times = result.column(HIST_WALL_TIME)
 
-        rel = result.losses / l_min - 1.0
+        rel = excess / l_min
         iters_per_epoch = -(-n_samples // batch_size)
         iterations = iters_per_epoch * result.epochs_done
-        train_time = float(result.train_times[-1])
+        train_time = float(train_times[-1])
         reach = first_reach(rel, config["rel_loss_target"])
         metrics = {
             "method": "gd" if batch_size == n_samples else "sgd",
             "l_min": l_min,
-            "final_loss": float(result.losses[-1]),
+            "final_loss": float(losses[-1]),
             "final_rel_loss": float(rel[-1]),
             "mean_rel_loss_last50": float(np.mean(rel[1:][-LAST_EPOCHS:])) if result.epochs_done else None,
             "epochs_to_target": reach,
-            "time_to_target_s": float(result.train_times[reach]) if reach is not None else None,
+            "time_to_target_s": float(train_times[reach]) if reach is not None else None,
             "epochs_done": result.epochs_done,
             "iterations": iterations,
             "train_time_s": train_time,
-            "eval_time_s": float(result.wall_times[-1]) - train_time,
+            "eval_time_s": float(wall_times[-1]) - train_time,
             "time_per_iter_s": train_time / iterations if iterations else None,
         }
-        curves = {"loss": result.losses, "rel_loss": rel,
-                  "train_time_s": result.train_times, "wall_time_s": result.wall_times}
+        curves = {"loss": losses, "rel_loss": rel,
+                  "train_time_s": train_times, "wall_time_s": wall_times}
         diverged = result.diverged
         return RunOutput(status="diverged" if diverged else "ok", metrics=metrics, curves=curves,
                          compile_time_s=result.compile_time_s,

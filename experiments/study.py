@@ -42,9 +42,11 @@ class Param:
                 value = int(token)
             elif self.type is float:
                 value = float(token)
+            elif self.type is bool:
+                value = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}[token.lower()]
             else:
                 value = token
-        except ValueError:
+        except (ValueError, KeyError):
             raise ValueError(f"{self.name}: {token!r} is not a valid {self.type.__name__}") from None
         self.validate(value)
         return value

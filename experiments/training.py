@@ -1,55 +1,90 @@
-"""Run the compiled engine once from Python: allocate curves, time the compile, call ``train``."""
+"""Run the compiled engine once from Python: build the hyper vector, time the compile, call
+``train`` and hand back its history."""
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import engine
-from kernels.plan import LOSSES, OPTIMIZERS, Plan
+from kernels import codes, engine
+from kernels.plan import Plan
 
-EVAL_ROWS = 1024  # chunk size of the full-data evaluation at the end of each epoch
+EVAL_ROWS = 1024  # chunk size of the monitor evaluation at the end of each epoch
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """The optimizer, schedule and penalty settings of one run (kernels.codes.H_*).
+
+    Defaults: Adam's β₁ = 0.9, β₂ = 0.999, ε = 1e-8 (Kingma & Ba), also used as the momentum
+    and RMSProp β (β₁) and ε; no penalty; step schedule ×0.1 every 30 epochs.
+    """
+
+    lr: float
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    bias_correction: bool = True
+    l1: float = 0.0
+    l2: float = 0.0
+    decay: float = 0.1
+    step: int = 30
+
+    def vector(self, dtype) -> np.ndarray:
+        hyper = np.zeros(codes.N_HYPER, dtype)
+        hyper[[codes.H_LR, codes.H_BETA1, codes.H_BETA2, codes.H_EPS, codes.H_BIAS_CORRECTION,
+               codes.H_L1, codes.H_L2, codes.H_DECAY, codes.H_STEP]] = (
+            self.lr, self.beta1, self.beta2, self.eps, self.bias_correction, self.l1, self.l2,
+            self.decay, self.step)
+        return hyper
 
 
 @dataclass
 class Fit:
-    """A finished training run. Curves are (epochs_done + 1,), entry 0 before training."""
+    """A finished training run. History columns are kernels.codes.HIST_*; (epochs_done + 1)
+    rows, row 0 before training."""
 
     params: np.ndarray
-    losses: np.ndarray
-    train_times: np.ndarray
-    wall_times: np.ndarray
+    history: np.ndarray
     epochs_done: int
     compile_time_s: float
 
+    def column(self, col: int) -> np.ndarray:
+        return self.history[:, col]
+
     @property
     def diverged(self) -> bool:
-        return not np.isfinite(self.losses[-1])
+        return not np.isfinite(self.history[-1, codes.HIST_TRAIN_LOSS])
 
 
-def _compile(plan: Plan, dtype) -> float:
-    """Compile (or load from the on-disk cache) ``train`` for this dtype; return the seconds."""
-    t0 = time.perf_counter()
-    x = np.zeros((1, plan.n_in), dtype)
-    y = np.zeros((1, plan.n_out), dtype)
-    curves = np.zeros(1)
-    engine.train(x, y, plan.table, 0, 0, np.zeros(1, dtype), plan.init_params(np.random.default_rng(0), dtype),
-                 0, 1, False, 0, 1, curves, curves.copy(), curves.copy())
-    return time.perf_counter() - t0
+def _call(x, y, fit_set, test_set, plan, loss, optimizer, schedule, hyper, mask, params, epochs,
+          batch_size, seed, history):
+    return engine.train(x, y, *fit_set, *test_set, plan.table, plan.args, codes.LOSSES[loss],
+                        codes.OPTIMIZERS[optimizer], codes.SCHEDULES[schedule], hyper, mask, params,
+                        epochs, batch_size, batch_size < len(x), seed, EVAL_ROWS, history)
 
 
-def fit(x, y, plan: Plan, params, *, loss: str, optimizer: str, lr: float, epochs: int,
-        batch_size: int, seed: int) -> Fit:
+def fit(x, y, plan: Plan, params, *, loss: str, optimizer: str, hyper: Hyper, epochs: int,
+        batch_size: int, seed: int, schedule: str = "constant", penalize_biases: bool = False,
+        fit_set=None, test_set=None) -> Fit:
     """Train ``params`` (P,) on x (N, n_in), y (N, n_out), all of one dtype, in one compiled call.
 
-    batch_size = N gives deterministic full-batch gradient descent (no shuffling).
+    batch_size = N gives deterministic full-batch gradient descent (no shuffling). fit_set: the
+    (x, y) monitored as the training loss (default: the training data); test_set: a held-out
+    (x, y) monitored each epoch (default: none).
     """
     dtype = params.dtype
-    compile_time = _compile(plan, dtype)
-    losses = np.full(epochs + 1, np.nan)
-    train_times = np.zeros(epochs + 1)
-    wall_times = np.zeros(epochs + 1)
-    done = engine.train(x, y, plan.table, LOSSES[loss], OPTIMIZERS[optimizer],
-                        np.array([lr], dtype), params, epochs, batch_size, batch_size < len(x),
-                        seed, EVAL_ROWS, losses, train_times, wall_times)
-    n = done + 1
-    return Fit(params, losses[:n], train_times[:n], wall_times[:n], done, compile_time)
+    empty = (np.zeros((0, plan.n_in), dtype), np.zeros((0, plan.n_out), dtype))
+    fit_set = (x, y) if fit_set is None else fit_set
+    test_set = empty if test_set is None else test_set
+    hyper_v = hyper.vector(dtype)
+    mask = plan.penalty_mask(penalize_biases, dtype)
+
+    t0 = time.perf_counter()  # compile, or load from the on-disk cache, with a zero-epoch call
+    _call(x[:1], y[:1], empty, empty, plan, loss, optimizer, schedule, hyper_v, mask, params.copy(),
+          0, 1, 0, np.zeros((1, codes.N_HIST)))
+    compile_time = time.perf_counter() - t0
+
+    history = np.full((epochs + 1, codes.N_HIST), np.nan)
+    done = _call(x, y, fit_set, test_set, plan, loss, optimizer, schedule, hyper_v, mask, params,
+                 epochs, batch_size, seed, history)
+    return Fit(params, history[: done + 1], done, compile_time)

@@ -1,43 +1,136 @@
-"""Elementwise activations, forward and backward.
+"""Elementwise activations, forward and backward, with their parameters β and γ.
 
-Forward: ``y = σ(x)`` with x, y of the same shape. Backward: ``dx = σ'(x) ⊙ dy``, written from
-whichever of x or y gives σ' most cheaply (stated per kernel). All arrays are (B, n).
+Definitions from Magyar §2.1.1 (L155-300); the code of each is in :mod:`kernels.codes`.
+Forward: ``y = f(x)``; backward: ``dx = f'(x) ⊙ dy``, written from x or from the output y,
+whichever is cheaper. Where f is not differentiable at one point the derivative of the branch
+``x <= 0`` is used there (so ReLU'(0) = 0, Berlyand & Jabin (9.73), Redfern B:109).
+
+- identity       x
+- threshold      1 if x > 0 else 0           (forward only: no gradient)
+- sign           1 if x > 0 else −1          (forward only: Magyar's Sign(0) = −1)
+- sigmoid β,γ    γ / (1 + e^{−βx});          f' = β f (1 − f/γ)
+- tanh           tanh x;                     f' = 1 − f²
+- relu           max(x, 0)
+- prelu β        x if x > 0 else βx          (β = 0.01: leaky ReLU)
+- elu β          x if x > 0 else β(eˣ − 1);  f' = 1 or f + β
+- silu β,γ       x σ_{β,γ}(x);               f' = σ (1 + βx (1 − σ/γ)).  The text's printed
+                 derivative σ (1 + x − σ/γ) (Magyar L246) is wrong: it gives 0.25 at x = 0
+                 for β = γ = 1, where the product rule gives 0.5.
+- softplus β,γ   (γ/β) ln(1 + e^{βx});       f' = σ_{β,γ}(x)
+- mish β         x tanh(s), s = softplus_{β,1}(x); f' = tanh s + x σ_{β,1}(x) (1 − tanh² s)
+- squareplus β   (x + √(x² + β)) / 2;        f' = (1 + x / √(x² + β)) / 2
 """
 import numpy as np
 
-from kernels.jit import kernel
+from kernels.codes import (
+    ACT_ELU,
+    ACT_IDENTITY,
+    ACT_MISH,
+    ACT_PRELU,
+    ACT_RELU,
+    ACT_SIGMOID,
+    ACT_SIGN,
+    ACT_SILU,
+    ACT_SOFTPLUS,
+    ACT_SQUAREPLUS,
+    ACT_TANH,
+    ACT_THRESHOLD,
+)
+from kernels.jit import inline_kernel, kernel
+
+
+@inline_kernel
+def _sigmoid(x, beta, gamma, one):
+    """γ / (1 + e^{−βx}), without overflow for large |βx|."""
+    z = beta * x
+    if z >= 0:
+        return gamma / (one + np.exp(-z))
+    e = np.exp(z)
+    return gamma * e / (one + e)
+
+
+@inline_kernel
+def _softplus(x, beta, gamma, one):
+    """(γ/β) ln(1 + e^{βx}) = (γ/β) (max(βx, 0) + ln(1 + e^{−|βx|})), without overflow."""
+    z = beta * x
+    return gamma / beta * (max(z, one - one) + np.log1p(np.exp(-abs(z))))
+
+
+@inline_kernel
+def _value(code, x, beta, gamma, one):
+    """f(x) for the activation ``code``; x, beta, gamma and one (= 1) of one dtype."""
+    zero = one - one
+    if code == ACT_RELU:
+        return x if x > 0 else zero
+    if code == ACT_TANH:
+        return np.tanh(x)
+    if code == ACT_IDENTITY:
+        return x
+    if code == ACT_SIGMOID:
+        return _sigmoid(x, beta, gamma, one)
+    if code == ACT_PRELU:
+        return x if x > 0 else beta * x
+    if code == ACT_ELU:
+        return x if x > 0 else beta * np.expm1(x)
+    if code == ACT_SILU:
+        return x * _sigmoid(x, beta, gamma, one)
+    if code == ACT_SOFTPLUS:
+        return _softplus(x, beta, gamma, one)
+    if code == ACT_MISH:
+        return x * np.tanh(_softplus(x, beta, one, one))
+    if code == ACT_SQUAREPLUS:
+        return (x + np.sqrt(x * x + beta)) / (one + one)
+    if code == ACT_THRESHOLD:
+        return one if x > 0 else zero
+    if code == ACT_SIGN:
+        return one if x > 0 else -one
+    raise ValueError("unknown activation code")
+
+
+@inline_kernel
+def _slope(code, x, y, beta, gamma, one):
+    """f'(x) for the activation ``code``, given x and y = f(x); one (= 1) of their dtype."""
+    zero = one - one
+    if code == ACT_RELU:
+        return one if x > 0 else zero
+    if code == ACT_TANH:
+        return one - y * y
+    if code == ACT_IDENTITY:
+        return one
+    if code == ACT_SIGMOID:
+        return beta * y * (one - y / gamma)
+    if code == ACT_PRELU:
+        return one if x > 0 else beta
+    if code == ACT_ELU:
+        return one if x > 0 else y + beta
+    if code == ACT_SILU:
+        s = _sigmoid(x, beta, gamma, one)
+        return s * (one + beta * x * (one - s / gamma))
+    if code == ACT_SOFTPLUS:
+        return _sigmoid(x, beta, gamma, one)
+    if code == ACT_MISH:
+        t = np.tanh(_softplus(x, beta, one, one))
+        return t + x * _sigmoid(x, beta, one, one) * (one - t * t)
+    if code == ACT_SQUAREPLUS:
+        return (one + x / np.sqrt(x * x + beta)) / (one + one)
+    raise ValueError("activation has no gradient")
 
 
 @kernel
-def relu_forward(x, y):
-    """y = max(x, 0) (Berlyand & Jabin (4.2)). x, y: (B, n)."""
-    zero = x.dtype.type(0)
+def activation_forward(code, beta, gamma, x, y):
+    """y = f(x) elementwise. code: kernels.codes.ACT_*; beta, gamma: scalars of x's dtype
+    (ignored by activations without them); x, y: (B, n)."""
+    one = x.dtype.type(1)
     for i in range(x.shape[0]):
         for j in range(x.shape[1]):
-            y[i, j] = x[i, j] if x[i, j] > zero else zero
+            y[i, j] = _value(code, x[i, j], beta, gamma, one)
 
 
 @kernel
-def relu_backward(dy, x, dx):
-    """dx = dy ⊙ 1[x > 0]; ReLU'(0) = 0 (Berlyand & Jabin (9.73)). dy, x, dx: (B, n)."""
-    zero = x.dtype.type(0)
+def activation_backward(code, beta, gamma, dy, x, y, dx):
+    """dx = f'(x) ⊙ dy. dy, x (forward input), y (forward output), dx: (B, n). Raises for
+    threshold and sign, which have no gradient."""
+    one = x.dtype.type(1)
     for i in range(x.shape[0]):
         for j in range(x.shape[1]):
-            dx[i, j] = dy[i, j] if x[i, j] > zero else zero
-
-
-@kernel
-def tanh_forward(x, y):
-    """y = tanh(x). x, y: (B, n)."""
-    for i in range(x.shape[0]):
-        for j in range(x.shape[1]):
-            y[i, j] = np.tanh(x[i, j])
-
-
-@kernel
-def tanh_backward(dy, y, dx):
-    """dx = dy ⊙ (1 - y²), from the forward output y. dy, y, dx: (B, n)."""
-    one = y.dtype.type(1)
-    for i in range(y.shape[0]):
-        for j in range(y.shape[1]):
-            dx[i, j] = dy[i, j] * (one - y[i, j] * y[i, j])
+            dx[i, j] = _slope(code, x[i, j], y[i, j], beta, gamma, one) * dy[i, j]

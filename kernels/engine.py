@@ -1,121 +1,260 @@
-"""The fused training loop: a whole run (epochs × batches × forward, loss, backward, update)
-in one compiled call.
+"""The fused training loop: a whole run (epochs × batches × forward, loss, backward, penalty,
+update) in one compiled call.
 
 ``train`` walks a :class:`kernels.plan.Plan` table; data, parameters, hyperparameters and the
-seed go in, per-epoch curves come out. Workspaces are allocated once per run. Batches are drawn
-without replacement within an epoch from a permutation shuffled each epoch with Numba's own
-generator, seeded by ``seed`` (Berlyand & Jabin L1409-1411: each object once per epoch).
+seed go in, the per-epoch history comes out. Workspaces are allocated once per run. Batches are
+drawn without replacement within an epoch from a permutation shuffled each epoch with Numba's
+own generator, seeded by ``seed`` (Berlyand & Jabin L1409-1411: each object once per epoch);
+dropout masks come from the same generator.
 """
 import numpy as np
 
-from kernels.activations import relu_backward, relu_forward, tanh_backward, tanh_forward
+from kernels.activations import activation_backward, activation_forward
 from kernels.clock import now
-from kernels.dense import dense_backward, dense_forward
-from kernels.jit import inline_kernel, kernel
-from kernels.losses import mse_backward, mse_forward
-from kernels.optimizers import sgd_step
-from kernels.plan import (
+from kernels.codes import (
+    ARG_BETA,
+    ARG_GAMMA,
     COL_BIAS,
+    COL_C_IN,
+    COL_C_OUT,
+    COL_CACHE_OFF,
+    COL_CODE,
+    COL_H_IN,
+    COL_H_OUT,
+    COL_ICACHE_OFF,
     COL_IN_DIM,
     COL_IN_OFF,
+    COL_K,
     COL_OP,
     COL_OUT_DIM,
     COL_OUT_OFF,
     COL_P_OFF,
-    LOSS_MSE,
+    COL_PAD,
+    COL_STRIDE,
+    COL_W_IN,
+    COL_W_OUT,
+    H_DECAY,
+    H_L1,
+    H_L2,
+    H_LR,
+    H_STEP,
+    HIST_LR,
+    HIST_TEST_ACC,
+    HIST_TEST_LOSS,
+    HIST_TRAIN_ACC,
+    HIST_TRAIN_LOSS,
+    HIST_TRAIN_TIME,
+    HIST_WALL_TIME,
+    OP_ACTIVATION,
+    OP_AVGPOOL,
+    OP_CONV,
     OP_DENSE,
-    OP_RELU,
-    OP_TANH,
-    OPT_SGD,
+    OP_DROPOUT,
+    OP_MAXPOOL,
+    OP_RESIDUAL,
 )
+from kernels.conv import conv2d_backward, conv2d_forward
+from kernels.dense import dense_backward, dense_forward
+from kernels.dropout import dropout_backward, dropout_forward
+from kernels.jit import inline_kernel, kernel
+from kernels.losses import loss_backward, loss_forward, n_correct
+from kernels.optimizers import optimizer_step
+from kernels.pool import avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward
+from kernels.regularizers import penalty_gradient
+from kernels.schedules import learning_rate
 from kernels.views import matrix
 
 
 @inline_kernel
 def _block(buf, capacity, col_off, rows, cols):
-    """The (rows, cols) view of one layer boundary in a flat workspace (see kernels.plan)."""
+    """The (rows, cols) view of one per-sample region of a flat workspace (see kernels.plan)."""
     return matrix(buf, capacity * col_off, rows, cols)
 
 
 @inline_kernel
-def _dense_params(plan_row, params):
-    """Views (w, b) of a dense layer's weights (n_in, n_out) and bias (n_out,) or (0,)."""
-    n_in, n_out, off = plan_row[COL_IN_DIM], plan_row[COL_OUT_DIM], plan_row[COL_P_OFF]
-    w = matrix(params, off, n_in, n_out)
-    n_b = n_out if plan_row[COL_BIAS] == 1 else 0
-    b = params[off + n_in * n_out : off + n_in * n_out + n_b]
-    return w, b
+def _images(block, channels, height, width):
+    """A (rows, C·H·W) block as (rows, C, H, W)."""
+    return block.reshape((block.shape[0], channels, height, width))
 
 
 @inline_kernel
-def forward(plan, params, act, capacity, rows):
+def _dense_params(row, params):
+    """Views (w, b) of a dense layer's weights (n_in, n_out) and bias (n_out,) or (0,)."""
+    n_in, n_out, off = row[COL_IN_DIM], row[COL_OUT_DIM], row[COL_P_OFF]
+    w = matrix(params, off, n_in, n_out)
+    n_b = n_out if row[COL_BIAS] == 1 else 0
+    return w, params[off + n_in * n_out : off + n_in * n_out + n_b]
+
+
+@inline_kernel
+def _conv_params(row, params):
+    """Views (w, b) of a conv layer's weights (C_out, C_in, k, k) and bias (C_out,) or (0,)."""
+    c_in, c_out, k, off = row[COL_C_IN], row[COL_C_OUT], row[COL_K], row[COL_P_OFF]
+    size = c_out * c_in * k * k
+    w = params[off : off + size].reshape((c_out, c_in, k, k))
+    n_b = c_out if row[COL_BIAS] == 1 else 0
+    return w, params[off + size : off + size + n_b]
+
+
+@inline_kernel
+def _residual_params(row, params):
+    """Views (w1 (n, h), b (h,), w2 (h, n)) of a residual block's parameters."""
+    n, h, off = row[COL_IN_DIM], row[COL_C_OUT], row[COL_P_OFF]
+    w1 = matrix(params, off, n, h)
+    b = params[off + n * h : off + n * h + h]
+    w2 = matrix(params, off + n * h + h, h, n)
+    return w1, b, w2
+
+
+@inline_kernel
+def _conv_cols(row, cache, capacity, rows):
+    """The layer's saved patches, (rows, C_in k k, H_out W_out)."""
+    patch = row[COL_C_IN] * row[COL_K] * row[COL_K]
+    n_patch = row[COL_H_OUT] * row[COL_W_OUT]
+    cols = _block(cache, capacity, row[COL_CACHE_OFF], rows, patch * n_patch)
+    return cols.reshape((rows, patch, n_patch))
+
+
+@inline_kernel
+def _pool_images(row, act, capacity, rows):
+    """(x, y) of a pooling layer as (rows, C, H, W) and (rows, C, H_out, W_out)."""
+    c = row[COL_C_IN]
+    x = _images(_block(act, capacity, row[COL_IN_OFF], rows, row[COL_IN_DIM]), c, row[COL_H_IN], row[COL_W_IN])
+    y = _images(_block(act, capacity, row[COL_OUT_OFF], rows, row[COL_OUT_DIM]), c, row[COL_H_OUT], row[COL_W_OUT])
+    return x, y
+
+
+@inline_kernel
+def forward(plan, args, params, act, cache, icache, capacity, rows, training):
     """Run every layer on the first ``rows`` samples of boundary 0 of the workspace ``act``.
 
-    plan: (L, N_COLS) int64; params: (P,); act: (capacity * plan width,). After the call the
-    prediction is the last boundary's block (rows, n_out).
+    plan: (L, N_COLS) int64; args: (L, N_ARGS) float64; params: (P,); act, cache: float
+    workspaces (capacity × plan.width, capacity × plan.cache_width); icache: int64 (capacity ×
+    plan.icache_width); training: dropout on. The prediction is left in the last boundary.
     """
     for layer in range(plan.shape[0]):
         row = plan[layer]
+        op = row[COL_OP]
         x = _block(act, capacity, row[COL_IN_OFF], rows, row[COL_IN_DIM])
         y = _block(act, capacity, row[COL_OUT_OFF], rows, row[COL_OUT_DIM])
-        op = row[COL_OP]
+        beta = params.dtype.type(args[layer, ARG_BETA])
+        gamma = params.dtype.type(args[layer, ARG_GAMMA])
         if op == OP_DENSE:
             w, b = _dense_params(row, params)
             dense_forward(x, w, b, y)
-        elif op == OP_RELU:
-            relu_forward(x, y)
-        elif op == OP_TANH:
-            tanh_forward(x, y)
+        elif op == OP_ACTIVATION:
+            activation_forward(row[COL_CODE], beta, gamma, x, y)
+        elif op == OP_CONV:
+            w, b = _conv_params(row, params)
+            x4 = _images(x, row[COL_C_IN], row[COL_H_IN], row[COL_W_IN])
+            y4 = _images(y, row[COL_C_OUT], row[COL_H_OUT], row[COL_W_OUT])
+            conv2d_forward(x4, w, b, row[COL_STRIDE], row[COL_PAD], _conv_cols(row, cache, capacity, rows), y4)
+        elif op == OP_MAXPOOL:
+            x4, y4 = _pool_images(row, act, capacity, rows)
+            argmax = _images(_block(icache, capacity, row[COL_ICACHE_OFF], rows, row[COL_OUT_DIM]),
+                             row[COL_C_OUT], row[COL_H_OUT], row[COL_W_OUT])
+            maxpool_forward(row[COL_K], row[COL_STRIDE], x4, y4, argmax)
+        elif op == OP_AVGPOOL:
+            x4, y4 = _pool_images(row, act, capacity, rows)
+            avgpool_forward(row[COL_K], row[COL_STRIDE], x4, y4)
+        elif op == OP_DROPOUT:
+            if training:
+                mask = _block(cache, capacity, row[COL_CACHE_OFF], rows, row[COL_IN_DIM])
+                dropout_forward(beta, x, mask, y)
+            else:
+                y[:, :] = x
+        elif op == OP_RESIDUAL:
+            w1, b, w2 = _residual_params(row, params)
+            h, off = row[COL_C_OUT], row[COL_CACHE_OFF]
+            z = _block(cache, capacity, off, rows, h)
+            a = _block(cache, capacity, off + h, rows, h)
+            dense_forward(x, w1, b, z)
+            activation_forward(row[COL_CODE], beta, gamma, z, a)
+            dense_forward(a, w2, b[:0], y)
+            y += x
 
 
 @inline_kernel
-def backward(plan, params, grads, act, dact, capacity, rows):
-    """Backpropagate ∂L/∂prediction (the last block of ``dact``) to ``grads`` (P,).
+def backward(plan, args, params, grads, act, dact, cache, icache, scratch, capacity, rows):
+    """Backpropagate ∂L/∂prediction (the last block of ``dact``) into ``grads`` (P,).
 
-    act holds the forward pass of the same rows; dact (same layout) receives ∂L/∂ of every
-    boundary but the input, which is never needed.
+    act, cache, icache hold the forward pass of the same rows; dact (act's layout) receives
+    ∂L/∂ of every boundary but the input, which is never needed; scratch: plan.scratch entries.
     """
     for layer in range(plan.shape[0] - 1, -1, -1):
         row = plan[layer]
+        op = row[COL_OP]
+        has_params = op == OP_DENSE or op == OP_CONV or op == OP_RESIDUAL
+        if layer == 0 and not has_params:
+            break  # nothing below to pass a gradient to
         x = _block(act, capacity, row[COL_IN_OFF], rows, row[COL_IN_DIM])
         y = _block(act, capacity, row[COL_OUT_OFF], rows, row[COL_OUT_DIM])
         dy = _block(dact, capacity, row[COL_OUT_OFF], rows, row[COL_OUT_DIM])
         dx = _block(dact, capacity, row[COL_IN_OFF], rows if layer > 0 else 0, row[COL_IN_DIM])
-        op = row[COL_OP]
+        beta = params.dtype.type(args[layer, ARG_BETA])
+        gamma = params.dtype.type(args[layer, ARG_GAMMA])
         if op == OP_DENSE:
             w, b = _dense_params(row, params)
             dw, db = _dense_params(row, grads)
             dense_backward(dy, x, w, dx, dw, db)
-        elif op == OP_RELU:
-            relu_backward(dy, x, dx)
-        elif op == OP_TANH:
-            tanh_backward(dy, y, dx)
+        elif op == OP_ACTIVATION:
+            activation_backward(row[COL_CODE], beta, gamma, dy, x, y, dx)
+        elif op == OP_CONV:
+            w, _ = _conv_params(row, params)
+            dw, db = _conv_params(row, grads)
+            c_in, c_out, h_out, w_out = row[COL_C_IN], row[COL_C_OUT], row[COL_H_OUT], row[COL_W_OUT]
+            patch = c_in * row[COL_K] * row[COL_K]
+            dcols = matrix(scratch, 0, patch, h_out * w_out)
+            dw_r = matrix(scratch, patch * h_out * w_out, c_out, patch)
+            conv2d_backward(_images(dy, c_out, h_out, w_out), _conv_cols(row, cache, capacity, rows), w,
+                            row[COL_STRIDE], row[COL_PAD], dcols, dw_r,
+                            _images(dx, c_in, row[COL_H_IN], row[COL_W_IN]), dw, db)
+        elif op == OP_MAXPOOL:
+            c = row[COL_C_IN]
+            argmax = _images(_block(icache, capacity, row[COL_ICACHE_OFF], rows, row[COL_OUT_DIM]),
+                             c, row[COL_H_OUT], row[COL_W_OUT])
+            maxpool_backward(_images(dy, c, row[COL_H_OUT], row[COL_W_OUT]), argmax,
+                             _images(dx, c, row[COL_H_IN], row[COL_W_IN]))
+        elif op == OP_AVGPOOL:
+            c = row[COL_C_IN]
+            avgpool_backward(row[COL_K], row[COL_STRIDE], _images(dy, c, row[COL_H_OUT], row[COL_W_OUT]),
+                             _images(dx, c, row[COL_H_IN], row[COL_W_IN]))
+        elif op == OP_DROPOUT:
+            dropout_backward(dy, _block(cache, capacity, row[COL_CACHE_OFF], rows, row[COL_IN_DIM]), dx)
+        elif op == OP_RESIDUAL:
+            w1, _, w2 = _residual_params(row, params)
+            dw1, db, dw2 = _residual_params(row, grads)
+            h, off = row[COL_C_OUT], row[COL_CACHE_OFF]
+            z = _block(cache, capacity, off, rows, h)
+            a = _block(cache, capacity, off + h, rows, h)
+            dz = _block(cache, capacity, off + 2 * h, rows, h)
+            dense_backward(dy, a, w2, dz, dw2, db[:0])  # dz holds ∂L/∂a here
+            activation_backward(row[COL_CODE], beta, gamma, dz, z, a, dz)
+            dense_backward(dz, x, w1, dx, dw1, db)
+            if layer > 0:
+                dx += dy
 
 
-@inline_kernel
-def loss_forward(loss, pred, target):
-    """The loss selected by code ``loss`` (kernels.plan.LOSSES), a mean over the rows."""
-    if loss == LOSS_MSE:
-        return mse_forward(pred, target)
-    raise ValueError("unknown loss code")
-
-
-@inline_kernel
-def loss_backward(loss, pred, target, dpred):
-    """∂L/∂pred of the loss selected by code ``loss`` into dpred (rows, n_out)."""
-    if loss == LOSS_MSE:
-        mse_backward(pred, target, dpred)
-    else:
-        raise ValueError("unknown loss code")
-
-
-@inline_kernel
-def optimizer_step(optimizer, hyper, params, grads):
-    """One update of the flat params (P,) by the optimizer code; hyper[0] is the step τ."""
-    if optimizer == OPT_SGD:
-        sgd_step(params, grads, hyper[0])
-    else:
-        raise ValueError("unknown optimizer code")
+@kernel
+def evaluate(plan, args, loss, params, x, y, act, cache, icache, capacity):
+    """(mean loss, accuracy) over all rows of (x, y), in chunks of ``capacity`` rows; the
+    accuracy is NaN for a regression loss, and both are NaN for an empty set."""
+    n = x.shape[0]
+    if n == 0:
+        return np.nan, np.nan
+    n_in, n_out = x.shape[1], y.shape[1]
+    last = plan[plan.shape[0] - 1]
+    total = 0.0
+    correct = 0
+    for start in range(0, n, capacity):
+        rows = min(capacity, n - start)
+        _block(act, capacity, 0, rows, n_in)[:, :] = x[start : start + rows]
+        forward(plan, args, params, act, cache, icache, capacity, rows, False)
+        pred = _block(act, capacity, last[COL_OUT_OFF], rows, n_out)
+        target = y[start : start + rows]
+        total += loss_forward(loss, pred, target) * rows
+        correct += n_correct(loss, pred, target)
+    return total / n, correct / n if correct >= 0 else np.nan
 
 
 @inline_kernel
@@ -128,55 +267,75 @@ def _load_rows(src, index, start, rows, dst):
 
 
 @kernel
-def evaluate(plan, loss, params, x, y, act, capacity):
-    """Mean loss over all N samples of (x, y), in chunks of ``capacity`` rows."""
-    n = x.shape[0]
-    n_in, n_out = x.shape[1], y.shape[1]
+def _workspaces(plan, capacity, dtype):
+    """Allocate act, dact, cache (dtype), icache (int64) for ``capacity`` rows and the conv
+    scratch, sized from the plan's offsets."""
     last = plan[plan.shape[0] - 1]
-    total = 0.0
-    for start in range(0, n, capacity):
-        rows = min(capacity, n - start)
-        _block(act, capacity, 0, rows, n_in)[:, :] = x[start : start + rows]
-        forward(plan, params, act, capacity, rows)
-        pred = _block(act, capacity, last[COL_OUT_OFF], rows, n_out)
-        total += loss_forward(loss, pred, y[start : start + rows]) * rows
-    return total / n
+    width = last[COL_OUT_OFF] + last[COL_OUT_DIM]
+    cache_width, icache_width, scratch_size = 0, 0, 0
+    for layer in range(plan.shape[0]):
+        row = plan[layer]
+        if row[COL_OP] == OP_CONV:
+            patch = row[COL_C_IN] * row[COL_K] * row[COL_K]
+            n_patch = row[COL_H_OUT] * row[COL_W_OUT]
+            cache_width = max(cache_width, row[COL_CACHE_OFF] + patch * n_patch)
+            scratch_size = max(scratch_size, patch * n_patch + row[COL_C_OUT] * patch)
+        elif row[COL_OP] == OP_DROPOUT:
+            cache_width = max(cache_width, row[COL_CACHE_OFF] + row[COL_IN_DIM])
+        elif row[COL_OP] == OP_RESIDUAL:
+            cache_width = max(cache_width, row[COL_CACHE_OFF] + 3 * row[COL_C_OUT])
+        elif row[COL_OP] == OP_MAXPOOL:
+            icache_width = max(icache_width, row[COL_ICACHE_OFF] + row[COL_OUT_DIM])
+    return (np.empty(capacity * width, dtype=dtype), np.empty(capacity * width, dtype=dtype),
+            np.empty(capacity * cache_width, dtype=dtype), np.empty(capacity * icache_width, dtype=np.int64),
+            np.empty(scratch_size, dtype=dtype))
 
 
 @kernel
-def train(x, y, plan, loss, optimizer, hyper, params, epochs, batch_size, shuffle, seed,
-          eval_rows, losses, train_times, wall_times):
+def train(x, y, x_fit, y_fit, x_test, y_test, plan, args, loss, optimizer, schedule, hyper, mask,
+          params, epochs, batch_size, shuffle, seed, eval_rows, history):
     """Train ``params`` in place for ``epochs`` epochs; return the number of epochs completed.
 
-    x: (N, n_in), y: (N, n_out), both of the params' dtype; plan: (L, N_COLS) int64;
-    loss, optimizer: codes (kernels.plan); hyper: optimizer hyperparameters, params' dtype
-    (hyper[0] = learning rate); params: (P,); batch_size: 1..N (the last batch of an epoch is
-    smaller when batch_size does not divide N); shuffle: draw batches from a fresh permutation
+    x: (N, n_in), y: (N, n_out): the training data, of the params' dtype. (x_fit, y_fit) and
+    (x_test, y_test): monitor sets evaluated at the end of every epoch; the first is usually the
+    training set itself (any set whose mean loss equals the training loss will do), the second
+    may have 0 rows. plan, args: kernels.plan.Plan.table and .args; loss, optimizer, schedule:
+    codes (kernels.codes); hyper: (N_HYPER,) of the params' dtype (kernels.codes.H_*);
+    mask: (P,) the penalty mask (kernels.regularizers); params: (P,); batch_size: 1..N (the
+    last batch of an epoch is smaller when it does not divide N); shuffle: a fresh permutation
     each epoch (False: fixed order, deterministic GD when batch_size = N); eval_rows: chunk
-    size of the full-data evaluation.
-    Outputs, (epochs + 1,) float64, entry 0 before training: losses = mean loss over all N
-    samples at the end of each epoch; train_times = cumulative seconds spent in updates;
-    wall_times = cumulative seconds including evaluation. Stops early, after recording it, at
-    the first epoch whose loss is not finite (a diverged run).
+    size of the monitor evaluation.
+    history: (epochs + 1, N_HIST) float64, row 0 before training (columns kernels.codes.HIST_*).
+    Stops early, after recording it, at the first epoch whose training loss is not finite.
     """
     n = x.shape[0]
     n_out = y.shape[1]
+    dtype = params.dtype
     last = plan[plan.shape[0] - 1]
-    width = last[COL_OUT_OFF] + last[COL_OUT_DIM]
     capacity = max(batch_size, eval_rows)
-    act = np.empty(capacity * width, dtype=params.dtype)
-    dact = np.empty(capacity * width, dtype=params.dtype)
-    target = np.empty((capacity, n_out), dtype=params.dtype)
+    act, dact, cache, icache, scratch = _workspaces(plan, capacity, dtype)
+    target = np.empty((capacity, n_out), dtype=dtype)
     grads = np.empty_like(params)
+    state = np.zeros((2, params.shape[0]), dtype=dtype)
+    l1, l2 = hyper[H_L1], hyper[H_L2]
+    penalized = l1 != 0 or l2 != 0
     order = np.arange(n)
     np.random.seed(seed)
 
-    losses[0] = evaluate(plan, loss, params, x, y, act, capacity)
-    train_times[0] = 0.0
-    wall_times[0] = 0.0
-    if not np.isfinite(losses[0]):
+    history[0, HIST_TRAIN_LOSS], history[0, HIST_TRAIN_ACC] = evaluate(
+        plan, args, loss, params, x_fit, y_fit, act, cache, icache, capacity)
+    history[0, HIST_TEST_LOSS], history[0, HIST_TEST_ACC] = evaluate(
+        plan, args, loss, params, x_test, y_test, act, cache, icache, capacity)
+    history[0, HIST_LR] = np.nan
+    history[0, HIST_TRAIN_TIME] = 0.0
+    history[0, HIST_WALL_TIME] = 0.0
+    if not np.isfinite(history[0, HIST_TRAIN_LOSS]):
         return 0
+    step = 0
     for epoch in range(1, epochs + 1):
+        rate = learning_rate(schedule, float(hyper[H_LR]), float(hyper[H_DECAY]), float(hyper[H_STEP]),
+                             epoch - 1, epochs)
+        lr = dtype.type(rate)
         t0 = now()
         if shuffle:
             np.random.shuffle(order)
@@ -184,34 +343,40 @@ def train(x, y, plan, loss, optimizer, hyper, params, epochs, batch_size, shuffl
             rows = min(batch_size, n - start)
             _load_rows(x, order, start, rows, _block(act, capacity, 0, rows, x.shape[1]))
             _load_rows(y, order, start, rows, target)
-            forward(plan, params, act, capacity, rows)
+            forward(plan, args, params, act, cache, icache, capacity, rows, True)
             pred = _block(act, capacity, last[COL_OUT_OFF], rows, n_out)
             dpred = _block(dact, capacity, last[COL_OUT_OFF], rows, n_out)
             loss_backward(loss, pred, target[:rows], dpred)
-            backward(plan, params, grads, act, dact, capacity, rows)
-            optimizer_step(optimizer, hyper, params, grads)
+            backward(plan, args, params, grads, act, dact, cache, icache, scratch, capacity, rows)
+            if penalized:
+                penalty_gradient(params, mask, l1, l2, grads)
+            step += 1
+            optimizer_step(optimizer, hyper, lr, step, params, grads, state)
         t1 = now()
-        losses[epoch] = evaluate(plan, loss, params, x, y, act, capacity)
+        history[epoch, HIST_TRAIN_LOSS], history[epoch, HIST_TRAIN_ACC] = evaluate(
+            plan, args, loss, params, x_fit, y_fit, act, cache, icache, capacity)
+        history[epoch, HIST_TEST_LOSS], history[epoch, HIST_TEST_ACC] = evaluate(
+            plan, args, loss, params, x_test, y_test, act, cache, icache, capacity)
         t2 = now()
-        train_times[epoch] = train_times[epoch - 1] + (t1 - t0)
-        wall_times[epoch] = wall_times[epoch - 1] + (t2 - t0)
-        if not np.isfinite(losses[epoch]):
+        history[epoch, HIST_LR] = rate
+        history[epoch, HIST_TRAIN_TIME] = history[epoch - 1, HIST_TRAIN_TIME] + (t1 - t0)
+        history[epoch, HIST_WALL_TIME] = history[epoch - 1, HIST_WALL_TIME] + (t2 - t0)
+        if not np.isfinite(history[epoch, HIST_TRAIN_LOSS]):
             return epoch
     return epochs
 
 
 @kernel
-def loss_and_gradient(plan, loss, params, x, y, grads):
-    """L(params) on all N rows of (x, y) as one batch, and ∂L/∂params into grads (P,)."""
-    n = x.shape[0]
+def loss_and_gradient(plan, args, loss, params, x, y, grads):
+    """Data loss of the whole model on (x, y) and its gradient into grads (P,), no dropout
+    (forward in evaluation mode, so the result is deterministic). For gradient tests."""
+    rows = x.shape[0]
     last = plan[plan.shape[0] - 1]
-    width = last[COL_OUT_OFF] + last[COL_OUT_DIM]
-    act = np.empty(n * width, dtype=params.dtype)
-    dact = np.empty(n * width, dtype=params.dtype)
-    _block(act, n, 0, n, x.shape[1])[:, :] = x
-    forward(plan, params, act, n, n)
-    pred = _block(act, n, last[COL_OUT_OFF], n, y.shape[1])
+    act, dact, cache, icache, scratch = _workspaces(plan, rows, params.dtype)
+    _block(act, rows, 0, rows, x.shape[1])[:, :] = x
+    forward(plan, args, params, act, cache, icache, rows, rows, False)
+    pred = _block(act, rows, last[COL_OUT_OFF], rows, y.shape[1])
     value = loss_forward(loss, pred, y)
-    loss_backward(loss, pred, y, _block(dact, n, last[COL_OUT_OFF], n, y.shape[1]))
-    backward(plan, params, grads, act, dact, n, n)
+    loss_backward(loss, pred, y, _block(dact, rows, last[COL_OUT_OFF], rows, y.shape[1]))
+    backward(plan, args, params, grads, act, dact, cache, icache, scratch, rows, rows)
     return value

@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 
-from kernels.engine import loss_and_gradient, train
-from kernels.gradcheck import taylor_test
-from kernels.plan import LOSS_MSE, OPT_SGD, Activation, Dense, build_plan
+from experiments.training import Hyper, fit
+from kernels import codes
+from kernels.engine import loss_and_gradient
+from kernels.plan import Activation, Conv, Dense, Dropout, Pool, Residual, build_plan
 
 RNG = np.random.default_rng(3)
 
@@ -16,9 +17,32 @@ def mlp():
 def test_plan_layout():
     plan = mlp()
     assert plan.n_params == 3 * 8 + 8 + 8 * 5 + 5 + 5 * 2
-    assert plan.table.shape == (5, 7) and plan.n_out == 2
-    with pytest.raises(ValueError):
-        build_plan(3, [Activation("nope")])
+    assert plan.table.shape == (5, codes.N_COLS) and plan.n_out == 2
+    cnn = build_plan((1, 8, 8), [Conv(4, 3, pad=1), Pool(2), Residual(5), Dense(10)])
+    assert cnn.n_params == 4 * 9 + 4 + (2 * 64 * 5 + 5) + 64 * 10 + 10
+    assert cnn.n_out == 10
+
+
+@pytest.mark.parametrize("layers, message", [
+    ([Activation("nope")], "unknown activation"),
+    ([Conv(2, 3)], "image input"),
+    ([Dense(0)], "at least 1 output"),
+    ([Dropout(1.0)], "dropout rate"),
+])
+def test_plan_rejects_bad_layers(layers, message):
+    with pytest.raises(ValueError, match=message):
+        build_plan(4, layers)
+
+
+def test_conv_that_does_not_fit_is_rejected():
+    with pytest.raises(ValueError, match="does not fit"):
+        build_plan((1, 4, 4), [Conv(2, 5)])
+
+
+def test_penalty_mask_excludes_biases_by_default():
+    plan = build_plan(2, [Dense(3), Activation("relu"), Dense(1)])
+    np.testing.assert_array_equal(plan.penalty_mask(False, float), [1] * 6 + [0] * 3 + [1] * 3 + [0])
+    assert plan.penalty_mask(True, float).all()
 
 
 def test_example_4_2_1_oracle():
@@ -31,33 +55,14 @@ def test_example_4_2_1_oracle():
     params = np.concatenate([a1.T.ravel(), b1, a2.T.ravel(), b2])  # W = Aᵀ (kernels.dense)
     x = np.array([[1.0, 0.0, 6.0]])
     target = np.array([[295.0, 101.0]])
-    assert loss_and_gradient(plan.table, LOSS_MSE, params, x, target, np.empty_like(params)) == 0.0
+    assert loss_and_gradient(plan.table, plan.args, codes.LOSS_MSE, params, x, target, np.empty_like(params)) == 0.0
 
 
-@pytest.mark.parametrize("plan_fn", [mlp, lambda: build_plan(4, [Dense(64, bias=False)])])
-def test_model_gradient_taylor(plan_fn):
-    plan = plan_fn()
-    x = RNG.standard_normal((16, plan.n_in))
-    y = RNG.standard_normal((16, plan.n_out))
-    params = plan.init_params(RNG, np.float64)
-    grads = np.empty_like(params)
-
-    def f(p):
-        return loss_and_gradient(plan.table, LOSS_MSE, p, x, y, grads)
-
-    def grad(p):
-        g = np.empty_like(p)
-        loss_and_gradient(plan.table, LOSS_MSE, p, x, y, g)
-        return g
-    result = taylor_test(f, grad, params, RNG)
-    assert result.passed, (result.ratio0, result.ratio1)
-
-
-def run(plan, x, y, params, epochs, batch_size, lr, seed=0, shuffle=True):
-    curves = [np.zeros(epochs + 1) for _ in range(3)]
-    done = train(x, y, plan.table, LOSS_MSE, OPT_SGD, np.array([lr], x.dtype), params, epochs,
-                 batch_size, shuffle, seed, 64, *curves)
-    return done, curves[0], curves[1]
+def run(plan, x, y, params, epochs, batch_size, lr, seed=0, optimizer="sgd", **hyper):
+    """Train through experiments.training.fit; returns (epochs done, train losses, train times)."""
+    result = fit(x, y, plan, params, loss="mse", optimizer=optimizer, hyper=Hyper(lr=lr, **hyper),
+                 epochs=epochs, batch_size=batch_size, seed=seed)
+    return result.epochs_done, result.column(codes.HIST_TRAIN_LOSS), result.column(codes.HIST_TRAIN_TIME)
 
 
 def test_full_batch_equals_numpy_gradient_descent():
@@ -65,12 +70,25 @@ def test_full_batch_equals_numpy_gradient_descent():
     x, y = RNG.standard_normal((50, 4)), RNG.standard_normal((50, 3))
     params = plan.init_params(RNG, np.float64)
     w = params.reshape(4, 3).copy()
-    done, losses, _ = run(plan, x, y, params, 5, 50, 0.1, shuffle=False)
+    done, losses, _ = run(plan, x, y, params, 5, 50, 0.1)
     for _ in range(5):
         w -= 0.1 * (2 / 50) * x.T @ (x @ w - y)  # (8.16) in the W = Aᵀ layout
     assert done == 5
     np.testing.assert_allclose(params.reshape(4, 3), w, rtol=1e-12)
     assert losses[-1] == pytest.approx(np.mean(np.sum((x @ w - y) ** 2, axis=1)), rel=1e-12)
+
+
+def test_l2_penalty_is_weight_decay():
+    """GD with λ₂ equals GD on the loss plus (λ₂/2)||W||², biases not penalized."""
+    plan = build_plan(4, [Dense(3)])
+    x, y = RNG.standard_normal((20, 4)), RNG.standard_normal((20, 3))
+    params = plan.init_params(RNG, np.float64)
+    w, b = params[:12].reshape(4, 3).copy(), params[12:].copy()
+    run(plan, x, y, params, 3, 20, 0.05, l2=0.5)
+    for _ in range(3):
+        r = (2 / 20) * (x @ w + b - y)
+        w, b = w - 0.05 * (x.T @ r + 0.5 * w), b - 0.05 * r.sum(axis=0)
+    np.testing.assert_allclose(params, np.concatenate([w.ravel(), b]), rtol=1e-12)
 
 
 def test_each_sample_once_per_epoch():
@@ -81,12 +99,12 @@ def test_each_sample_once_per_epoch():
     p = np.zeros(2)
     run(plan, x, y, p, 1, 8, 1e-9, seed=5)
     full = np.zeros(2)
-    run(plan, x, y, full, 1, 40, 1e-9 * 5, shuffle=False)
+    run(plan, x, y, full, 1, 40, 1e-9 * 5)
     np.testing.assert_allclose(p, full, rtol=1e-6)
 
 
 def test_seeded_and_shuffled():
-    plan = build_plan(3, [Dense(2)])
+    plan = build_plan(3, [Dense(6), Dropout(0.3), Dense(2)])
     x, y = RNG.standard_normal((64, 3)), RNG.standard_normal((64, 2))
     p0 = plan.init_params(RNG, np.float64)
     a, b, c = p0.copy(), p0.copy(), p0.copy()
@@ -114,3 +132,27 @@ def test_float32_trains_like_float64():
     assert p32.dtype == np.float32
     np.testing.assert_allclose(l32, l64, rtol=1e-4)
     assert np.all(np.diff(t64) >= 0)
+
+
+@pytest.mark.parametrize("schedule, expected", [
+    ("constant", [1, 1, 1, 1]), ("step", [1, 1, 0.5, 0.5]), ("exponential", [1, 0.5, 0.25, 0.125]),
+    ("inverse", [1, 1 / 1.5, 0.5, 0.4]), ("cosine", [1, (1 + np.cos(np.pi / 4)) / 2, 0.5, (1 + np.cos(3 * np.pi / 4)) / 2]),
+])
+def test_schedules_record_the_rate_of_each_epoch(schedule, expected):
+    plan = build_plan(2, [Dense(1)])
+    x, y = RNG.standard_normal((8, 2)), RNG.standard_normal((8, 1))
+    result = fit(x, y, plan, plan.init_params(RNG, np.float64), loss="mse", optimizer="sgd", epochs=4,
+                 hyper=Hyper(lr=1e-3, decay=0.5, step=2), batch_size=4, seed=0, schedule=schedule)
+    np.testing.assert_allclose(result.column(codes.HIST_LR)[1:], 1e-3 * np.array(expected))
+
+
+def test_test_set_is_monitored_and_accuracy_recorded():
+    plan = build_plan(2, [Dense(8), Activation("tanh"), Dense(2)])
+    x = RNG.standard_normal((200, 2))
+    labels = (x[:, 0] * x[:, 1] > 0).astype(int)
+    y = np.eye(2)[labels]
+    result = fit(x[:150], y[:150], plan, plan.init_params(RNG, np.float64), loss="softmax-ce", optimizer="adam",
+                 hyper=Hyper(lr=0.05), epochs=60, batch_size=10, seed=0, test_set=(x[150:], y[150:]))
+    h = result.history
+    assert h[-1, codes.HIST_TRAIN_LOSS] < h[0, codes.HIST_TRAIN_LOSS]
+    assert h[-1, codes.HIST_TEST_ACC] > 0.85 and np.all((h[:, codes.HIST_TRAIN_ACC] >= 0) & (h[:, codes.HIST_TRAIN_ACC] <= 1))

@@ -1,0 +1,178 @@
+"""Classification of images (scikit-learn's 8×8 digits, or MNIST) by an MLP or a CNN.
+
+The model is a spec (experiments.models) of hidden layers; the output layer, dense to the 10
+classes, is added. Choices the texts leave open, recorded in every row through the parameters:
+- digits: pixels scaled to [0, 1], a fixed stratified 1347 / 450 train/test split
+  (experiments.data); MNIST: its own 60000 / 10000 split, from IDX files in ``data_dir``;
+- targets: one-hot rows (softmax-ce, logistic, mse) or ±1 one-vs-rest rows (hinge);
+- Glorot-uniform weights and zero biases from the run's seed (stream 1), batch order and
+  dropout from stream 2, the training subset (``train_size``) from stream 0;
+- the losses and accuracies in the curves are the data loss, without the penalty, on the whole
+  training and test sets at the end of every epoch.
+"""
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from experiments.data import load_digits, load_mnist, one_hot
+from experiments.models import parse_model
+from experiments.study import Param, RunOutput, Study, at_least, positive
+from experiments.training import Hyper, fit
+from kernels import codes
+from kernels.plan import Dense, build_plan
+
+MLP = "dense64"
+CNN = "conv8x3p1-pool2-conv16x3p1-pool2-dense64"
+TRAINABLE = tuple(name for name, (*_, differentiable) in codes.ACTIVATIONS.items() if differentiable)
+
+
+def _non_negative(value):
+    return None if np.isfinite(value) and value >= 0 else "must be >= 0"
+
+
+def _model_spec(value):
+    try:
+        parse_model(value)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+def load(config: dict):
+    """The data set of a configuration (ImageData)."""
+    if config["dataset"] == "mnist":
+        if not config["data_dir"]:
+            raise ValueError("dataset=mnist needs data_dir=DIR with the MNIST IDX files")
+        return load_mnist(Path(config["data_dir"]))
+    return load_digits()
+
+
+def input_shape(config: dict) -> tuple[int, int, int]:
+    return (1, 28, 28) if config["dataset"] == "mnist" else (1, 8, 8)
+
+
+def model_plan(config: dict, n_classes: int = 10):
+    layers = parse_model(config["model"], config["activation"]) + [Dense(n_classes)]
+    return build_plan(input_shape(config), layers)
+
+
+def targets(labels: np.ndarray, loss: str, dtype) -> np.ndarray:
+    """One-hot rows, or ±1 one-vs-rest rows for the hinge loss. (N,) -> (N, 10)."""
+    t = one_hot(labels, 10, dtype)
+    return 2 * t - 1 if loss == "hinge" else t
+
+
+class DigitsStudy(Study):
+    name = "digits"
+    title = "MLP and CNN classifiers on 8x8 digits (or MNIST)"
+    source = "Magyar §2-3, Redfern (layer cookbook), Berlyand & Jabin §10 (CNN)"
+    params = (
+        Param("model", str, MLP, "hidden layers, e.g. dense64-dense32 or conv8x3p1-pool2-dense64",
+              check=_model_spec),
+        Param("activation", str, "relu", "activation after each dense/conv layer", choices=TRAINABLE),
+        Param("loss", str, "softmax-ce", "training loss", choices=("softmax-ce", "logistic", "hinge", "mse", "mse-half")),
+        Param("optimizer", str, "adam", "optimizer (kernels.optimizers)", choices=tuple(codes.OPTIMIZERS)),
+        Param("lr", float, 1e-3, "base learning rate τ₀", check=positive),
+        Param("schedule", str, "constant", "learning-rate schedule", choices=tuple(codes.SCHEDULES)),
+        Param("decay", float, 0.1, "schedule factor γ (step, exponential, inverse)", check=positive),
+        Param("step", int, 10, "schedule period in epochs (step)", check=at_least(1)),
+        Param("beta1", float, 0.9, "momentum β, RMSProp β, Adam β₁",
+              check=lambda v: None if 0 <= v < 1 else "must be in [0, 1)"),
+        Param("beta2", float, 0.999, "Adam β₂", check=lambda v: None if 0 <= v < 1 else "must be in [0, 1)"),
+        Param("eps", float, 1e-8, "ε of RMSProp, Adam, AdaGrad", check=positive),
+        Param("bias_correction", bool, True, "Adam bias correction (false: the Magyar text's form)"),
+        Param("l1", float, 0.0, "λ₁ of the L1 penalty λ₁Σ|w|", check=_non_negative),
+        Param("l2", float, 0.0, "λ₂ of the L2 penalty (λ₂/2)Σw²", check=_non_negative),
+        Param("penalize_biases", bool, False, "apply the penalties to biases too"),
+        Param("batch_size", int, 32, "mini-batch size", check=at_least(1)),
+        Param("epochs", int, 30, "epochs of training", check=at_least(1)),
+        Param("train_size", int, 0, "use this many training images (0: all)", check=at_least(0)),
+        Param("dataset", str, "digits", "digits (bundled) or mnist (IDX files in data_dir)",
+              choices=("digits", "mnist")),
+        Param("data_dir", str, "", "directory of the MNIST IDX files (plain or .gz)"),
+        Param("dtype", str, "float64", "floating-point type of the training", choices=("float64", "float32")),
+    )
+    default_grid = {"model": [MLP, CNN]}
+    metrics = {
+        "n_params": pa.int64(),
+        "final_train_loss": pa.float64(),
+        "final_test_loss": pa.float64(),
+        "final_train_acc": pa.float64(),
+        "final_test_acc": pa.float64(),
+        "best_test_acc": pa.float64(),
+        "best_epoch": pa.int64(),
+        "min_train_loss": pa.float64(),
+        "epochs_done": pa.int64(),
+        "steps": pa.int64(),
+        "train_time_s": pa.float64(),
+        "eval_time_s": pa.float64(),
+        "time_per_epoch_s": pa.float64(),
+    }
+    curve_columns = {
+        "train_loss": pa.float64(),
+        "train_acc": pa.float64(),
+        "test_loss": pa.float64(),
+        "test_acc": pa.float64(),
+        "lr": pa.float64(),
+        "train_time_s": pa.float64(),
+        "wall_time_s": pa.float64(),
+    }
+
+    def normalize(self, config: dict) -> dict:
+        config = dict(config)
+        plan = model_plan(config)  # raises ValueError for a model that does not fit the images
+        if not plan.has_gradient:
+            raise ValueError(f"model {config['model']!r} has a layer without gradient (threshold, sign)")
+        if config["dataset"] == "digits":
+            config["data_dir"] = ""
+        return config
+
+    def run(self, config: dict, seed: int) -> RunOutput:
+        dtype = np.dtype(config["dtype"])
+        data = load(config)
+        x, labels = data.x_train, data.y_train
+        if 0 < config["train_size"] < len(x):
+            keep = np.random.default_rng([seed, 0]).permutation(len(x))[: config["train_size"]]
+            x, labels = x[keep], labels[keep]
+        y = targets(labels, config["loss"], dtype)
+        x = np.ascontiguousarray(x, dtype)
+        test = (np.ascontiguousarray(data.x_test, dtype), targets(data.y_test, config["loss"], dtype))
+        batch_size = min(config["batch_size"], len(x))
+
+        plan = model_plan(config, data.n_classes)
+        params = plan.init_params(np.random.default_rng([seed, 1]), dtype)
+        hyper = Hyper(lr=config["lr"], beta1=config["beta1"], beta2=config["beta2"], eps=config["eps"],
+                      bias_correction=config["bias_correction"], l1=config["l1"], l2=config["l2"],
+                      decay=config["decay"], step=config["step"])
+        result = fit(x, y, plan, params, loss=config["loss"], optimizer=config["optimizer"], hyper=hyper,
+                     epochs=config["epochs"], batch_size=batch_size, schedule=config["schedule"],
+                     penalize_biases=config["penalize_biases"], test_set=test,
+                     seed=int(np.random.default_rng([seed, 2]).integers(2**31)))
+        h = result.history
+        curves = {"train_loss": h[:, codes.HIST_TRAIN_LOSS], "train_acc": h[:, codes.HIST_TRAIN_ACC],
+                  "test_loss": h[:, codes.HIST_TEST_LOSS], "test_acc": h[:, codes.HIST_TEST_ACC],
+                  "lr": h[:, codes.HIST_LR], "train_time_s": h[:, codes.HIST_TRAIN_TIME],
+                  "wall_time_s": h[:, codes.HIST_WALL_TIME]}
+        done = result.epochs_done
+        test_acc = curves["test_acc"]
+        best = int(np.nanargmax(test_acc)) if np.any(np.isfinite(test_acc)) else None
+        train_time = float(curves["train_time_s"][-1])
+        metrics = {
+            "n_params": plan.n_params,
+            "final_train_loss": float(curves["train_loss"][-1]),
+            "final_test_loss": float(curves["test_loss"][-1]),
+            "final_train_acc": float(curves["train_acc"][-1]),
+            "final_test_acc": float(test_acc[-1]),
+            "best_test_acc": float(test_acc[best]) if best is not None else None,
+            "best_epoch": best,
+            "min_train_loss": float(np.nanmin(curves["train_loss"])),
+            "epochs_done": done,
+            "steps": done * -(-len(x) // batch_size),
+            "train_time_s": train_time,
+            "eval_time_s": float(curves["wall_time_s"][-1]) - train_time,
+            "time_per_epoch_s": train_time / done if done else None,
+        }
+        diverged = result.diverged
+        return RunOutput(status="diverged" if diverged else "ok", metrics=metrics, curves=curves,
+                         compile_time_s=result.compile_time_s, diverged_epoch=done if diverged else None)

@@ -1,0 +1,123 @@
+"""The integer codes and array layouts shared by the plan builder and the compiled engine.
+
+Everything the compiled ``train`` needs to know about a model or a run arrives as numbers:
+op codes and columns of the plan table, loss / optimizer / schedule codes, the slots of the
+``hyper`` vector and the columns of the per-epoch ``history`` matrix. Names map to codes here.
+"""
+
+# Op codes: one row of the plan table each.
+OP_DENSE = 0
+OP_ACTIVATION = 1
+OP_CONV = 2
+OP_MAXPOOL = 3
+OP_AVGPOOL = 4
+OP_DROPOUT = 5
+OP_RESIDUAL = 6
+
+# Columns of the plan table (int64, one row per layer).
+COL_OP = 0  # op code
+COL_IN_DIM = 1  # input width per sample (C*H*W for images)
+COL_OUT_DIM = 2  # output width per sample
+COL_IN_OFF = 3  # per-sample column offset of the input in the activation workspace
+COL_OUT_OFF = 4  # per-sample column offset of the output
+COL_P_OFF = 5  # offset of the layer's parameters in the flat vector (-1: none)
+COL_BIAS = 6  # 1 if the layer has biases
+COL_CACHE_OFF = 7  # per-sample offset of the layer's float cache (conv columns, masks, ...)
+COL_ICACHE_OFF = 8  # per-sample offset of the layer's integer cache (max-pool argmax)
+COL_CODE = 9  # activation code (OP_ACTIVATION, OP_RESIDUAL)
+COL_C_IN = 10  # image layers: input channels, height, width
+COL_H_IN = 11
+COL_W_IN = 12
+COL_C_OUT = 13  # output channels (conv), hidden width (residual)
+COL_H_OUT = 14
+COL_W_OUT = 15
+COL_K = 16  # kernel / window size (square)
+COL_STRIDE = 17
+COL_PAD = 18  # zero padding on every side (conv)
+N_COLS = 19
+
+# Columns of the plan's float arguments (float64, one row per layer).
+ARG_BETA = 0  # activation β; dropout rate
+ARG_GAMMA = 1  # activation γ
+N_ARGS = 2
+
+# Activation codes (kernels.activations).
+ACT_IDENTITY = 0
+ACT_THRESHOLD = 1
+ACT_SIGN = 2
+ACT_SIGMOID = 3
+ACT_TANH = 4
+ACT_RELU = 5
+ACT_PRELU = 6
+ACT_ELU = 7
+ACT_SILU = 8
+ACT_SOFTPLUS = 9
+ACT_MISH = 10
+ACT_SQUAREPLUS = 11
+# name -> (code, default β, default γ, has a gradient); defaults are the Magyar text's plots.
+ACTIVATIONS = {
+    "identity": (ACT_IDENTITY, 0.0, 0.0, True),
+    "threshold": (ACT_THRESHOLD, 0.0, 0.0, False),
+    "sign": (ACT_SIGN, 0.0, 0.0, False),
+    "sigmoid": (ACT_SIGMOID, 1.0, 1.0, True),
+    "tanh": (ACT_TANH, 0.0, 0.0, True),
+    "relu": (ACT_RELU, 0.0, 0.0, True),
+    "prelu": (ACT_PRELU, 0.01, 0.0, True),  # β = 0.01: leaky ReLU
+    "elu": (ACT_ELU, 1.0, 0.0, True),
+    "silu": (ACT_SILU, 1.0, 1.0, True),
+    "softplus": (ACT_SOFTPLUS, 1.0, 1.0, True),
+    "mish": (ACT_MISH, 1.0, 0.0, True),
+    "squareplus": (ACT_SQUAREPLUS, 1.0, 0.0, True),
+}
+
+# Loss codes (kernels.losses).
+LOSS_MSE = 0
+LOSS_MSE_HALF = 1
+LOSS_SOFTMAX_CE = 2
+LOSS_LOGISTIC = 3
+LOSS_HINGE = 4
+LOSSES = {"mse": LOSS_MSE, "mse-half": LOSS_MSE_HALF, "softmax-ce": LOSS_SOFTMAX_CE,
+          "logistic": LOSS_LOGISTIC, "hinge": LOSS_HINGE}
+
+# Optimizer codes (kernels.optimizers).
+OPT_SGD = 0
+OPT_MOMENTUM = 1
+OPT_HEAVY_BALL = 2
+OPT_NESTEROV = 3
+OPT_RMSPROP = 4
+OPT_ADAM = 5
+OPT_ADAGRAD = 6
+OPTIMIZERS = {"sgd": OPT_SGD, "momentum": OPT_MOMENTUM, "heavy-ball": OPT_HEAVY_BALL,
+              "nesterov": OPT_NESTEROV, "rmsprop": OPT_RMSPROP, "adam": OPT_ADAM,
+              "adagrad": OPT_ADAGRAD}
+
+# Learning-rate schedule codes (kernels.schedules).
+SCHED_CONSTANT = 0
+SCHED_STEP = 1
+SCHED_EXPONENTIAL = 2
+SCHED_INVERSE = 3
+SCHED_COSINE = 4
+SCHEDULES = {"constant": SCHED_CONSTANT, "step": SCHED_STEP, "exponential": SCHED_EXPONENTIAL,
+             "inverse": SCHED_INVERSE, "cosine": SCHED_COSINE}
+
+# Slots of the ``hyper`` vector (the params' dtype).
+H_LR = 0  # base learning rate τ₀
+H_BETA1 = 1  # momentum β; RMSProp decay β; Adam β₁
+H_BETA2 = 2  # Adam β₂
+H_EPS = 3  # ε of RMSProp, Adam, AdaGrad
+H_BIAS_CORRECTION = 4  # Adam: 1 = bias-corrected (Kingma & Ba), 0 = the Magyar text's form
+H_L1 = 5  # λ₁ of the L1 penalty λ₁ Σ|w|
+H_L2 = 6  # λ₂ of the L2 penalty (λ₂/2) Σ w²
+H_DECAY = 7  # schedule factor γ (step, exponential, inverse)
+H_STEP = 8  # schedule period in epochs (step)
+N_HYPER = 9
+
+# Columns of the per-epoch ``history`` (float64, row 0 = before training).
+HIST_TRAIN_LOSS = 0  # data loss (no penalty) on the training monitor set
+HIST_TRAIN_ACC = 1  # accuracy on it (NaN for regression losses)
+HIST_TEST_LOSS = 2  # the same on the test set (NaN without one)
+HIST_TEST_ACC = 3
+HIST_LR = 4  # learning rate used in the epoch
+HIST_TRAIN_TIME = 5  # cumulative seconds in updates
+HIST_WALL_TIME = 6  # cumulative seconds including evaluation
+N_HIST = 7

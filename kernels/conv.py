@@ -1,0 +1,111 @@
+"""2-D convolution over batches and channels (NCHW), with zero padding and stride.
+
+The book's convolution is a cross-correlation, with no kernel flip (Berlyand & Jabin (10.7)):
+  y[r, o, i, j] = b[o] + Σ_{c, u, v} w[o, c, u, v] x[r, c, s i + u − p, s j + v − p]
+with stride s, padding p (zeros outside x) and output size H_out = (H + 2p − k) // s + 1.
+Weights are stored as PyTorch stores them, (C_out, C_in, k, k), and the bias per output
+channel follows them in the flat vector.
+
+Lowered to matrix products (Redfern B:295-300): ``im2col`` copies, per sample, every input
+patch into a column of ``cols`` (C_in k k, H_out W_out), so y_r = W cols_r with W viewed as
+(C_out, C_in k k). Backward is the product rule and then the split rule: dW = Σ_r dy_r cols_rᵀ,
+dcols_r = Wᵀ dy_r, and ``col2im`` adds every column back to the patch it came from.
+"""
+import numpy as np
+
+from kernels.jit import kernel
+
+
+def output_size(size: int, k: int, stride: int, pad: int) -> int:
+    """H_out (or W_out) of a k×k window moved by ``stride`` over ``size`` + 2·pad entries."""
+    return (size + 2 * pad - k) // stride + 1
+
+
+@kernel
+def im2col(x, k, stride, pad, cols):
+    """cols[(c k + u) k + v, i W_out + j] = x[c, s i + u − p, s j + v − p] (0 outside).
+    x: (C, H, W); cols: (C k k, H_out W_out)."""
+    n_c, h, w = x.shape
+    w_out = (w + 2 * pad - k) // stride + 1
+    h_out = cols.shape[1] // w_out
+    zero = x.dtype.type(0)
+    for c in range(n_c):
+        for u in range(k):
+            for v in range(k):
+                row = (c * k + u) * k + v
+                for i in range(h_out):
+                    ii = stride * i + u - pad
+                    for j in range(w_out):
+                        jj = stride * j + v - pad
+                        inside = 0 <= ii < h and 0 <= jj < w
+                        cols[row, i * w_out + j] = x[c, ii, jj] if inside else zero
+
+
+@kernel
+def col2im(cols, k, stride, pad, x):
+    """The transpose of im2col: x[c, s i + u − p, s j + v − p] += cols[(c k + u) k + v, i W_out + j]
+    (x is overwritten, not accumulated into). cols: (C k k, H_out W_out); x: (C, H, W)."""
+    n_c, h, w = x.shape
+    w_out = (w + 2 * pad - k) // stride + 1
+    h_out = cols.shape[1] // w_out
+    x[:] = 0
+    for c in range(n_c):
+        for u in range(k):
+            for v in range(k):
+                row = (c * k + u) * k + v
+                for i in range(h_out):
+                    ii = stride * i + u - pad
+                    if 0 <= ii < h:
+                        for j in range(w_out):
+                            jj = stride * j + v - pad
+                            if 0 <= jj < w:
+                                x[c, ii, jj] += cols[row, i * w_out + j]
+
+
+@kernel
+def conv2d_forward(x, w, b, stride, pad, cols, y):
+    """y = w ⋆ x + b (module docstring).
+
+    x: (B, C_in, H, W); w: (C_out, C_in, k, k); b: (C_out,) or (0,) without bias;
+    cols: (B, C_in k k, H_out W_out), filled with the patches (kept for the backward pass);
+    y: (B, C_out, H_out, W_out), overwritten.
+    """
+    n_batch, n_out = x.shape[0], w.shape[0]
+    k = w.shape[2]
+    w2 = w.reshape((n_out, cols.shape[1]))
+    for r in range(n_batch):
+        im2col(x[r], k, stride, pad, cols[r])
+        y_r = y[r].reshape((n_out, cols.shape[2]))
+        np.dot(w2, cols[r], y_r)
+        if b.shape[0] > 0:
+            for o in range(n_out):
+                y_r[o] += b[o]
+
+
+@kernel
+def conv2d_backward(dy, cols, w, stride, pad, dcols, dw_r, dx, dw, db):
+    """Gradients of conv2d_forward.
+
+    dy: (B, C_out, H_out, W_out); cols: the forward's patches (B, C_in k k, H_out W_out);
+    w: (C_out, C_in, k, k). Workspaces: dcols (C_in k k, H_out W_out), dw_r (C_out, C_in k k).
+    Outputs, overwritten: dx (B, C_in, H, W), or (0, C_in, H, W) to skip it (first layer);
+    dw (C_out, C_in, k, k); db (C_out,), or (0,) without bias.
+    """
+    n_batch, n_out = dy.shape[0], dy.shape[1]
+    k = w.shape[2]
+    n_patch = cols.shape[2]
+    w2 = w.reshape((n_out, cols.shape[1]))
+    dw2 = dw.reshape((n_out, cols.shape[1]))
+    dw2[:] = 0
+    if db.shape[0] > 0:
+        db[:] = 0
+    for r in range(n_batch):
+        dy_r = dy[r].reshape((n_out, n_patch))
+        np.dot(dy_r, cols[r].T, dw_r)
+        dw2 += dw_r
+        if db.shape[0] > 0:
+            for o in range(n_out):
+                db[o] += dy_r[o].sum()
+        if dx.shape[0] > 0:
+            np.dot(w2.T, dy_r, dcols)
+            col2im(dcols, k, stride, pad, dx[r])
