@@ -5,8 +5,9 @@ a sweep, calls ``run`` once per (configuration, seed) in a worker, and writes wh
 into the ``runs`` and ``curves`` tables whose extra columns ``metrics`` and ``curve_columns``
 declare.
 """
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa

@@ -8,8 +8,8 @@ its backward as the vector-Jacobian product u ↦ Jᵀu. Three tests per case:
   bilinear and piecewise-linear kernels: dense, conv, pooling, dropout; O(h²) for the others).
 Inputs are drawn away from kinks (ReLU at 0, pooling ties) so that the maps are smooth there.
 """
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from numba import njit
@@ -23,7 +23,12 @@ from kernels.engine import loss_and_gradient
 from kernels.gradcheck import TaylorResult, jacobian_test, taylor_test, transpose_test
 from kernels.losses import loss_backward, loss_forward
 from kernels.plan import Activation, Conv, Dense, Pool, Residual, build_plan
-from kernels.pool import avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward
+from kernels.pool import (
+    avgpool_backward,
+    avgpool_forward,
+    maxpool_backward,
+    maxpool_forward,
+)
 from kernels.regularizers import penalty, penalty_gradient
 
 TRANSPOSE_TOL = 1e-6

@@ -59,7 +59,12 @@ from kernels.dropout import dropout_backward, dropout_forward
 from kernels.jit import inline_kernel, kernel
 from kernels.losses import loss_backward, loss_forward, n_correct
 from kernels.optimizers import optimizer_step
-from kernels.pool import avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward
+from kernels.pool import (
+    avgpool_backward,
+    avgpool_forward,
+    maxpool_backward,
+    maxpool_forward,
+)
 from kernels.regularizers import penalty_gradient
 from kernels.schedules import learning_rate
 from kernels.views import matrix
@@ -194,7 +199,7 @@ def backward(plan, args, params, grads, act, dact, cache, icache, scratch, capac
         beta = params.dtype.type(args[layer, ARG_BETA])
         gamma = params.dtype.type(args[layer, ARG_GAMMA])
         if op == OP_DENSE:
-            w, b = _dense_params(row, params)
+            w, _ = _dense_params(row, params)
             dw, db = _dense_params(row, grads)
             dense_backward(dy, x, w, dx, dw, db)
         elif op == OP_ACTIVATION:

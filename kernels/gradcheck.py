@@ -5,8 +5,8 @@ For a scalar f with claimed gradient g at x and a random direction d, ||d|| = 1:
   E1(ε) = |f(x + εd) − f(x) − ε dᵀg(x)|  = O(ε²): quarters as ε halves (ratio ≈ 4)
 with ε_i = 0.5^i ε₀. A wrong gradient leaves E1 = O(ε): its ratio falls to ≈ 2.
 """
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -21,7 +21,13 @@ one-hot rows (softmax-ce), 0/1 (logistic), ±1 (hinge), values (mse).
 """
 import numpy as np
 
-from kernels.codes import LOSS_HINGE, LOSS_LOGISTIC, LOSS_MSE, LOSS_MSE_HALF, LOSS_SOFTMAX_CE
+from kernels.codes import (
+    LOSS_HINGE,
+    LOSS_LOGISTIC,
+    LOSS_MSE,
+    LOSS_MSE_HALF,
+    LOSS_SOFTMAX_CE,
+)
 from kernels.jit import inline_kernel, kernel
 
 

@@ -32,7 +32,7 @@ from kernels.codes import (
     OPT_RMSPROP,
     OPT_SGD,
 )
-from kernels.jit import inline_kernel, kernel
+from kernels.jit import inline_kernel
 
 
 @inline_kernel

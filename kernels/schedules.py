@@ -11,7 +11,13 @@ are the common forms, with PyTorch's StepLR, ExponentialLR and CosineAnnealingLR
 """
 import numpy as np
 
-from kernels.codes import SCHED_CONSTANT, SCHED_COSINE, SCHED_EXPONENTIAL, SCHED_INVERSE, SCHED_STEP
+from kernels.codes import (
+    SCHED_CONSTANT,
+    SCHED_COSINE,
+    SCHED_EXPONENTIAL,
+    SCHED_INVERSE,
+    SCHED_STEP,
+)
 from kernels.jit import kernel
 
 

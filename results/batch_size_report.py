@@ -1,12 +1,10 @@
 """Summary, findings and figures of the batch-size study (Berlyand & Jabin Figs 8.3-8.5)."""
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from results.plots import plt, save
 
 
 def label(row) -> str:
@@ -75,7 +73,7 @@ def figures(runs: pd.DataFrame, curves: pd.DataFrame, summary: pd.DataFrame, tar
     ax.set(yscale="log", xlabel="epoch", ylabel="relative loss L/L_min − 1",
            title=f"Fig 8.3: relative loss per epoch (seed {int(first['seed'].min())})")
     ax.legend(ncol=2, fontsize=7)
-    paths.append(_save(fig, fig_dir / "fig8_3_relative_loss.png"))
+    paths.append(save(fig, fig_dir / "fig8_3_relative_loss.png"))
 
     sgd = summary[summary["method"] == "sgd"]
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -89,7 +87,7 @@ def figures(runs: pd.DataFrame, curves: pd.DataFrame, summary: pd.DataFrame, tar
     ax.set(xscale="log", yscale="log", xlabel="batch size b", ylabel="seconds of training",
            title=f"Fig 8.4: time to reach L̄ = {target:g}")
     ax.set_xscale("log", base=2)
-    paths.append(_save(fig, fig_dir / "fig8_4_time_to_target.png"))
+    paths.append(save(fig, fig_dir / "fig8_4_time_to_target.png"))
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     a.plot(sgd["batch_size"], sgd["mean_rel_loss_last50"], "o-")
@@ -98,15 +96,8 @@ def figures(runs: pd.DataFrame, curves: pd.DataFrame, summary: pd.DataFrame, tar
     b.plot(sgd["batch_size"], sgd["time_per_iter_us"], "o-")
     b.set(xlabel="batch size b", ylabel="µs per iteration", title="Fig 8.5b: time per iteration")
     a.set_xscale("log", base=2)
-    paths.append(_save(fig, fig_dir / "fig8_5_last50_and_time_per_iteration.png"))
+    paths.append(save(fig, fig_dir / "fig8_5_last50_and_time_per_iteration.png"))
     return paths
-
-
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
 
 
 def report(runs: pd.DataFrame, curves: pd.DataFrame, fig_dir: Path) -> tuple[str, list[Path]]:

@@ -146,6 +146,32 @@ def execute(study_name: str, todo: list, sid: str, out: Path, workers: int) -> d
 
 
 @app.command()
+def check(
+    seed: Annotated[int, typer.Option(help="Seed of the random inputs and directions.")] = 0,
+) -> None:
+    """Run the Taylor, Jacobian and transpose tests (Treister §6.3) on every kernel.
+
+    Taylor: the first-order error of ½||y(θ+εd) − t||² halves (ratio ≈ 2) and the second-order
+    error quarters (≈ 4) as ε halves; Jacobian: the same for y itself ("lin" where the kernel is
+    linear along d, so the second-order error is rounding); transpose: |uᵀJv − vᵀJᵀu|, relative.
+    Exit code 1 if any kernel fails.
+    """
+    from kernels.checks import TRANSPOSE_TOL, check_all
+
+    results = check_all(seed)
+    typer.echo(f"{'kernel':<30} {'taylor E0':>9} {'taylor E1':>9} {'jacobian':>9} {'transpose':>10}  result")
+    for r in results:
+        jac = "lin" if r.jacobian.linear else f"{r.jacobian.ratio1:.3f}"
+        typer.echo(f"{r.name:<30} {r.taylor.ratio0:>9.3f} {r.taylor.ratio1:>9.3f} {jac:>9} "
+                   f"{r.transpose:>10.1e}  {'pass' if r.passed else 'FAIL'}")
+    failed = [r.name for r in results if not r.passed]
+    typer.echo(f"{len(results) - len(failed)}/{len(results)} kernels pass (ratios 2 and 4 within 10 %, "
+               f"transpose error < {TRANSPOSE_TOL:g})")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def report(
     out: Annotated[Path, typer.Argument(help="Results directory of a sweep.")],
 ) -> None:

@@ -9,7 +9,7 @@ import os
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from multiprocessing import get_context
 
 import numpy as np
@@ -24,7 +24,7 @@ THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREAD
 def execute_run(study_name: str, spec: RunSpec, sweep_id: str) -> tuple[dict, dict]:
     """Run one spec; return its ``runs`` row and its curves (column -> array, with epoch)."""
     study = get_study(study_name)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     t0 = time.perf_counter()
     row = {"run_id": spec.run_id, "sweep_id": sweep_id, "study": study.name, "seed": spec.seed,
            **spec.config, "error": None, "diverged_epoch": None}
@@ -40,7 +40,7 @@ def execute_run(study_name: str, spec: RunSpec, sweep_id: str) -> tuple[dict, di
         n = len(next(iter(out.curves.values()))) if out.curves else 0
         curves = {"epoch": np.arange(n, dtype=np.int64), **out.curves}
     row.update(run_time_s=time.perf_counter() - t0, started_at=started,
-               finished_at=datetime.now(timezone.utc), **provenance())
+               finished_at=datetime.now(UTC), **provenance())
     return row, curves
 
 

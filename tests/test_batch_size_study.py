@@ -3,7 +3,13 @@ import numpy as np
 import pytest
 
 from experiments import get_study
-from experiments.batch_size import exact_minimizer, features, first_reach, make_data, mse
+from experiments.batch_size import (
+    exact_minimizer,
+    features,
+    first_reach,
+    make_data,
+    mse,
+)
 
 STUDY = get_study("batch-size")
 

@@ -83,8 +83,8 @@ def test_dense_taylor(shape):
 
 
 def test_taylor_test_rejects_a_wrong_gradient():
-    f = lambda v: float(np.sum(np.sin(v)))  # noqa: E731
-    wrong = lambda v: np.cos(v) * 1.01  # noqa: E731
+    f = lambda v: float(np.sum(np.sin(v)))
+    wrong = lambda v: np.cos(v) * 1.01
     right = taylor_test(f, np.cos, RNG.standard_normal(5), RNG)
     bad = taylor_test(f, wrong, RNG.standard_normal(5), RNG)
     assert right.passed and not bad.passed

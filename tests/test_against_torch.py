@@ -1,0 +1,153 @@
+"""Randomized comparison against PyTorch (float64, CPU): conv, pooling, losses, optimizers."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from kernels import codes
+from kernels.conv import conv2d_backward, conv2d_forward, output_size
+from kernels.losses import loss_backward, loss_forward
+from kernels.optimizers import optimizer_step
+from kernels.pool import (
+    avgpool_backward,
+    avgpool_forward,
+    maxpool_backward,
+    maxpool_forward,
+)
+
+RNG = np.random.default_rng(11)
+SEEDS = range(6)
+
+
+def t(a, grad=False):
+    return torch.tensor(a, dtype=torch.float64, requires_grad=grad)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_conv2d(seed):
+    rng = np.random.default_rng(seed)
+    batch, c_in, c_out, k = (int(v) for v in rng.integers(1, 4, 4))
+    stride, pad = int(rng.integers(1, 3)), int(rng.integers(0, 3))
+    h, w = (int(v) for v in rng.integers(k, k + 6, 2))
+    h_out, w_out = output_size(h, k, stride, pad), output_size(w, k, stride, pad)
+    x, wt, b = rng.standard_normal((batch, c_in, h, w)), rng.standard_normal((c_out, c_in, k, k)), rng.standard_normal(c_out)
+    dy = rng.standard_normal((batch, c_out, h_out, w_out))
+    cols, y = np.empty((batch, c_in * k * k, h_out * w_out)), np.empty((batch, c_out, h_out, w_out))
+    conv2d_forward(x, wt, b, stride, pad, cols, y)
+    dx, dw, db = np.empty_like(x), np.empty_like(wt), np.empty_like(b)
+    conv2d_backward(dy, cols, wt, stride, pad, np.empty(cols.shape[1:]), np.empty((c_out, c_in * k * k)), dx, dw, db)
+
+    tx, tw, tb = t(x, True), t(wt, True), t(b, True)
+    ty = F.conv2d(tx, tw, tb, stride=stride, padding=pad)
+    ty.backward(t(dy))
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    for ours, theirs in ((dx, tx), (dw, tw), (db, tb)):
+        np.testing.assert_allclose(ours, theirs.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pooling(seed, kind):
+    rng = np.random.default_rng(seed)
+    k, stride = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    shape = (int(rng.integers(1, 3)), int(rng.integers(1, 4)), *(int(v) for v in rng.integers(k, k + 6, 2)))
+    out = (*shape[:2], (shape[2] - k) // stride + 1, (shape[3] - k) // stride + 1)
+    x, dy = rng.standard_normal(shape), rng.standard_normal(out)
+    y, dx = np.empty(out), np.empty(shape)
+    if kind == "max":
+        argmax = np.empty(out, np.int64)
+        maxpool_forward(k, stride, x, y, argmax)
+        maxpool_backward(dy, argmax, dx)
+    else:
+        avgpool_forward(k, stride, x, y)
+        avgpool_backward(k, stride, dy, dx)
+    tx = t(x, True)
+    ty = (F.max_pool2d if kind == "max" else F.avg_pool2d)(tx, k, stride)
+    ty.backward(t(dy))
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def torch_loss(name, p, target):
+    batch = p.shape[0]
+    if name == "mse":
+        return F.mse_loss(p, target, reduction="sum") / batch
+    if name == "mse-half":
+        return F.mse_loss(p, target, reduction="sum") / (2 * batch)
+    if name == "softmax-ce":
+        return F.cross_entropy(p, target.argmax(dim=1))
+    if name == "logistic":
+        return F.binary_cross_entropy_with_logits(p, target, reduction="sum") / batch
+    return torch.clamp(1 - target * p, min=0).sum() / batch  # hinge
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("name", list(codes.LOSSES))
+def test_losses(seed, name):
+    rng = np.random.default_rng(seed)
+    batch, n = int(rng.integers(1, 9)), int(rng.integers(2, 7))
+    pred = rng.standard_normal((batch, n)) * 3
+    labels = np.eye(n)[rng.integers(n, size=batch)]
+    target = {"mse": rng.standard_normal((batch, n)), "mse-half": rng.standard_normal((batch, n)),
+              "softmax-ce": labels, "logistic": labels, "hinge": 2 * labels - 1}[name]
+    code = codes.LOSSES[name]
+    d = np.empty_like(pred)
+    loss_backward(code, pred, target, d)
+    tp = t(pred, True)
+    value = torch_loss(name, tp, t(target))
+    value.backward()
+    assert loss_forward(code, pred, target) == pytest.approx(value.item(), rel=1e-12)
+    np.testing.assert_allclose(d, tp.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+TORCH_OPTIMIZERS = {
+    "sgd": lambda p, lr: torch.optim.SGD([p], lr=lr),
+    "heavy-ball": lambda p, lr: torch.optim.SGD([p], lr=lr, momentum=0.9),
+    "nesterov": lambda p, lr: torch.optim.SGD([p], lr=lr, momentum=0.9, nesterov=True),
+    "rmsprop": lambda p, lr: torch.optim.RMSprop([p], lr=lr, alpha=0.9, eps=1e-8),
+    "adam": lambda p, lr: torch.optim.Adam([p], lr=lr, betas=(0.9, 0.999), eps=1e-8),
+    "adagrad": lambda p, lr: torch.optim.Adagrad([p], lr=lr, eps=1e-8),
+}
+
+
+def hyper(bias_correction=1.0):
+    h = np.zeros(codes.N_HYPER)
+    h[[codes.H_BETA1, codes.H_BETA2, codes.H_EPS, codes.H_BIAS_CORRECTION]] = 0.9, 0.999, 1e-8, bias_correction
+    return h
+
+
+def run_ours(name, params, grads, lr, bias_correction=1.0):
+    state = np.zeros((2, params.size))
+    for step, g in enumerate(grads, 1):
+        optimizer_step(codes.OPTIMIZERS[name], hyper(bias_correction), lr, step, params, g, state)
+    return params
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("name", list(TORCH_OPTIMIZERS))
+def test_optimizers_match_torch(seed, name):
+    rng = np.random.default_rng(seed)
+    size, steps, lr = int(rng.integers(1, 20)), int(rng.integers(1, 25)), float(10 ** rng.uniform(-3, -1))
+    p0, grads = rng.standard_normal(size), rng.standard_normal((steps, size))
+    ours = run_ours(name, p0.copy(), grads, lr)
+    tp = t(p0.copy(), True)
+    opt = TORCH_OPTIMIZERS[name](tp, lr)
+    for g in grads:
+        tp.grad = t(g)
+        opt.step()
+    np.testing.assert_allclose(ours, tp.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_momentum_is_the_ema_form_and_adam_without_correction_is_the_texts():
+    """No PyTorch twin: Magyar Alg 20 (m ← βm + (1−β)g, w ← w − τm) and Alg 23 as intended."""
+    p0, grads, lr = RNG.standard_normal(5), RNG.standard_normal((7, 5)), 0.01
+    m, w = np.zeros(5), p0.copy()
+    for g in grads:
+        m = 0.9 * m + 0.1 * g
+        w = w - lr * m
+    np.testing.assert_allclose(run_ours("momentum", p0.copy(), grads, lr), w, rtol=1e-13)
+    m, s, w = np.zeros(5), np.zeros(5), p0.copy()
+    for g in grads:
+        m, s = 0.9 * m + 0.1 * g, 0.999 * s + 0.001 * g * g
+        w = w - lr * m / (np.sqrt(s) + 1e-8)
+    np.testing.assert_allclose(run_ours("adam", p0.copy(), grads, lr, bias_correction=0.0), w, rtol=1e-13)
