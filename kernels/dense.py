@@ -61,22 +61,30 @@ def dense_backward(dy, x, w, dx, dw, db):
     if large:
         np.dot(x.T, dy, dw)
     else:
+        # The first pass writes dW from the n_batch % 4 leftover samples (zero if none), so that
+        # batch size 1 takes a single pass; then four samples per pass accumulate.
+        rem = n_batch % 4
         for k in range(n_in):
-            for j in range(n_out):
-                dw[k, j] = 0
-        # Four samples per pass over the weight gradient: a quarter of the loads/stores.
-        i = 0
-        while i + 4 <= n_batch:
+            if rem == 0:
+                for j in range(n_out):
+                    dw[k, j] = 0
+            elif rem == 1:
+                x0 = x[0, k]
+                for j in range(n_out):
+                    dw[k, j] = x0 * dy[0, j]
+            elif rem == 2:
+                x0, x1 = x[0, k], x[1, k]
+                for j in range(n_out):
+                    dw[k, j] = x0 * dy[0, j] + x1 * dy[1, j]
+            else:
+                x0, x1, x2 = x[0, k], x[1, k], x[2, k]
+                for j in range(n_out):
+                    dw[k, j] = x0 * dy[0, j] + x1 * dy[1, j] + x2 * dy[2, j]
+        for i in range(rem, n_batch, 4):
             for k in range(n_in):
                 x0, x1, x2, x3 = x[i, k], x[i + 1, k], x[i + 2, k], x[i + 3, k]
                 for j in range(n_out):
                     dw[k, j] += x0 * dy[i, j] + x1 * dy[i + 1, j] + x2 * dy[i + 2, j] + x3 * dy[i + 3, j]
-            i += 4
-        for i in range(i, n_batch):
-            for k in range(n_in):
-                xik = x[i, k]
-                for j in range(n_out):
-                    dw[k, j] += xik * dy[i, j]
     if db.shape[0] > 0:
         for j in range(n_out):
             db[j] = dy[0, j]
