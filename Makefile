@@ -22,6 +22,7 @@ test: $(BIN)/runner
 bench: $(BIN)/runner
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench_batch_size.py
+	$(BIN)/python benchmarks/bench_kernels.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

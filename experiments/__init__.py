@@ -1,9 +1,11 @@
 """The studies, each a declarative :class:`experiments.study.Study`, in one registry."""
 from experiments.batch_size import BatchSizeStudy
 from experiments.digits import DigitsStudy
+from experiments.gd_1d import GradientDescent1D
+from experiments.learning_rate import LearningRateStudy
 from experiments.study import Study
 
-STUDIES: dict[str, Study] = {s.name: s for s in (BatchSizeStudy(), DigitsStudy())}
+STUDIES: dict[str, Study] = {s.name: s for s in (BatchSizeStudy(), DigitsStudy(), LearningRateStudy(), GradientDescent1D())}
 
 
 def get_study(name: str) -> Study:

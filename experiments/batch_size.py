@@ -32,7 +32,7 @@ import pyarrow as pa
 from scipy.linalg import solve_triangular
 
 from experiments.study import Param, RunOutput, Study, at_least, positive
-from experiments.training import Hyper, fit
+from experiments.training import fit, hyper_from, optimizer_params
 from kernels.codes import HIST_TRAIN_LOSS, HIST_TRAIN_TIME, HIST_WALL_TIME
 from kernels.plan import Dense, build_plan
 
@@ -92,7 +92,7 @@ class BatchSizeStudy(Study):
         Param("degree", int, 3, "d, polynomial degree", check=at_least(0), names=("d",)),
         Param("noise", float, 0.1, "standard deviation of the noise on y",
               check=lambda v: None if v >= 0 else "must be >= 0"),
-        Param("lr", float, 0.25, "learning rate τ, the same for every batch size", check=positive),
+        *optimizer_params("sgd", 0.25, step=50),
         Param("epochs", int, 200, "epochs of training", check=at_least(1)),
         Param("rel_loss_target", float, 0.04, "relative loss whose first reach is timed (Fig 8.4)",
               check=positive),
@@ -104,6 +104,7 @@ class BatchSizeStudy(Study):
         "l_min": pa.float64(),
         "final_loss": pa.float64(),
         "final_rel_loss": pa.float64(),
+        "min_rel_loss": pa.float64(),
         "mean_rel_loss_last50": pa.float64(),
         "epochs_to_target": pa.int64(),
         "time_to_target_s": pa.float64(),
@@ -139,8 +140,9 @@ class BatchSizeStudy(Study):
         plan = build_plan(xhat.shape[1], [Dense(config["n_outputs"], bias=False)])
         params = plan.init_params(np.random.default_rng([seed, 1]), dtype)
         fit_x, fit_y = excess_loss_set(xhat, y)
-        result = fit(xhat.astype(dtype), y.astype(dtype), plan, params, loss="mse", optimizer="sgd",
-                     hyper=Hyper(lr=config["lr"]), epochs=config["epochs"], batch_size=batch_size,
+        result = fit(xhat.astype(dtype), y.astype(dtype), plan, params, loss="mse", optimizer=config["optimizer"],
+                     hyper=hyper_from(config), schedule=config["schedule"],
+                     penalize_biases=config["penalize_biases"], epochs=config["epochs"], batch_size=batch_size,
                      seed=int(np.random.default_rng([seed, 2]).integers(2**31)),
                      fit_set=(fit_x.astype(dtype), fit_y.astype(dtype)))
         excess = result.column(HIST_TRAIN_LOSS)
@@ -158,6 +160,7 @@ class BatchSizeStudy(Study):
             "l_min": l_min,
             "final_loss": float(losses[-1]),
             "final_rel_loss": float(rel[-1]),
+            "min_rel_loss": float(np.nanmin(rel)),
             "mean_rel_loss_last50": float(np.mean(rel[1:][-LAST_EPOCHS:])) if result.epochs_done else None,
             "epochs_to_target": reach,
             "time_to_target_s": float(train_times[reach]) if reach is not None else None,

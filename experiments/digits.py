@@ -17,18 +17,14 @@ import pyarrow as pa
 
 from experiments.data import load_digits, load_mnist, one_hot
 from experiments.models import parse_model
-from experiments.study import Param, RunOutput, Study, at_least, positive
-from experiments.training import Hyper, fit
+from experiments.study import Param, RunOutput, Study, at_least
+from experiments.training import fit, hyper_from, optimizer_params
 from kernels import codes
 from kernels.plan import Dense, build_plan
 
 MLP = "dense64"
 CNN = "conv8x3p1-pool2-conv16x3p1-pool2-dense64"
 TRAINABLE = tuple(name for name, (*_, differentiable) in codes.ACTIVATIONS.items() if differentiable)
-
-
-def _non_negative(value):
-    return None if np.isfinite(value) and value >= 0 else "must be >= 0"
 
 
 def _model_spec(value):
@@ -72,19 +68,7 @@ class DigitsStudy(Study):
               check=_model_spec),
         Param("activation", str, "relu", "activation after each dense/conv layer", choices=TRAINABLE),
         Param("loss", str, "softmax-ce", "training loss", choices=("softmax-ce", "logistic", "hinge", "mse", "mse-half")),
-        Param("optimizer", str, "adam", "optimizer (kernels.optimizers)", choices=tuple(codes.OPTIMIZERS)),
-        Param("lr", float, 1e-3, "base learning rate τ₀", check=positive),
-        Param("schedule", str, "constant", "learning-rate schedule", choices=tuple(codes.SCHEDULES)),
-        Param("decay", float, 0.1, "schedule factor γ (step, exponential, inverse)", check=positive),
-        Param("step", int, 10, "schedule period in epochs (step)", check=at_least(1)),
-        Param("beta1", float, 0.9, "momentum β, RMSProp β, Adam β₁",
-              check=lambda v: None if 0 <= v < 1 else "must be in [0, 1)"),
-        Param("beta2", float, 0.999, "Adam β₂", check=lambda v: None if 0 <= v < 1 else "must be in [0, 1)"),
-        Param("eps", float, 1e-8, "ε of RMSProp, Adam, AdaGrad", check=positive),
-        Param("bias_correction", bool, True, "Adam bias correction (false: the Magyar text's form)"),
-        Param("l1", float, 0.0, "λ₁ of the L1 penalty λ₁Σ|w|", check=_non_negative),
-        Param("l2", float, 0.0, "λ₂ of the L2 penalty (λ₂/2)Σw²", check=_non_negative),
-        Param("penalize_biases", bool, False, "apply the penalties to biases too"),
+        *optimizer_params("adam", 1e-3, step=10),
         Param("batch_size", int, 32, "mini-batch size", check=at_least(1)),
         Param("epochs", int, 30, "epochs of training", check=at_least(1)),
         Param("train_size", int, 0, "use this many training images (0: all)", check=at_least(0)),
@@ -142,10 +126,7 @@ class DigitsStudy(Study):
 
         plan = model_plan(config, data.n_classes)
         params = plan.init_params(np.random.default_rng([seed, 1]), dtype)
-        hyper = Hyper(lr=config["lr"], beta1=config["beta1"], beta2=config["beta2"], eps=config["eps"],
-                      bias_correction=config["bias_correction"], l1=config["l1"], l2=config["l2"],
-                      decay=config["decay"], step=config["step"])
-        result = fit(x, y, plan, params, loss=config["loss"], optimizer=config["optimizer"], hyper=hyper,
+        result = fit(x, y, plan, params, loss=config["loss"], optimizer=config["optimizer"], hyper=hyper_from(config),
                      epochs=config["epochs"], batch_size=batch_size, schedule=config["schedule"],
                      penalize_biases=config["penalize_biases"], test_set=test,
                      seed=int(np.random.default_rng([seed, 2]).integers(2**31)))

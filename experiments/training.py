@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from experiments.study import Param, at_least, positive
 from kernels import codes, engine
 from kernels.plan import Plan
 
@@ -36,6 +37,41 @@ class Hyper:
             self.lr, self.beta1, self.beta2, self.eps, self.bias_correction, self.l1, self.l2,
             self.decay, self.step)
         return hyper
+
+
+def _unit_interval(value):
+    return None if 0 <= value < 1 else "must be in [0, 1)"
+
+
+def _non_negative(value):
+    return None if np.isfinite(value) and value >= 0 else "must be >= 0"
+
+
+def optimizer_params(optimizer: str, lr: float, step: int) -> tuple[Param, ...]:
+    """The parameters every training study shares: optimizer, rate, schedule and penalties,
+    with the given defaults for the optimizer, τ₀ and the step schedule's period."""
+    return (
+        Param("optimizer", str, optimizer, "optimizer (kernels.optimizers)", choices=tuple(codes.OPTIMIZERS)),
+        Param("lr", float, lr, "base learning rate τ₀", check=positive),
+        Param("schedule", str, "constant", "learning-rate schedule (kernels.schedules)",
+              choices=tuple(codes.SCHEDULES)),
+        Param("decay", float, 0.1, "schedule factor γ (step, exponential, inverse)", check=positive),
+        Param("step", int, step, "schedule period in epochs (step)", check=at_least(1)),
+        Param("beta1", float, 0.9, "momentum β, RMSProp β, Adam β₁", check=_unit_interval),
+        Param("beta2", float, 0.999, "Adam β₂", check=_unit_interval),
+        Param("eps", float, 1e-8, "ε of RMSProp, Adam, AdaGrad", check=positive),
+        Param("bias_correction", bool, True, "Adam bias correction (false: the Magyar text's form)"),
+        Param("l1", float, 0.0, "λ₁ of the L1 penalty λ₁Σ|w|", check=_non_negative),
+        Param("l2", float, 0.0, "λ₂ of the L2 penalty (λ₂/2)Σw²", check=_non_negative),
+        Param("penalize_biases", bool, False, "apply the penalties to biases too"),
+    )
+
+
+def hyper_from(config: dict) -> Hyper:
+    """The Hyper of a configuration that has the optimizer_params."""
+    return Hyper(lr=config["lr"], beta1=config["beta1"], beta2=config["beta2"], eps=config["eps"],
+                 bias_correction=config["bias_correction"], l1=config["l1"], l2=config["l2"],
+                 decay=config["decay"], step=config["step"])
 
 
 @dataclass

@@ -1,10 +1,11 @@
 """``runner report``: read a results directory, print the study's summary, write its figures."""
 from pathlib import Path
 
-from results import batch_size_report, digits_report
+from results import batch_size_report, digits_report, lr_report
 from results.store import CURVES, RUNS, load
 
-REPORTS = {"batch-size": batch_size_report.report, "digits": digits_report.report}
+REPORTS = {"batch-size": batch_size_report.report, "digits": digits_report.report,
+           "learning-rate": lr_report.learning_rate_report, "gd-1d": lr_report.gd_1d_report}
 
 
 def report(out_dir: Path) -> tuple[str, list[Path]]:

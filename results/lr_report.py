@@ -1,0 +1,147 @@
+"""Reports of the learning-rate studies: ``learning-rate`` (optimizer × τ₀ on the digits MLP)
+and ``gd-1d`` (Berlyand & Jabin Table 8.1, Exercises 8.1 and 8.3)."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from results import digits_report
+from results.plots import plt, save
+
+
+def optimizer_table(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """Per optimizer: the best τ₀ (lowest median final training loss) and the stable range,
+    the τ₀ whose runs all finished with a training loss below the initial one."""
+    start = curves[curves["epoch"] == 0].set_index("run_id")["train_loss"]
+    runs = runs.assign(initial_loss=runs["run_id"].map(start))
+    rows = []
+    for optimizer, group in runs.groupby("optimizer"):
+        per_lr = group.groupby("lr").agg(
+            loss=("final_train_loss", "median"), acc=("final_test_acc", "median"),
+            stable=("status", lambda s: bool((s == "ok").all())),
+            improved=("final_train_loss", lambda s: bool((s < runs.loc[s.index, "initial_loss"]).all())),
+            diverged=("status", lambda s: int((s == "diverged").sum())))
+        stable = per_lr[per_lr["stable"] & per_lr["improved"]]
+        best = stable["loss"].idxmin() if len(stable) else np.nan
+        rows.append({"optimizer": optimizer, "best_lr": best,
+                     "best_final_train_loss": stable["loss"].min() if len(stable) else np.nan,
+                     "test_acc_at_best": stable.loc[best, "acc"] if len(stable) else np.nan,
+                     "stable_from": stable.index.min() if len(stable) else np.nan,
+                     "stable_to": stable.index.max() if len(stable) else np.nan,
+                     "diverged_runs": int(per_lr["diverged"].sum())})
+    return pd.DataFrame(rows)
+
+
+def learning_rate_figures(runs, curves, table, fig_dir: Path) -> list[Path]:
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    for i, row in table.reset_index(drop=True).iterrows():
+        group = runs[runs["optimizer"] == row["optimizer"]]
+        loss = group.groupby("lr")["final_train_loss"].median()
+        line, = ax.plot(loss.index, loss.to_numpy(), "o-", ms=3, label=row["optimizer"])
+        if np.isfinite(row["best_lr"]):
+            ax.plot([row["best_lr"]], [row["best_final_train_loss"]], "*", ms=14, color=line.get_color())
+            level = 0.98 - 0.03 * i  # one bar per optimizer, stacked under the top edge
+            ax.plot([row["stable_from"], row["stable_to"]], [level, level], lw=3, color=line.get_color(),
+                    transform=ax.get_xaxis_transform())
+        bad = np.unique(group.loc[group["status"] == "diverged", "lr"])
+        ax.plot(bad, np.full(len(bad), 0.75), "x", color=line.get_color(), transform=ax.get_xaxis_transform())
+    ax.set(xscale="log", yscale="log", xlabel="learning rate τ₀", ylabel="final training loss (median over seeds)",
+           title="Too small: slow; too large: unstable. ★ best; bars: stable range; x: diverged")
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high * 30)  # room for the bars
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=8)
+    paths = [save(fig, fig_dir / "loss_vs_lr.png")]
+
+    optimizers = table["optimizer"].tolist()
+    cols = min(4, len(optimizers))
+    fig, axes = plt.subplots(-(-len(optimizers) // cols), cols, figsize=(3.2 * cols, 2.8 * -(-len(optimizers) // cols)),
+                             squeeze=False, sharey=True)
+    for ax, (_, row) in zip(axes.flat, table.iterrows()):
+        group = runs[(runs["optimizer"] == row["optimizer"]) & (runs["seed"] == runs["seed"].min())]
+        rates = sorted(group["lr"].unique())
+        chosen = sorted({rates[0], row["best_lr"] if np.isfinite(row["best_lr"]) else rates[len(rates) // 2], rates[-1]})
+        for lr in chosen:
+            run_id = group.loc[group["lr"] == lr, "run_id"].iloc[0]
+            c = curves[curves["run_id"] == run_id].sort_values("epoch")
+            ax.plot(c["epoch"], c["train_loss"], label=f"τ₀={lr:g}")
+        ax.set(yscale="log", title=row["optimizer"], xlabel="epoch")
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(optimizers):]:
+        ax.axis("off")
+    paths.append(save(fig, fig_dir / "curves_selected_rates.png"))
+    return paths
+
+
+def learning_rate_report(runs: pd.DataFrame, curves: pd.DataFrame, fig_dir: Path) -> tuple[str, list[Path]]:
+    table = optimizer_table(runs[runs["status"] != "failed"], curves)
+    summary = digits_report.summarize(runs)
+    text = "\n".join([
+        f"Learning-rate study: {len(runs)} runs, " + ", ".join(f"{k} {v}" for k, v in runs["status"].value_counts().items()),
+        "", "Per optimizer (stable: every seed finished below its initial loss):",
+        table.to_string(index=False, float_format=lambda v: f"{v:.4g}"),
+        "", summary.to_string(index=False, float_format=lambda v: f"{v:.4g}"),
+    ])
+    return text, learning_rate_figures(runs, curves, table, fig_dir)
+
+
+def table_8_1(runs: pd.DataFrame) -> pd.DataFrame:
+    """Our first n with |xₙ| < tol beside the book's, for the Table 8.1 runs."""
+    rows = runs[runs["table_8_1"]].sort_values("lr")
+    if rows.empty:
+        return pd.DataFrame(columns=["tau", "book", "ours", "run_id"])
+    book = rows["book_first_below"].map(lambda v: "does not converge" if pd.isna(v) else str(int(v)))
+    ours = rows.apply(lambda r: str(int(r["first_below"])) if r["converged"] else "does not converge", axis=1)
+    return pd.DataFrame({"tau": rows["lr"].to_numpy(), "book": book.to_numpy(), "ours": ours.to_numpy(),
+                         "run_id": rows["run_id"].to_numpy()})
+
+
+def sin_threshold(runs: pd.DataFrame) -> tuple[float, float] | None:
+    """(largest converging τ, smallest τ above it that does not converge) for sin²(10x)."""
+    sin = runs[runs["function"] == "sin10-squared"]
+    if sin.empty or not sin["converged"].any() or sin["converged"].all():
+        return None
+    below = sin.loc[sin["converged"], "lr"].max()
+    above = sin.loc[~sin["converged"] & (sin["lr"] > below), "lr"]
+    return below, (above.min() if len(above) else np.nan)
+
+
+def gd_1d_report(runs: pd.DataFrame, curves: pd.DataFrame, fig_dir: Path) -> tuple[str, list[Path]]:
+    lines = [f"Gradient descent on 1-D functions: {len(runs)} runs", ""]
+    paths = []
+    table = table_8_1(runs)
+    if len(table):
+        same = (table["book"] == table["ours"]).all()
+        lines += ["Table 8.1 (F = x², x₀ = 1): first n with |xₙ| < 0.001. The book's header says "
+                  "'for all n > N'; its numbers are the first n, as here.",
+                  table.drop(columns="run_id").to_string(index=False),
+                  f"-> {'identical to' if same else 'DIFFERENT from'} the book", ""]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for _, row in table.iterrows():
+            c = curves[curves["run_id"] == row["run_id"]]
+            ax.plot(c["epoch"], np.abs(c["x"]).clip(lower=1e-12), label=f"τ={row['tau']:g}")
+        ax.axhline(1e-3, color="k", lw=0.8, ls="--")
+        ax.set(xscale="symlog", yscale="log", xlabel="n", ylabel="|xₙ| (clipped at 1e-12)",
+               title="GD on x² (Table 8.1)")
+        ax.legend(fontsize=8)
+        paths.append(save(fig, fig_dir / "table8_1_iterates.png"))
+    if (threshold := sin_threshold(runs)) is not None:
+        lines += [f"Exercise 8.3 (F = sin²(10x)): converges up to τ = {threshold[0]:.4g}, not from "
+                  f"τ = {threshold[1]:.4g}; the book's bound 1/19 = {1 / 19:.4g}, the linear-stability "
+                  f"bound 2/F''(0) = 0.01.", ""]
+    quad = runs[runs["function"] == "quadratic"]
+    if quad["lam"].nunique() > 1:
+        predicted = quad["lr"] < 1 / quad["lam"]
+        wrong = int((predicted != quad["first_step_decreases"]).sum())
+        lines += [f"Exercise 8.1 (F = λx²): the first step decreases F exactly when τ < 1/λ in "
+                  f"{len(quad) - wrong} of {len(quad)} runs ({wrong} exceptions).", ""]
+        fig, ax = plt.subplots(figsize=(5.5, 4.5))
+        dec = quad["first_step_decreases"]
+        ax.scatter(quad.loc[dec, "lam"], quad.loc[dec, "lr"], s=10, label="F decreases")
+        ax.scatter(quad.loc[~dec, "lam"], quad.loc[~dec, "lr"], s=10, marker="x", label="F does not decrease")
+        lam = np.geomspace(quad["lam"].min(), quad["lam"].max(), 100)
+        ax.plot(lam, 1 / lam, "k-", label="τ = 1/λ")
+        ax.set(xscale="log", yscale="log", xlabel="λ", ylabel="τ", title="Exercise 8.1")
+        ax.legend(fontsize=8)
+        paths.append(save(fig, fig_dir / "exercise8_1_boundary.png"))
+    return "\n".join(lines), paths
