@@ -50,16 +50,16 @@ def figures(runs: pd.DataFrame, curves: pd.DataFrame, fig_dir: Path) -> list[Pat
     return paths
 
 
-def loss_against_lr(runs: pd.DataFrame, path: Path) -> Path:
-    """Final training loss (median over seeds) against τ₀ per optimizer, log-log; runs that
-    diverged are marked on the top edge."""
+def loss_against_lr(runs: pd.DataFrame, path: Path, column: str = "final_train_loss") -> Path:
+    """``column`` (median over seeds) against τ₀ per optimizer, log-log; runs that diverged
+    are marked on the top edge."""
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for optimizer, group in runs.groupby("optimizer"):
-        ok = group[group["status"] == "ok"].groupby("lr")["final_train_loss"].median()
+        ok = group[group["status"] == "ok"].groupby("lr")[column].median()
         line, = ax.plot(ok.index, ok.to_numpy(), "o-", label=optimizer)
         bad = np.unique(group.loc[group["status"] == "diverged", "lr"])
         ax.plot(bad, np.full(len(bad), 1.0), "x", color=line.get_color(), transform=ax.get_xaxis_transform())
-    ax.set(xscale="log", yscale="log", xlabel="learning rate τ₀", ylabel="final training loss",
+    ax.set(xscale="log", yscale="log", xlabel="learning rate τ₀", ylabel=column.replace("_", " "),
            title="Loss against learning rate (x: diverged)")
     ax.legend()
     return save(fig, path)
