@@ -385,3 +385,18 @@ def loss_and_gradient(plan, args, loss, params, x, y, grads):
     loss_backward(loss, pred, y, _block(dact, rows, last[COL_OUT_OFF], rows, y.shape[1]))
     backward(plan, args, params, grads, act, dact, cache, icache, scratch, rows, rows)
     return value
+
+
+@kernel
+def predict(plan, args, params, x, out):
+    """The model's output on every row of x (evaluation mode: no dropout) into out (N, n_out),
+    in chunks of at most 1024 rows."""
+    n = x.shape[0]
+    capacity = min(n, 1024)
+    last = plan[plan.shape[0] - 1]
+    act, _, cache, icache, _ = _workspaces(plan, capacity, params.dtype)
+    for start in range(0, n, capacity):
+        rows = min(capacity, n - start)
+        _block(act, capacity, 0, rows, x.shape[1])[:, :] = x[start : start + rows]
+        forward(plan, args, params, act, cache, icache, capacity, rows, False)
+        out[start : start + rows] = _block(act, capacity, last[COL_OUT_OFF], rows, out.shape[1])

@@ -1,0 +1,241 @@
+"""The L-curve studies: model degree, regularization λ and depth (Treister §1, L35-162).
+
+Data (Treister L39, L82-98): y_true(x) = 0.3x + sin(10x) + 0.5 exp(2x) on x = 0.01:δ:stop
+(101 points by default), y = y_true + 0.5·N(0, 1), and a test set on the same x with an
+independent draw of the noise (streams [seed, 0] and [seed, 1]).
+
+Errors, both recorded: the notes' "MSE", which is the unsquared 2-norm of the residual
+(``*_norm``, L137-143), and the true mean squared error ||r||²/n (``*_mse``); plus the error
+against the noiseless y_true (``truth_mse``).
+
+- ``lcurve-degree``: least squares on an orthonormal basis of the polynomials of degree ≤ k
+  (the notes' QR of [1, x, ..., x^k], L115-124, computed stably: see poly_basis), degrees 1, 3,
+  ..., 100; ``basis=oracle`` fits the true basis
+  [x, sin 10x, exp 2x] instead (L99, L106-110) and records the coefficient error.
+- ``lcurve-lambda``: Tikhonov / ridge, min ||Aα − y||² + λ||α||², on the raw monomial basis of
+  degree 20 (ill-conditioned, where λ matters; on an orthonormal basis ridge would only shrink
+  every coefficient alike), solved through the SVD filter factors s/(s² + λ).
+- ``lcurve-penalty``: the same question for λ₂ (and λ₁) as a penalty in gradient training of
+  an MLP on the digits (experiments.digits).
+- ``lcurve-depth``: MLPs of depth 1 ... 8 on this regression (full-batch Adam, a fixed budget of
+  epochs) and on the digits.
+"""
+import numpy as np
+import pyarrow as pa
+
+from experiments.digits import DigitsStudy
+from experiments.study import Param, RunOutput, Study, at_least, positive
+from experiments.training import Hyper, fit
+from kernels import codes
+from kernels.engine import predict
+from kernels.plan import Activation, Dense, build_plan
+
+ALPHA_TRUE = np.array([0.3, 1.0, 0.5])  # Treister L95-L97
+NOISE = 0.5  # L85
+DEGREES = [1, 3, 5, 7, 10, 15, 20, 50, 100]  # L125
+DELTAS = [0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001]  # L106
+
+
+def grid(delta: float, stop: float) -> np.ndarray:
+    """x = start:δ:stop as Julia's range, start = 0.01, both ends included when on the grid."""
+    n = int(np.floor((stop - 0.01) / delta + 1e-9)) + 1
+    return 0.01 + delta * np.arange(n)
+
+
+def true_basis(x: np.ndarray) -> np.ndarray:
+    """A_true = [x | sin(10x) | exp(2x)] (L83). (n,) -> (n, 3)."""
+    return np.column_stack([x, np.sin(10 * x), np.exp(2 * x)])
+
+
+def make_data(x: np.ndarray, seed: int):
+    """(y_true, y_train, y_test) on x: one noise draw for training, an independent one for test."""
+    y_true = true_basis(x) @ ALPHA_TRUE
+    y_train = y_true + NOISE * np.random.default_rng([seed, 0]).standard_normal(len(x))
+    y_test = y_true + NOISE * np.random.default_rng([seed, 1]).standard_normal(len(x))
+    return y_true, y_train, y_test
+
+
+def poly_basis(x: np.ndarray, degree: int) -> np.ndarray:
+    """An orthonormal basis of the polynomials of degree ≤ k on x: (n,) -> (n, k+1).
+
+    The notes orthonormalize the monomials [1 | x | ... | x^k] by QR (L115-124). In exact
+    arithmetic that is this basis; in floating point the monomials on [0.01, 1.01] are
+    numerically dependent beyond degree ~30 (condition number > 1e16), and the QR basis then
+    stops being nested: the training residual rises with the degree at some seeds. So the
+    basis is built by Vandermonde with Arnoldi (Brubeck, Nakatsukasa & Trefethen, SIAM Review
+    2021): q₀ = 1/√n, then q_{k+1} = x ⊙ q_k orthogonalized twice against q₀ … q_k. Column k
+    spans the degree-k polynomials exactly as the QR's, and every basis is nested in the next.
+    """
+    n = len(x)
+    q = np.empty((n, degree + 1))
+    q[:, 0] = 1 / np.sqrt(n)
+    for k in range(degree):
+        v = x * q[:, k]
+        for _ in range(2):  # classical Gram-Schmidt, twice: orthogonal to rounding
+            v -= q[:, : k + 1] @ (q[:, : k + 1].T @ v)
+        q[:, k + 1] = v / np.linalg.norm(v)
+    return q
+
+
+def ridge(a: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
+    """argmin ||Aα − y||² + λ||α||² = V diag(s / (s² + λ)) Uᵀ y, by the SVD (stable for
+    ill-conditioned A; λ = 0 gives the minimum-norm least-squares solution)."""
+    u, s, vt = np.linalg.svd(a, full_matrices=False)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        filt = np.where(s > s[0] * 1e-15, s / (s * s + lam), 0.0)
+    return vt.T @ (filt * (u.T @ y))
+
+
+def errors(pred: np.ndarray, y_true, y_train, y_test) -> dict:
+    """The notes' norms and the true mean squared errors of a fit's prediction on the grid."""
+    r_train, r_test = pred - y_train, pred - y_test
+    return {"train_norm": float(np.linalg.norm(r_train)), "test_norm": float(np.linalg.norm(r_test)),
+            "train_mse": float(np.mean(r_train**2)), "test_mse": float(np.mean(r_test**2)),
+            "truth_mse": float(np.mean((pred - y_true) ** 2))}
+
+
+ERROR_COLUMNS = {name: pa.float64() for name in ("train_norm", "test_norm", "train_mse", "test_mse", "truth_mse")}
+DATA_PARAMS = (
+    Param("delta", float, 0.01, "grid step δ of x = 0.01:δ:stop", check=positive),
+    Param("stop", float, 1.01, "last grid point (1.01 in the degree study, 1.0 in the oracle loop)",
+          check=lambda v: None if v > 0.01 else "must be > 0.01"),
+)
+
+
+class LCurveDegree(Study):
+    name = "lcurve-degree"
+    title = "Over-fitting against polynomial degree, and the oracle fit"
+    source = "Treister §1 (L35-162), Fig. 2"
+    params = (
+        Param("basis", str, "polynomial", "polynomial (QR-orthonormal monomials) or oracle (the true basis)",
+              choices=("polynomial", "oracle")),
+        Param("degree", int, 5, "polynomial degree k", check=at_least(0)),
+        *DATA_PARAMS,
+    )
+    default_grid = {"degree": DEGREES}
+    metrics = {**ERROR_COLUMNS, "n_points": pa.int64(), "n_basis": pa.int64(), "coef_error": pa.float64()}
+    curve_columns = {}
+
+    def normalize(self, config: dict) -> dict:
+        config = dict(config)
+        if config["basis"] == "oracle":
+            config["degree"] = 0  # unused
+        elif config["degree"] + 1 > len(grid(config["delta"], config["stop"])):
+            raise ValueError(f"degree {config['degree']} needs more than {len(grid(config['delta'], config['stop']))} points")
+        return config
+
+    def run(self, config: dict, seed: int) -> RunOutput:
+        x = grid(config["delta"], config["stop"])
+        y_true, y_train, y_test = make_data(x, seed)
+        if config["basis"] == "oracle":
+            a = true_basis(x)
+            alpha = np.linalg.lstsq(a, y_train, rcond=None)[0]
+            coef_error = float(np.linalg.norm(alpha - ALPHA_TRUE))
+        else:
+            a = poly_basis(x, config["degree"])
+            alpha = a.T @ y_train  # QᵀQ = I: the least-squares fit is Qᵀy
+            coef_error = None
+        metrics = {**errors(a @ alpha, y_true, y_train, y_test), "n_points": len(x), "n_basis": a.shape[1],
+                   "coef_error": coef_error}
+        return RunOutput(status="ok", metrics=metrics, curves={})
+
+
+class LCurveLambda(Study):
+    name = "lcurve-lambda"
+    title = "Tikhonov regularization: the L-curve over λ"
+    source = "Treister §1 data; the classic L-curve (Hansen), an extension of the notes"
+    params = (
+        Param("lam", float, 1e-6, "λ of min ||Aα − y||² + λ||α||²",
+              check=lambda v: None if np.isfinite(v) and v >= 0 else "must be >= 0", names=("lambda",)),
+        Param("degree", int, 20, "degree of the monomial basis", check=at_least(0)),
+        *DATA_PARAMS,
+    )
+    default_grid = {"lam": [float(f"{v:.3g}") for v in np.logspace(-12, 2, 29)]}
+    metrics = {**ERROR_COLUMNS, "residual_norm": pa.float64(), "solution_norm": pa.float64(),
+               "condition_number": pa.float64()}
+    curve_columns = {}
+
+    def run(self, config: dict, seed: int) -> RunOutput:
+        x = grid(config["delta"], config["stop"])
+        y_true, y_train, y_test = make_data(x, seed)
+        a = np.vander(x, config["degree"] + 1, increasing=True)
+        alpha = ridge(a, y_train, config["lam"])
+        metrics = {**errors(a @ alpha, y_true, y_train, y_test),
+                   "residual_norm": float(np.linalg.norm(a @ alpha - y_train)),
+                   "solution_norm": float(np.linalg.norm(alpha)), "condition_number": float(np.linalg.cond(a))}
+        return RunOutput(status="ok", metrics=metrics, curves={})
+
+
+class LCurvePenalty(DigitsStudy):
+    name = "lcurve-penalty"
+    title = "L2 / L1 penalty λ in gradient training of an MLP on the digits"
+    source = "Magyar §3.3 (24)-(29); the λ question of Treister §1 carried to training"
+    default_grid = {"model": ["dense128-dense64"], "l2": [0.0] + [float(f"{v:.3g}") for v in np.logspace(-5, 0, 11)],
+                    "train_size": [300], "epochs": [100]}
+
+
+class LCurveDepth(Study):
+    name = "lcurve-depth"
+    title = "Train and test error against MLP depth"
+    source = "Treister §1's question carried to depth; Redfern §4 (width and depth)"
+    params = (
+        Param("data", str, "regression", "regression (Treister §1 data) or digits", choices=("regression", "digits")),
+        Param("depth", int, 1, "hidden layers", check=at_least(0)),
+        Param("width", int, 32, "units per hidden layer", check=at_least(1)),
+        Param("activation", str, "tanh", "hidden activation", choices=("tanh", "relu", "softplus", "silu", "elu")),
+        Param("lr", float, 3e-3, "Adam learning rate", check=positive),
+        Param("epochs", int, 2000, "full-batch epochs (regression) or epochs of batch 32 (digits)",
+              check=at_least(1)),
+        Param("train_size", int, 300, "digits: training images used (0: all)", check=at_least(0)),
+        *DATA_PARAMS,
+    )
+    default_grid = {"depth": list(range(1, 9))}
+    metrics = {**ERROR_COLUMNS, "n_params": pa.int64(), "final_train_loss": pa.float64(),
+               "final_test_loss": pa.float64(), "final_test_acc": pa.float64(), "epochs_done": pa.int64(), "train_time_s": pa.float64()}
+    curve_columns = {"train_loss": pa.float64(), "test_loss": pa.float64()}
+
+    def normalize(self, config: dict) -> dict:
+        config = dict(config)
+        if config["data"] == "regression":
+            config["train_size"] = 0  # unused
+        return config
+
+    def run(self, config: dict, seed: int) -> RunOutput:
+        if config["data"] == "digits":
+            return self._digits(config, seed)
+        x = grid(config["delta"], config["stop"])
+        y_true, y_train, y_test = make_data(x, seed)
+        layers = []
+        for _ in range(config["depth"]):
+            layers += [Dense(config["width"]), Activation(config["activation"])]
+        plan = build_plan(1, layers + [Dense(1)])
+        params = plan.init_params(np.random.default_rng([seed, 2]), np.float64)
+        xs = x[:, None]
+        result = fit(xs, y_train[:, None], plan, params, loss="mse", optimizer="adam", hyper=Hyper(lr=config["lr"]),
+                     epochs=config["epochs"], batch_size=len(x), seed=seed, test_set=(xs, y_test[:, None]))
+        pred = np.empty((len(x), 1))
+        predict(plan.table, plan.args, params, xs, pred)
+        h = result.history
+        metrics = {**errors(pred[:, 0], y_true, y_train, y_test), "n_params": plan.n_params,
+                   "final_train_loss": float(h[-1, codes.HIST_TRAIN_LOSS]),
+                   "final_test_loss": float(h[-1, codes.HIST_TEST_LOSS]), "final_test_acc": None,
+                   "epochs_done": result.epochs_done, "train_time_s": float(h[-1, codes.HIST_TRAIN_TIME])}
+        return RunOutput(status="diverged" if result.diverged else "ok", metrics=metrics,
+                         curves={"train_loss": h[:, codes.HIST_TRAIN_LOSS], "test_loss": h[:, codes.HIST_TEST_LOSS]},
+                         compile_time_s=result.compile_time_s,
+                         diverged_epoch=result.epochs_done if result.diverged else None)
+
+    def _digits(self, config: dict, seed: int) -> RunOutput:
+        digits = DigitsStudy()
+        model = "-".join([f"dense{config['width']}"] * config["depth"]) or "identity"
+        sub = digits.normalize({**digits.defaults(), "model": model, "activation": config["activation"],
+                                "lr": config["lr"], "epochs": config["epochs"], "train_size": config["train_size"]})
+        out = digits.run(sub, seed)
+        m = out.metrics
+        metrics = {**dict.fromkeys(ERROR_COLUMNS), "n_params": m["n_params"],
+                   "final_train_loss": m["final_train_loss"], "final_test_loss": m["final_test_loss"],
+                   "final_test_acc": m["final_test_acc"], "epochs_done": m["epochs_done"],
+                   "train_time_s": m["train_time_s"]}
+        return RunOutput(status=out.status, metrics=metrics,
+                         curves={"train_loss": out.curves["train_loss"], "test_loss": out.curves["test_loss"]},
+                         compile_time_s=out.compile_time_s, diverged_epoch=out.diverged_epoch)
