@@ -5,7 +5,15 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from experiments.lcurve import ALPHA_TRUE, LCurveDegree, grid, make_data, poly_basis, ridge, true_basis
+from experiments.lcurve import (
+    ALPHA_TRUE,
+    LCurveDegree,
+    grid,
+    make_data,
+    poly_basis,
+    ridge,
+    true_basis,
+)
 from results.lcurve_report import corner, menger_curvature
 from runner.cli import app
 
