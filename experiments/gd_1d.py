@@ -78,3 +78,8 @@ class GradientDescent1D(Study):
         return RunOutput(status="ok" if np.all(np.isfinite(xs)) else "diverged", metrics=metrics,
                          curves={"x": xs[:keep], "f": fs[:keep]},
                          diverged_epoch=None if np.all(np.isfinite(xs)) else int(np.argmin(np.isfinite(xs))))
+
+    def warm_up(self) -> None:
+        xs = np.zeros(3)
+        descend(0, 1.0, 1.0, 0.1, 1e-3, 2, xs)
+        value(0, 1.0, xs)

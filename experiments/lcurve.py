@@ -124,6 +124,9 @@ class LCurveDegree(Study):
             raise ValueError(f"degree {config['degree']} needs more than {len(grid(config['delta'], config['stop']))} points")
         return config
 
+    def warm_up(self) -> None:
+        """Nothing to compile: least squares by LAPACK."""
+
     def run(self, config: dict, seed: int) -> RunOutput:
         x = grid(config["delta"], config["stop"])
         y_true, y_train, y_test = make_data(x, seed)
@@ -154,6 +157,9 @@ class LCurveLambda(Study):
     metrics = {**ERROR_COLUMNS, "residual_norm": pa.float64(), "solution_norm": pa.float64(),
                "condition_number": pa.float64()}
     curve_columns = {}
+
+    def warm_up(self) -> None:
+        """Nothing to compile: least squares by LAPACK."""
 
     def run(self, config: dict, seed: int) -> RunOutput:
         x = grid(config["delta"], config["stop"])

@@ -116,3 +116,10 @@ class Study:
 
     def run(self, config: dict, seed: int) -> RunOutput:
         raise NotImplementedError
+
+    def warm_up(self) -> None:
+        """Compile (or load from the Numba cache) the kernels ``run`` calls, for every dtype:
+        the training engine by default."""
+        from experiments.training import warm_up
+
+        warm_up()

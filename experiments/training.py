@@ -124,3 +124,15 @@ def fit(x, y, plan: Plan, params, *, loss: str, optimizer: str, hyper: Hyper, ep
     done = _call(x, y, fit_set, test_set, plan, loss, optimizer, schedule, hyper_v, mask, params,
                  epochs, batch_size, seed, history)
     return Fit(params, history[: done + 1], done, compile_time)
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) the training engine and prediction for both dtypes."""
+    from kernels.plan import Activation, Dense, build_plan
+
+    plan = build_plan(2, [Dense(3), Activation("relu"), Dense(1)])
+    for dtype in (np.float64, np.float32):
+        x, y = np.zeros((4, 2), dtype), np.zeros((4, 1), dtype)
+        params = plan.init_params(np.random.default_rng(0), dtype)
+        fit(x, y, plan, params, loss="mse", optimizer="sgd", hyper=Hyper(lr=0.1), epochs=1, batch_size=2, seed=0)
+        engine.predict(plan.table, plan.args, params, x, np.zeros((4, 1), dtype))

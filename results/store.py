@@ -6,10 +6,18 @@ ignores names starting with '.' or '_'. The curves file of a run is written befo
 file, so a row in ``runs`` always has its curves. Each run's files are named by its run id, so
 concurrent writers never share a file and a rerun replaces, never duplicates.
 ``pandas.read_parquet(DIR / "runs")`` reads a table.
+
+``merge`` compacts the per-run files into one ``part-*.parquet`` per table, keeping the newest
+row of every run id. Each sweep also leaves a manifest, ``DIR/sweeps/SWEEP_ID.json``: the
+study, its grid options and its run ids, which ``status`` counts against.
 """
+import json
 import os
+import socket
+import uuid
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -22,10 +30,34 @@ RUNS = "runs"
 CURVES = "curves"
 
 
+def _temporary(path: Path) -> Path:
+    """A hidden name beside ``path``, unique across hosts and processes (array tasks on
+    several nodes may share a process id)."""
+    return path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
 def _write_atomic(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = _temporary(path)
     pq.write_table(table, tmp)
     os.replace(tmp, path)
+
+
+def write_manifest(out_dir: Path, sweep: str, study: str, grid: list[str], seeds: int, run_ids: list[str]) -> None:
+    """Record a sweep's definition (atomic; every shard of one sweep writes the same content)."""
+    path = out_dir / "sweeps" / f"{sweep}.json"
+    text = json.dumps({"sweep_id": sweep, "study": study, "grid": grid, "seeds": seeds,
+                       "run_ids": sorted(run_ids)}, indent=1)
+    if path.exists() and path.read_text() == text:
+        return  # a rerun of the same sweep leaves the directory untouched
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary(path)
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def manifests(out_dir: Path) -> list[dict]:
+    """Every sweep manifest under out_dir."""
+    return [json.loads(p.read_text()) for p in sorted((out_dir / "sweeps").glob("*.json"))]
 
 
 def write_run(out_dir: Path, study: Study, row: dict, curves: dict) -> None:
@@ -50,11 +82,11 @@ def _dataset(out_dir: Path, table: str) -> ds.Dataset | None:
 
 
 def run_statuses(out_dir: Path) -> dict[str, str]:
-    """run_id -> status of every run recorded under out_dir (empty if none)."""
+    """run_id -> status of every run recorded under out_dir (the newest row; empty if none)."""
     data = _dataset(out_dir, RUNS)
     if data is None:
         return {}
-    table = data.to_table(columns=["run_id", "status"])
+    table = data.to_table(columns=["run_id", "status", "finished_at"]).sort_by("finished_at")
     return dict(zip(table.column("run_id").to_pylist(), table.column("status").to_pylist()))
 
 
@@ -64,8 +96,62 @@ def studies_in(out_dir: Path) -> set[str]:
     return set() if data is None else set(data.to_table(columns=["study"]).column("study").to_pylist())
 
 
+def _newest_runs(runs: pa.Table) -> pa.Table:
+    """One row per run id: the newest (a --force rerun after a merge leaves two)."""
+    order = runs.sort_by([("run_id", "ascending"), ("finished_at", "descending")])
+    ids = order.column("run_id").to_numpy(zero_copy_only=False)
+    first = np.ones(len(ids), bool)
+    first[1:] = ids[1:] != ids[:-1]
+    return order.filter(pa.array(first))
+
+
+def _last_file_wins(table: pa.Table, file_index: np.ndarray) -> pa.Table:
+    """Keep each run id's rows from the last file (in file_index order) that holds it."""
+    ids = table.column("run_id").to_numpy(zero_copy_only=False)
+    last = pd.Series(file_index).groupby(ids).transform("max").to_numpy()
+    return table.filter(pa.array(file_index == last))
+
+
+def merge(out_dir: Path) -> dict[str, tuple[int, int]]:
+    """Compact each table's files into one new ``part-*.parquet``: one row per run id (per run
+    and epoch), the newest where a run was written twice. Files written while the merge runs
+    are left alone. Returns {table: (files before, files after)}.
+
+    Order of safety: the merged part is written atomically (curves before runs) before any
+    source file is removed, so a crash leaves at worst duplicate rows, which ``load`` and the
+    next merge resolve.
+    """
+    result, sources = {}, {}
+    for name in (CURVES, RUNS):
+        directory = out_dir / name
+        files = sorted(directory.glob("*.parquet"), key=lambda f: (not f.name.startswith("part-"), f.name))
+        if len(files) < 2:
+            result[name] = (len(files), len(files))
+            continue
+        stamps = {f: (f.stat().st_mtime_ns, f.stat().st_size) for f in files}
+        tables = [pq.read_table(f) for f in files]
+        index = np.concatenate([np.full(t.num_rows, i) for i, t in enumerate(tables)])
+        table = _last_file_wins(pa.concat_tables(tables), index)
+        if name == RUNS:
+            table = _newest_runs(table)
+        _write_atomic(table, directory / f"part-{uuid.uuid4().hex[:12]}.parquet")
+        sources[name] = stamps
+    for name in (RUNS, CURVES):  # the runs files go first: a runs row must keep its curves
+        for f, stamp in sources.get(name, {}).items():
+            if f.exists() and (f.stat().st_mtime_ns, f.stat().st_size) == stamp:
+                f.unlink()
+        if name in sources:
+            result[name] = (len(sources[name]), len(list((out_dir / name).glob("*.parquet"))))
+    return result
+
+
 def load(out_dir: Path, table: str = RUNS) -> pd.DataFrame:
-    """One table as a DataFrame; FileNotFoundError if there is none."""
+    """One table as a DataFrame, one row per run id (per run and epoch); FileNotFoundError if
+    there is none."""
     if _dataset(out_dir, table) is None:
         raise FileNotFoundError(f"no {table} table under {out_dir}")
-    return pd.read_parquet(out_dir / table)
+    files = sorted((out_dir / table).glob("*.parquet"), key=lambda f: (not f.name.startswith("part-"), f.name))
+    tables = [pq.read_table(f) for f in files]
+    index = np.concatenate([np.full(t.num_rows, i) for i, t in enumerate(tables)])
+    data = _last_file_wins(pa.concat_tables(tables), index)
+    return (_newest_runs(data) if table == RUNS else data).to_pandas()

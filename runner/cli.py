@@ -11,7 +11,15 @@ from typing import Annotated, NoReturn
 import typer
 
 from experiments import STUDIES, get_study
-from runner.grid import GridError, expand, parse_grid, sweep_id
+from runner.grid import (
+    GridError,
+    expand,
+    parse_grid,
+    parse_shard,
+    shard_from_slurm,
+    sweep_id,
+)
+from runner.grid import shard as select_shard
 
 app = typer.Typer(help="Run neural-network training studies with Numba-compiled kernels.",
                   no_args_is_help=True, add_completion=False)
@@ -66,14 +74,24 @@ def sweep(
         "--grid", "-g", help="Override or sweep a parameter: key=v1,v2 or key=start:stop:logK / linK. "
                              "Repeatable.")] = [],
     seeds: Annotated[int, typer.Option(help="Repeat each grid point with seeds 0..K-1.")] = 1,
-    workers: Annotated[int, typer.Option(help="Worker processes (default: the number of cores).")] = 0,
+    workers: Annotated[int, typer.Option(help="Worker processes (default: the number of cores; "
+                                              "with --executor dask and no --scheduler, local Dask workers).")] = 0,
     out: Annotated[Path | None, typer.Option(help="Results directory (default: out/STUDY).")] = None,
+    shard: Annotated[str | None, typer.Option(
+        help="Run only slice I of N (I/N, 0 <= I < N) of the sweep; inside a SLURM array task the "
+             "slice is taken from SLURM_ARRAY_TASK_ID / _MIN / _COUNT when this is not given.")] = None,
+    executor: Annotated[str, typer.Option(help="local (process pool) or dask.")] = "local",
+    scheduler: Annotated[str | None, typer.Option(
+        help="Dask scheduler address (tcp://host:8786); default: a local cluster of --workers processes.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs; run nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Rerun runs whose results exist.")] = False,
 ) -> None:
     """Run a study's grid. Finished runs are skipped; exit code 0 only if every run is ok.
 
     Example: runner sweep batch-size --grid batch_size=1,32,full --grid lr=1e-3:1e-1:log3 --seeds 2
+
+    Ctrl-C stops after keeping every finished run (exit code 130); rerunning the same command
+    resumes.
     """
     try:
         chosen = get_study(study)
@@ -83,66 +101,188 @@ def sweep(
         fail(f"--seeds must be >= 1, got {seeds}")
     if workers < 0:
         fail(f"--workers must be >= 1, got {workers}")
+    if executor not in ("local", "dask"):
+        fail(f"--executor must be local or dask, got {executor!r}")
+    if scheduler and executor != "dask":
+        fail("--scheduler needs --executor dask")
     try:
         specs = expand(chosen, parse_grid(chosen, grid), seeds)
+        part = parse_shard(shard) if shard else shard_from_slurm(os.environ)
     except GridError as err:
         fail(str(err))
     out = out or Path("out") / chosen.name
     check_writable(out)
 
-    from results.store import run_statuses, studies_in
+    from results.store import run_statuses, studies_in, write_manifest
 
     others = studies_in(out) - {chosen.name}
     if others:
         fail(f"{out} holds results of another study ({', '.join(sorted(others))}); use another --out")
-    statuses = {} if force else run_statuses(out)
-    todo = [s for s in specs if statuses.get(s.run_id) not in DONE]
     sid = sweep_id([s.run_id for s in specs])
-    typer.echo(f"sweep {sid}: {chosen.name}, {len(specs)} runs, {len(specs) - len(todo)} done, "
+    mine = select_shard(specs, *part) if part else specs
+    statuses = {} if force else run_statuses(out)
+    todo = [s for s in mine if statuses.get(s.run_id) not in DONE]
+    where = f" shard {part[0]}/{part[1]}:" if part else ""
+    typer.echo(f"sweep {sid}: {chosen.name},{where} {len(mine)} runs, {len(mine) - len(todo)} done, "
                f"{len(todo)} to run -> {out}")
     if dry_run:
         varying = [k for k in specs[0].config if len({s.config[k] for s in specs}) > 1]
-        for s in specs:
+        for s in mine:
             state = statuses.get(s.run_id, "todo") if s in todo else "done"
             params = " ".join(f"{k}={s.config[k]}" for k in varying)
             typer.echo(f"  {s.run_id}  seed={s.seed} {params}  [{state}]")
         return
-    counts = execute(chosen.name, todo, sid, out, workers or default_workers())
+    write_manifest(out, sid, chosen.name, grid, seeds, [s.run_id for s in specs])
+    counts = {"ok": 0, "diverged": 0, "failed": 0}
+    try:
+        execute(chosen.name, todo, sid, out, workers or default_workers(), counts, executor, scheduler)
+    except KeyboardInterrupt:
+        kept = sum(counts.values())
+        typer.echo(f"interrupted: kept the {kept} finished runs; run the same command again to resume", err=True)
+        raise typer.Exit(130) from None
     typer.echo(f"{len(todo)} runs: " + ", ".join(f"{counts[k]} {k}" for k in ("ok", "diverged", "failed"))
                + f". Results: {out}/runs, {out}/curves. Report: runner report {out}")
     if counts["diverged"] or counts["failed"]:
         raise typer.Exit(1)
 
 
-def execute(study_name: str, todo: list, sid: str, out: Path, workers: int) -> dict:
-    """Run ``todo``, writing each run as it finishes; show progress; return status counts."""
-    from results.store import write_run
-    from runner.execute import run_local
+def execute(study_name: str, todo: list, sid: str, out: Path, workers: int, counts: dict,
+            executor: str = "local", scheduler: str | None = None) -> None:
+    """Run ``todo``; each run is written where it runs, as it finishes (counted in ``counts``);
+    show progress."""
+    from runner.execute import run_dask, run_local
 
-    study = get_study(study_name)
-    counts = {"ok": 0, "diverged": 0, "failed": 0}
     if not todo:
-        return counts
-    results = run_local(study_name, todo, sid, workers)
-
-    def record(row: dict, curves: dict) -> None:
-        write_run(out, study, row, curves)
-        counts[row["status"]] += 1
+        return
+    if executor == "dask":
+        results = run_dask(study_name, todo, sid, workers, out, scheduler)
+        label = f"{study_name} (dask{' ' + scheduler if scheduler else f', {workers} workers'})"
+    else:
+        results = run_local(study_name, todo, sid, workers, out)
+        label = f"{study_name} ({workers} workers)"
 
     if sys.stderr.isatty():
         from rich.progress import Progress
 
         with Progress() as progress:
-            task = progress.add_task(f"{study_name} ({workers} workers)", total=len(todo))
-            for row, curves in results:
-                record(row, curves)
+            task = progress.add_task(label, total=len(todo))
+            for run in results:
+                counts[run["status"]] += 1
                 progress.advance(task)
     else:
-        for k, (row, curves) in enumerate(results, 1):
-            record(row, curves)
-            typer.echo(f"[{k}/{len(todo)}] {row['run_id']} {row['status']} {row['run_time_s']:.2f}s"
-                       + (f" {row['error']}" if row["error"] else ""))
+        for k, run in enumerate(results, 1):
+            counts[run["status"]] += 1
+            typer.echo(f"[{k}/{len(todo)}] {run['run_id']} {run['status']} {run['run_time_s']:.2f}s"
+                       + (f" {run['error']}" if run["error"] else ""))
+
+
+@app.command()
+def status(
+    out: Annotated[Path, typer.Argument(help="Results directory of one or more sweeps.")],
+) -> None:
+    """Count done, diverged, failed and missing runs against the grids of the sweeps in OUT
+    (their manifests under OUT/sweeps). Exit code 0 when every run is done (ok or diverged)."""
+    from results.store import manifests, run_statuses
+
+    sweeps = manifests(out)
+    if not sweeps:
+        fail(f"{out}: no sweep manifests under {out / 'sweeps'}")
+    statuses = run_statuses(out)
+    expected = set()
+    for m in sweeps:
+        expected |= set(m["run_ids"])
+        counts = _count(m["run_ids"], statuses)
+        grid = " ".join(f"--grid {g}" for g in m["grid"])
+        typer.echo(f"sweep {m['sweep_id']}: {m['study']} {grid} --seeds {m['seeds']}: {_show(counts)}")
+    counts = _count(expected, statuses)
+    typer.echo(f"all: {_show(counts)}")
+    if counts["failed"] or counts["missing"]:
+        raise typer.Exit(1)
+
+
+def _count(run_ids, statuses: dict) -> dict:
+    counts = dict.fromkeys(("ok", "diverged", "failed", "missing"), 0)
+    for rid in run_ids:
+        counts[statuses.get(rid, "missing")] += 1
     return counts
+
+
+def _show(counts: dict) -> str:
+    return f"{sum(counts.values())} runs: " + ", ".join(f"{v} {k}" for k, v in counts.items())
+
+
+@app.command()
+def slurm(
+    study: Annotated[str, typer.Argument(help="Study name (see `runner studies`).")],
+    array_size: Annotated[int, typer.Option(help="Array tasks: the sweep is split into this many shards.")],
+    grid: Annotated[list[str], typer.Option("--grid", "-g", help="As for `runner sweep`.")] = [],
+    seeds: Annotated[int, typer.Option(help="As for `runner sweep`.")] = 1,
+    out: Annotated[Path | None, typer.Option(help="Results directory, on a file system every node sees "
+                                                  "(default: out/STUDY).")] = None,
+    partition: Annotated[str | None, typer.Option(help="SLURM partition.")] = None,
+    time: Annotated[str | None, typer.Option(help="Time limit per task, e.g. 01:00:00.")] = None,
+    cpus_per_task: Annotated[int, typer.Option(help="CPUs per task = worker processes per task.")] = 1,
+    max_array_size: Annotated[int, typer.Option(
+        help="Largest array the cluster accepts (default: MaxArraySize from scontrol, else 1001).")] = 0,
+    cache_dir: Annotated[Path | None, typer.Option(help="NUMBA_CACHE_DIR (default: OUT/.numba-cache).")] = None,
+    submit: Annotated[bool, typer.Option("--submit", help="Submit with sbatch (else only write the scripts).")] = False,
+) -> None:
+    """Write (and with --submit, submit) sbatch scripts: a warm-up job that compiles the engine
+    into the shared Numba cache, then job arrays, dependent on it, whose tasks run one shard of
+    the sweep each. Arrays larger than MaxArraySize are split."""
+    from runner import slurm as slurm_jobs
+
+    try:
+        chosen = get_study(study)
+        specs = expand(chosen, parse_grid(chosen, grid), seeds)
+    except (KeyError, GridError) as err:
+        fail(err.args[0] if isinstance(err, KeyError) else str(err))
+    if array_size < 1 or cpus_per_task < 1 or seeds < 1:
+        fail("--array-size, --cpus-per-task and --seeds must be >= 1")
+    out = (out or Path("out") / chosen.name).absolute()
+    check_writable(out)
+    shards = min(array_size, len(specs))
+    sweep_args = [chosen.name, *(a for g in grid for a in ("--grid", g)), "--seeds", str(seeds)]
+    job = slurm_jobs.Job(out, sweep_args, shards, cpus_per_task, partition, time, cache_dir)
+    limit = max_array_size or slurm_jobs.max_array_size()
+    warm_script, arrays = slurm_jobs.write_scripts(job, limit)
+    typer.echo(f"{len(specs)} runs in {shards} shards, {len(arrays)} array job(s) of at most {limit} tasks:")
+    for path in (warm_script, *arrays):
+        typer.echo(f"  {path}")
+    if submit:
+        ids = slurm_jobs.submit(warm_script, arrays)
+        typer.echo(f"submitted: warm-up {ids[0]}, arrays {', '.join(ids[1:])}; follow with `runner status {out}`")
+
+
+@app.command()
+def warm(
+    study: Annotated[str, typer.Argument(help="Study whose kernels to compile.")],
+) -> None:
+    """Compile a study's kernels for every dtype into the Numba cache (NUMBA_CACHE_DIR), so
+    that the tasks of a job array load them instead of compiling each."""
+    import time as clock
+
+    try:
+        chosen = get_study(study)
+    except KeyError as err:
+        fail(err.args[0])
+    t0 = clock.perf_counter()
+    chosen.warm_up()
+    typer.echo(f"{chosen.name}: compiled in {clock.perf_counter() - t0:.1f} s")
+
+
+@app.command()
+def merge(
+    out: Annotated[Path, typer.Argument(help="Results directory.")],
+) -> None:
+    """Compact the per-run Parquet files of OUT into one file per table, dropping duplicate run
+    ids (the newest row wins). Reading the tables gives the same data before and after."""
+    from results.store import merge as merge_tables
+
+    if not (out / "runs").is_dir():
+        fail(f"{out}: no runs table")
+    for table, (before, after) in merge_tables(out).items():
+        typer.echo(f"{table}: {before} files -> {after}")
 
 
 @app.command()

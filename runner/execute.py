@@ -1,9 +1,12 @@
 """Execute runs: one run = one call of a study's ``run`` in a worker; results stream back.
 
 ``execute_run`` never raises: a run that raises becomes a ``failed`` row with the message.
-``run_local`` runs specs on a process pool (spawned workers, one run each at a time, with
-Numba, OpenMP and BLAS threads pinned to 1) or in this process when workers == 1, yielding
-(row, curves) in completion order; the caller writes them (one writer per file).
+``run_and_write`` executes a run and writes its two files where it ran, so each file has one
+writer and the files are written in parallel (the results directory must be one that every
+worker sees: a local disk for the pool, a shared file system on a cluster). ``run_local`` runs
+specs on a process pool (spawned workers, one run each at a time, with Numba, OpenMP and BLAS
+threads pinned to 1) or in this process when workers == 1; ``run_dask`` on Dask distributed
+workers. Both yield a short summary of each written run in completion order.
 """
 import os
 import time
@@ -11,6 +14,7 @@ import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from datetime import UTC, datetime
 from multiprocessing import get_context
+from pathlib import Path
 
 import numpy as np
 
@@ -44,29 +48,67 @@ def execute_run(study_name: str, spec: RunSpec, sweep_id: str) -> tuple[dict, di
     return row, curves
 
 
+def run_and_write(study_name: str, spec: RunSpec, sweep_id: str, out: Path) -> dict:
+    """Execute one run, write its curves and runs files under ``out``; return its summary:
+    run_id, status, error, run_time_s."""
+    from results.store import write_run
+
+    row, curves = execute_run(study_name, spec, sweep_id)
+    write_run(out, get_study(study_name), row, curves)
+    return {k: row[k] for k in ("run_id", "status", "error", "run_time_s")}
+
+
 def pin_threads() -> None:
     """Pin Numba, OpenMP and BLAS to one thread in processes started from now on."""
     for name in THREAD_VARIABLES:
         os.environ[name] = "1"
 
 
-def run_local(study_name: str, specs: list[RunSpec], sweep_id: str, workers: int):
-    """Yield (row, curves) for every spec, in completion order.
+def run_local(study_name: str, specs: list[RunSpec], sweep_id: str, workers: int, out: Path):
+    """Run and write every spec; yield their summaries in completion order.
 
     On KeyboardInterrupt pending runs are cancelled and the workers stopped; every run already
-    yielded has been handed to the caller.
+    yielded has been written.
     """
     if workers <= 1 or len(specs) <= 1:
         for spec in specs:
-            yield execute_run(study_name, spec, sweep_id)
+            yield run_and_write(study_name, spec, sweep_id, out)
         return
     pin_threads()
     pool = ProcessPoolExecutor(max_workers=min(workers, len(specs)), mp_context=get_context("spawn"))
     try:
-        pending = {pool.submit(execute_run, study_name, spec, sweep_id) for spec in specs}
+        pending = {pool.submit(run_and_write, study_name, spec, sweep_id, out) for spec in specs}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 yield future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_dask(study_name: str, specs: list[RunSpec], sweep_id: str, workers: int, out: Path,
+             scheduler: str | None):
+    """Run and write every spec on Dask workers; yield their summaries as they complete.
+
+    scheduler: the address of a running scheduler (e.g. one started by dask-jobqueue's
+    SLURMCluster); None starts a LocalCluster of ``workers`` processes with one thread each.
+    A task whose worker dies is rescheduled by Dask (up to its ``allowed-failures``, 3 by
+    default); ``retries=2`` re-runs a task that raised in the worker machinery.
+    """
+    from distributed import Client, LocalCluster, as_completed
+
+    pin_threads()  # inherited by local worker processes; remote workers set their own
+    cluster = None if scheduler else LocalCluster(n_workers=max(workers, 1), threads_per_worker=1,
+                                                  processes=True, dashboard_address=None)
+    client = Client(scheduler or cluster)
+    try:
+        n = len(specs)
+        futures = client.map(run_and_write, [study_name] * n, specs, [sweep_id] * n, [out.absolute()] * n,
+                             pure=False, retries=2)
+        for future in as_completed(futures):
+            yield future.result()
+            future.release()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

@@ -122,3 +122,30 @@ def expand(study: Study, overrides: dict, seeds: int) -> list[RunSpec]:
             rid = run_id(study, config, seed)
             specs.setdefault(rid, RunSpec(rid, config, seed))
     return list(specs.values())
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` -> (I, N) with 0 <= I < N; GridError otherwise."""
+    index, sep, count = text.partition("/")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        raise GridError(f"--shard {text!r}: expected I/N, e.g. 0/4") from None
+    if not sep or n < 1 or not 0 <= i < n:
+        raise GridError(f"--shard {text!r}: need 0 <= I < N")
+    return i, n
+
+
+def shard_from_slurm(environ) -> tuple[int, int] | None:
+    """(I, N) of this SLURM array task: I = SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN,
+    N = SLURM_ARRAY_TASK_COUNT; None outside an array job."""
+    if "SLURM_ARRAY_TASK_ID" not in environ or "SLURM_ARRAY_TASK_COUNT" not in environ:
+        return None
+    index = int(environ["SLURM_ARRAY_TASK_ID"]) - int(environ.get("SLURM_ARRAY_TASK_MIN", 0))
+    return index, int(environ["SLURM_ARRAY_TASK_COUNT"])
+
+
+def shard(specs: list[RunSpec], index: int, count: int) -> list[RunSpec]:
+    """The index-th of count deterministic slices: every count-th spec of the expanded order
+    from ``index`` on, so slices differ in size by at most one and their union is the sweep."""
+    return specs[index::count]

@@ -1,0 +1,95 @@
+"""SLURM job arrays for a sweep: sbatch scripts, MaxArraySize splitting and submission.
+
+One sweep of N shards becomes a warm-up job, which fills the Numba compile cache once, and one
+or more array jobs that depend on it (``afterok``): each array task runs
+``runner sweep ... --shard I/N``, its runs on ``--cpus-per-task`` worker processes pinned to one
+thread each, writing its own files into the shared results directory. A sweep with more shards
+than the cluster's MaxArraySize is split into arrays of at most that many tasks, each adding an
+offset to SLURM_ARRAY_TASK_ID.
+"""
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_MAX_ARRAY_SIZE = 1001  # SLURM's default MaxArraySize
+THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class Job:
+    """Where the scripts go and what the jobs ask for."""
+
+    out: Path
+    sweep_args: list[str]  # study and sweep options, without --out / --shard / --workers
+    shards: int
+    cpus_per_task: int = 1
+    partition: str | None = None
+    time: str | None = None
+    cache_dir: Path | None = None
+
+    @property
+    def script_dir(self) -> Path:
+        return self.out / "slurm"
+
+
+def max_array_size() -> int:
+    """The cluster's MaxArraySize from ``scontrol show config`` (default 1001 if unknown)."""
+    try:
+        text = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return DEFAULT_MAX_ARRAY_SIZE
+    match = re.search(r"^MaxArraySize\s*=\s*(\d+)", text, re.MULTILINE)
+    return int(match[1]) if match else DEFAULT_MAX_ARRAY_SIZE
+
+
+def array_chunks(shards: int, max_size: int) -> list[tuple[int, int]]:
+    """(offset, tasks) of each array: task indices 0 … tasks−1 run shards offset … offset+tasks−1
+    (array indices must stay below MaxArraySize, so every array starts at 0)."""
+    return [(start, min(max_size, shards - start)) for start in range(0, shards, max_size)]
+
+
+def _header(job: Job, name: str, log: str, cpus: int) -> list[str]:
+    lines = ["#!/bin/bash", f"#SBATCH --job-name={name}", f"#SBATCH --cpus-per-task={cpus}",
+             f"#SBATCH --output={job.script_dir / 'logs' / log}"]
+    if job.partition:
+        lines.append(f"#SBATCH --partition={job.partition}")
+    if job.time:
+        lines.append(f"#SBATCH --time={job.time}")
+    cache = job.cache_dir or job.out / ".numba-cache"
+    lines += ["set -euo pipefail", f"cd {shlex.quote(str(Path.cwd()))}",
+              f"export NUMBA_CACHE_DIR={shlex.quote(str(cache))}"]
+    lines += [f"export {v}=1" for v in THREAD_VARIABLES]
+    return lines
+
+
+def write_scripts(job: Job, max_size: int) -> tuple[Path, list[Path]]:
+    """Write the warm-up script and one array script per chunk; return their paths."""
+    (job.script_dir / "logs").mkdir(parents=True, exist_ok=True)
+    runner = f"{shlex.quote(sys.executable)} -m runner"
+    study = job.sweep_args[0]
+    warm = job.script_dir / "warmup.sbatch"
+    warm.write_text("\n".join(_header(job, f"{study}-warmup", "warmup-%j.out", 1) + [f"{runner} warm {study}", ""]))
+    arrays = []
+    args = " ".join(shlex.quote(a) for a in job.sweep_args)
+    for k, (offset, tasks) in enumerate(array_chunks(job.shards, max_size)):
+        path = job.script_dir / f"array-{k}.sbatch"
+        lines = _header(job, f"{study}-sweep", f"array-{k}-%A_%a.out", job.cpus_per_task)
+        lines.insert(2, f"#SBATCH --array=0-{tasks - 1}")
+        lines.append(f"{runner} sweep {args} --out {shlex.quote(str(job.out))} "
+                     f"--workers {job.cpus_per_task} --shard $((SLURM_ARRAY_TASK_ID + {offset}))/{job.shards}")
+        path.write_text("\n".join(lines + [""]))
+        arrays.append(path)
+    return warm, arrays
+
+
+def submit(warm: Path, arrays: list[Path]) -> list[str]:
+    """sbatch the warm-up job, then every array after it; return the job ids."""
+    def sbatch(*args) -> str:
+        done = subprocess.run(["sbatch", "--parsable", *args], capture_output=True, text=True, check=True)
+        return done.stdout.strip().split(";")[0]
+
+    first = sbatch(str(warm))
+    return [first] + [sbatch(f"--dependency=afterok:{first}", str(path)) for path in arrays]
