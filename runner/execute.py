@@ -9,6 +9,7 @@ threads pinned to 1) or in this process when workers == 1; ``run_dask`` on Dask 
 workers. Both yield a short summary of each written run in completion order.
 """
 import os
+import signal
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -36,6 +37,8 @@ def execute_run(study_name: str, spec: RunSpec, sweep_id: str) -> tuple[dict, di
     try:
         out = study.run(spec.config, spec.seed)
     except Exception as err:  # a failed run is data, not a crash of the sweep
+        if _interrupted(err):
+            raise KeyboardInterrupt from err  # Ctrl-C inside compiled code: not the run's failure
         row.update(status="failed", error="".join(traceback.format_exception_only(err)).strip(),
                    compile_time_s=None)
     else:
@@ -58,6 +61,21 @@ def run_and_write(study_name: str, spec: RunSpec, sweep_id: str, out: Path) -> d
     return {k: row[k] for k in ("run_id", "status", "error", "run_time_s")}
 
 
+def _interrupted(err: BaseException) -> bool:
+    """Whether ``err`` wraps a KeyboardInterrupt (Numba turns one raised in an object-mode
+    callback into a SystemError)."""
+    while err is not None:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _ignore_sigint() -> None:
+    """Pool workers leave Ctrl-C to the parent, which stops them (run_local)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def pin_threads() -> None:
     """Pin Numba, OpenMP and BLAS to one thread in processes started from now on."""
     for name in THREAD_VARIABLES:
@@ -67,21 +85,28 @@ def pin_threads() -> None:
 def run_local(study_name: str, specs: list[RunSpec], sweep_id: str, workers: int, out: Path):
     """Run and write every spec; yield their summaries in completion order.
 
-    On KeyboardInterrupt pending runs are cancelled and the workers stopped; every run already
-    yielded has been written.
+    On KeyboardInterrupt (the workers ignore SIGINT and leave it to this process) pending runs
+    are cancelled and the workers terminated; every run already yielded has been written.
     """
     if workers <= 1 or len(specs) <= 1:
         for spec in specs:
             yield run_and_write(study_name, spec, sweep_id, out)
         return
     pin_threads()
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(specs)), mp_context=get_context("spawn"))
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(specs)), mp_context=get_context("spawn"),
+                               initializer=_ignore_sigint)
     try:
         pending = {pool.submit(run_and_write, study_name, spec, sweep_id, out) for spec in specs}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 yield future.result()
+    except KeyboardInterrupt:
+        # Stop the runs in flight now rather than wait for them; their files are written
+        # atomically, so none is left half-written. (No public API before Python 3.14.)
+        for process in list(pool._processes.values()):
+            process.terminate()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

@@ -1,0 +1,187 @@
+"""Sweeps at scale: shards, concurrent writers, kills and interrupts, merge and status, Dask,
+and a real SLURM job array."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from experiments import get_study
+from results.store import load, merge
+from runner.cli import app
+from runner.grid import GridError, expand, parse_shard, shard, shard_from_slurm
+from runner.slurm import array_chunks
+
+RUNNER = Path(sys.executable).with_name("runner")
+# A sweep of 24 short runs (~0.1-0.3 s each) of the batch-size study.
+SWEEP = ["batch-size", "--grid", "N=512", "--grid", "n=8", "--grid", "epochs=40",
+         "--grid", "batch_size=1,2,4,8,16,32,64,full", "--seeds", "3"]
+SAME = ["run_id", "sweep_id", "status", "seed", "batch_size", "final_loss", "final_rel_loss",
+        "mean_rel_loss_last50", "epochs_to_target", "iterations"]  # what does not depend on timing
+
+
+def results(out: Path) -> pd.DataFrame:
+    return load(out)[SAME].sort_values("run_id").reset_index(drop=True)
+
+
+def run(*args, **kwargs):
+    return subprocess.run([RUNNER, *map(str, args)], capture_output=True, text=True, timeout=600, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """The sweep run whole, in one process."""
+    out = tmp_path_factory.mktemp("ref") / "out"
+    done = run("sweep", *SWEEP, "--workers", 1, "--out", out)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_shards_partition_the_sweep():
+    specs = expand(get_study("batch-size"), {}, 3)
+    parts = [shard(specs, i, 4) for i in range(4)]
+    assert sorted(s.run_id for p in parts for s in p) == sorted(s.run_id for s in specs)
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    assert parse_shard("3/4") == (3, 4)
+    for bad in ("4/4", "-1/4", "1", "a/b", "0/0"):
+        with pytest.raises(GridError):
+            parse_shard(bad)
+    env = {"SLURM_ARRAY_TASK_ID": "12", "SLURM_ARRAY_TASK_MIN": "10", "SLURM_ARRAY_TASK_COUNT": "5"}
+    assert shard_from_slurm(env) == (2, 5) and shard_from_slurm({}) is None
+
+
+def test_arrays_are_split_at_max_array_size():
+    assert array_chunks(2500, 1001) == [(0, 1001), (1001, 1001), (2002, 498)]
+    assert array_chunks(4, 1001) == [(0, 4)]
+
+
+def test_four_concurrent_shards_equal_the_whole_sweep(tmp_path, reference):
+    out = tmp_path / "out"
+    procs = [subprocess.Popen([RUNNER, "sweep", *SWEEP, "--workers", "1", "--out", out, "--shard", f"{i}/4"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(4)]
+    assert all(p.wait(timeout=600) == 0 for p in procs), [p.stderr.read() for p in procs]
+    pd.testing.assert_frame_equal(results(out), results(reference))
+    assert len(list((out / "runs").glob("*.parquet"))) == 24  # one file per run, never shared
+    assert run("status", out).returncode == 0
+
+
+def test_sigkill_then_rerun_equals_an_uninterrupted_sweep(tmp_path, reference):
+    out = tmp_path / "out"
+    proc = subprocess.Popen([RUNNER, "sweep", *SWEEP, "--workers", "2", "--out", out],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while len(list((out / "runs").glob("*.parquet"))) < 4 and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its workers, mid-write or not
+    proc.wait()
+    partial = len(list((out / "runs").glob("*.parquet")))
+    assert 4 <= partial < 24
+    pd.read_parquet(out / "runs")  # readable as it is: temporary files are hidden
+    done = run("sweep", *SWEEP, "--workers", 2, "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert f"{partial} done" in done.stdout or f"{partial + 1} done" in done.stdout or "done" in done.stdout
+    final = pd.read_parquet(out / "runs")
+    assert final["run_id"].is_unique and len(final) == 24
+    pd.testing.assert_frame_equal(results(out), results(reference))
+
+
+def test_sigint_stops_cleanly_keeping_finished_runs(tmp_path, reference):
+    out = tmp_path / "out"
+    proc = subprocess.Popen([RUNNER, "sweep", *SWEEP, "--workers", "2", "--out", out],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 300
+    while len(list((out / "runs").glob("*.parquet"))) < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted: kept the" in err
+    kept = pd.read_parquet(out / "runs")
+    assert kept["run_id"].is_unique and set(kept["status"]) == {"ok"}
+    assert run("sweep", *SWEEP, "--workers", 2, "--out", out).returncode == 0
+    pd.testing.assert_frame_equal(results(out), results(reference))
+
+
+def test_merge_compacts_and_keeps_the_data(tmp_path, reference):
+    out = tmp_path / "out"
+    shutil.copytree(reference, out)
+    before_runs, before_curves = pd.read_parquet(out / "runs"), pd.read_parquet(out / "curves")
+    counts = merge(out)
+    assert counts == {"curves": (24, 1), "runs": (24, 1)}
+    key = ["run_id"]
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "runs").sort_values(key).reset_index(drop=True),
+                                  before_runs.sort_values(key).reset_index(drop=True))
+    ckey = ["run_id", "epoch"]
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "curves").sort_values(ckey).reset_index(drop=True),
+                                  before_curves.sort_values(ckey).reset_index(drop=True))
+    assert pq.read_schema(next((out / "runs").glob("*.parquet"))) == pq.read_schema(next((reference / "runs").glob("*.parquet")))
+    # a --force rerun after the merge writes a second row for its runs; the next merge keeps the newest
+    assert run("sweep", *SWEEP[:-2], "--seeds", 1, "--grid", "epochs=40", "--force", "--workers", 1, "--out", out).returncode in (0, 2)
+    redo = run("sweep", *SWEEP, "--force", "--workers", 1, "--out", out, "--shard", "0/8")
+    assert redo.returncode == 0, redo.stderr
+    assert len(load(out)) == 24 and load(out)["run_id"].is_unique
+    merge(out)
+    assert pd.read_parquet(out / "runs")["run_id"].is_unique and len(pd.read_parquet(out / "runs")) == 24
+
+
+def test_status_counts_against_the_grid(tmp_path):
+    out = tmp_path / "out"
+    assert run("sweep", *SWEEP, "--workers", 1, "--out", out, "--shard", "0/3").returncode == 0
+    status = run("status", out)
+    assert status.returncode == 1 and "24 runs: 8 ok, 0 diverged, 0 failed, 16 missing" in status.stdout
+    empty = CliRunner().invoke(app, ["status", str(tmp_path / "nothing")])
+    assert empty.exit_code == 2
+
+
+def test_two_thousand_tiny_runs_and_merge(tmp_path):
+    out = tmp_path / "out"
+    done = run("sweep", "gd-1d", "--grid", "lr=0.001:1:log2000", "--grid", "iterations=10", "--workers", 2, "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert len(list((out / "runs").glob("*.parquet"))) == 2000
+    before = load(out).sort_values("run_id").reset_index(drop=True)
+    result = CliRunner().invoke(app, ["merge", str(out)])
+    assert result.exit_code == 0 and "runs: 2000 files -> 1" in result.output
+    pd.testing.assert_frame_equal(load(out).sort_values("run_id").reset_index(drop=True), before)
+
+
+def test_dask_local_cluster_equals_the_local_run(tmp_path, reference):
+    pytest.importorskip("distributed")
+    out = tmp_path / "out"
+    done = run("sweep", *SWEEP, "--executor", "dask", "--workers", 2, "--out", out)
+    assert done.returncode == 0, done.stderr
+    pd.testing.assert_frame_equal(results(out), results(reference))
+
+
+def slurm_ready() -> bool:
+    """A cluster to submit to: sbatch, and SLURM_CONF (scripts/slurm_cluster.sh prints it)."""
+    return bool(shutil.which("sbatch") and os.environ.get("SLURM_CONF"))
+
+
+@pytest.mark.skipif(not slurm_ready() and not os.environ.get("CI"),
+                    reason="no SLURM cluster here (sbatch or SLURM_CONF absent); CI starts one "
+                           "with scripts/slurm_cluster.sh")
+def test_real_slurm_array_equals_the_local_run(tmp_path, reference):
+    assert slurm_ready(), "CI must run this test: .ci/run starts a one-node cluster and exports SLURM_CONF"
+    out = tmp_path / "out"
+    submitted = run("slurm", *SWEEP, "--array-size", 4, "--out", out, "--submit")
+    assert submitted.returncode == 0, submitted.stderr
+    jobs = submitted.stdout.split("submitted: warm-up ")[1].split(";")[0].replace("arrays", "").replace(",", " ").split()
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        queued = subprocess.run(["squeue", "-h", "-j", ",".join(jobs)], capture_output=True, text=True).stdout
+        if not queued.strip():
+            break
+        time.sleep(1)
+    logs = "\n".join(p.read_text() for p in sorted((out / "slurm" / "logs").glob("*.out")))
+    assert len(list((out / "slurm" / "logs").glob("array-*.out"))) == 4, logs
+    status = run("status", out)
+    assert status.returncode == 0, status.stdout + logs
+    pd.testing.assert_frame_equal(results(out), results(reference))
+    assert np.all(load(out)["threads"] == 1)
