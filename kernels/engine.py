@@ -129,6 +129,50 @@ def _pool_images(row, act, capacity, rows):
     return x, y
 
 
+# The layers other than dense and activations are compiled as functions of their own, called
+# from the walks below, so that the walks inlined into the training loop stay small: the
+# per-step cost of batch size 1 depends on it.
+
+
+@kernel
+def _conv_layer_forward(row, params, x, y, cache, capacity, rows):
+    w, b = _conv_params(row, params)
+    x4 = _images(x, row[COL_C_IN], row[COL_H_IN], row[COL_W_IN])
+    y4 = _images(y, row[COL_C_OUT], row[COL_H_OUT], row[COL_W_OUT])
+    conv2d_forward(x4, w, b, row[COL_STRIDE], row[COL_PAD], _conv_cols(row, cache, capacity, rows), y4)
+
+
+@kernel
+def _pool_layer_forward(row, act, icache, capacity, rows):
+    x4, y4 = _pool_images(row, act, capacity, rows)
+    if row[COL_OP] == OP_MAXPOOL:
+        argmax = _images(_block(icache, capacity, row[COL_ICACHE_OFF], rows, row[COL_OUT_DIM]),
+                         row[COL_C_OUT], row[COL_H_OUT], row[COL_W_OUT])
+        maxpool_forward(row[COL_K], row[COL_STRIDE], x4, y4, argmax)
+    else:
+        avgpool_forward(row[COL_K], row[COL_STRIDE], x4, y4)
+
+
+@kernel
+def _dropout_layer_forward(row, rate, x, y, cache, capacity, rows, training):
+    if training:
+        dropout_forward(rate, x, _block(cache, capacity, row[COL_CACHE_OFF], rows, row[COL_IN_DIM]), y)
+    else:
+        y[:, :] = x
+
+
+@kernel
+def _residual_layer_forward(row, beta, gamma, params, x, y, cache, capacity, rows):
+    w1, b, w2 = _residual_params(row, params)
+    h, off = row[COL_C_OUT], row[COL_CACHE_OFF]
+    z = _block(cache, capacity, off, rows, h)
+    a = _block(cache, capacity, off + h, rows, h)
+    dense_forward(x, w1, b, z)
+    activation_forward(row[COL_CODE], beta, gamma, z, a)
+    dense_forward(a, w2, b[:0], y)
+    y += x
+
+
 @inline_kernel
 def forward(plan, args, params, act, cache, icache, capacity, rows, training):
     """Run every layer on the first ``rows`` samples of boundary 0 of the workspace ``act``.
@@ -142,41 +186,63 @@ def forward(plan, args, params, act, cache, icache, capacity, rows, training):
         op = row[COL_OP]
         x = _block(act, capacity, row[COL_IN_OFF], rows, row[COL_IN_DIM])
         y = _block(act, capacity, row[COL_OUT_OFF], rows, row[COL_OUT_DIM])
-        beta = params.dtype.type(args[layer, ARG_BETA])
-        gamma = params.dtype.type(args[layer, ARG_GAMMA])
         if op == OP_DENSE:
             w, b = _dense_params(row, params)
             dense_forward(x, w, b, y)
-        elif op == OP_ACTIVATION:
+            continue
+        beta = params.dtype.type(args[layer, ARG_BETA])
+        gamma = params.dtype.type(args[layer, ARG_GAMMA])
+        if op == OP_ACTIVATION:
             activation_forward(row[COL_CODE], beta, gamma, x, y)
         elif op == OP_CONV:
-            w, b = _conv_params(row, params)
-            x4 = _images(x, row[COL_C_IN], row[COL_H_IN], row[COL_W_IN])
-            y4 = _images(y, row[COL_C_OUT], row[COL_H_OUT], row[COL_W_OUT])
-            conv2d_forward(x4, w, b, row[COL_STRIDE], row[COL_PAD], _conv_cols(row, cache, capacity, rows), y4)
-        elif op == OP_MAXPOOL:
-            x4, y4 = _pool_images(row, act, capacity, rows)
-            argmax = _images(_block(icache, capacity, row[COL_ICACHE_OFF], rows, row[COL_OUT_DIM]),
-                             row[COL_C_OUT], row[COL_H_OUT], row[COL_W_OUT])
-            maxpool_forward(row[COL_K], row[COL_STRIDE], x4, y4, argmax)
-        elif op == OP_AVGPOOL:
-            x4, y4 = _pool_images(row, act, capacity, rows)
-            avgpool_forward(row[COL_K], row[COL_STRIDE], x4, y4)
+            _conv_layer_forward(row, params, x, y, cache, capacity, rows)
+        elif op == OP_MAXPOOL or op == OP_AVGPOOL:
+            _pool_layer_forward(row, act, icache, capacity, rows)
         elif op == OP_DROPOUT:
-            if training:
-                mask = _block(cache, capacity, row[COL_CACHE_OFF], rows, row[COL_IN_DIM])
-                dropout_forward(beta, x, mask, y)
-            else:
-                y[:, :] = x
+            _dropout_layer_forward(row, beta, x, y, cache, capacity, rows, training)
         elif op == OP_RESIDUAL:
-            w1, b, w2 = _residual_params(row, params)
-            h, off = row[COL_C_OUT], row[COL_CACHE_OFF]
-            z = _block(cache, capacity, off, rows, h)
-            a = _block(cache, capacity, off + h, rows, h)
-            dense_forward(x, w1, b, z)
-            activation_forward(row[COL_CODE], beta, gamma, z, a)
-            dense_forward(a, w2, b[:0], y)
-            y += x
+            _residual_layer_forward(row, beta, gamma, params, x, y, cache, capacity, rows)
+
+
+@kernel
+def _conv_layer_backward(row, params, grads, dy, dx, cache, scratch, capacity, rows):
+    w, _ = _conv_params(row, params)
+    dw, db = _conv_params(row, grads)
+    c_in, c_out, h_out, w_out = row[COL_C_IN], row[COL_C_OUT], row[COL_H_OUT], row[COL_W_OUT]
+    patch = c_in * row[COL_K] * row[COL_K]
+    dcols = matrix(scratch, 0, patch, h_out * w_out)
+    dw_r = matrix(scratch, patch * h_out * w_out, c_out, patch)
+    conv2d_backward(_images(dy, c_out, h_out, w_out), _conv_cols(row, cache, capacity, rows), w,
+                    row[COL_STRIDE], row[COL_PAD], dcols, dw_r,
+                    _images(dx, c_in, row[COL_H_IN], row[COL_W_IN]), dw, db)
+
+
+@kernel
+def _pool_layer_backward(row, dy, dx, icache, capacity, rows):
+    c = row[COL_C_IN]
+    dy4 = _images(dy, c, row[COL_H_OUT], row[COL_W_OUT])
+    dx4 = _images(dx, c, row[COL_H_IN], row[COL_W_IN])
+    if row[COL_OP] == OP_MAXPOOL:
+        argmax = _images(_block(icache, capacity, row[COL_ICACHE_OFF], rows, row[COL_OUT_DIM]),
+                         c, row[COL_H_OUT], row[COL_W_OUT])
+        maxpool_backward(dy4, argmax, dx4)
+    else:
+        avgpool_backward(row[COL_K], row[COL_STRIDE], dy4, dx4)
+
+
+@kernel
+def _residual_layer_backward(row, beta, gamma, params, grads, x, dy, dx, cache, capacity, rows, first):
+    w1, _, w2 = _residual_params(row, params)
+    dw1, db, dw2 = _residual_params(row, grads)
+    h, off = row[COL_C_OUT], row[COL_CACHE_OFF]
+    z = _block(cache, capacity, off, rows, h)
+    a = _block(cache, capacity, off + h, rows, h)
+    dz = _block(cache, capacity, off + 2 * h, rows, h)
+    dense_backward(dy, a, w2, dz, dw2, db[:0])  # dz holds ∂L/∂a here
+    activation_backward(row[COL_CODE], beta, gamma, dz, z, a, dz)
+    dense_backward(dz, x, w1, dx, dw1, db)
+    if not first:
+        dx += dy
 
 
 @inline_kernel
@@ -184,7 +250,7 @@ def backward(plan, args, params, grads, act, dact, cache, icache, scratch, capac
     """Backpropagate ∂L/∂prediction (the last block of ``dact``) into ``grads`` (P,).
 
     act, cache, icache hold the forward pass of the same rows; dact (act's layout) receives
-    ∂L/∂ of every boundary but the input, which is never needed; scratch: plan.scratch entries.
+    ∂L/∂ of every boundary but the input, which is never needed; scratch: the conv workspace.
     """
     for layer in range(plan.shape[0] - 1, -1, -1):
         row = plan[layer]
@@ -193,51 +259,26 @@ def backward(plan, args, params, grads, act, dact, cache, icache, scratch, capac
         if layer == 0 and not has_params:
             break  # nothing below to pass a gradient to
         x = _block(act, capacity, row[COL_IN_OFF], rows, row[COL_IN_DIM])
-        y = _block(act, capacity, row[COL_OUT_OFF], rows, row[COL_OUT_DIM])
         dy = _block(dact, capacity, row[COL_OUT_OFF], rows, row[COL_OUT_DIM])
         dx = _block(dact, capacity, row[COL_IN_OFF], rows if layer > 0 else 0, row[COL_IN_DIM])
-        beta = params.dtype.type(args[layer, ARG_BETA])
-        gamma = params.dtype.type(args[layer, ARG_GAMMA])
         if op == OP_DENSE:
             w, _ = _dense_params(row, params)
             dw, db = _dense_params(row, grads)
             dense_backward(dy, x, w, dx, dw, db)
-        elif op == OP_ACTIVATION:
+            continue
+        beta = params.dtype.type(args[layer, ARG_BETA])
+        gamma = params.dtype.type(args[layer, ARG_GAMMA])
+        if op == OP_ACTIVATION:
+            y = _block(act, capacity, row[COL_OUT_OFF], rows, row[COL_OUT_DIM])
             activation_backward(row[COL_CODE], beta, gamma, dy, x, y, dx)
         elif op == OP_CONV:
-            w, _ = _conv_params(row, params)
-            dw, db = _conv_params(row, grads)
-            c_in, c_out, h_out, w_out = row[COL_C_IN], row[COL_C_OUT], row[COL_H_OUT], row[COL_W_OUT]
-            patch = c_in * row[COL_K] * row[COL_K]
-            dcols = matrix(scratch, 0, patch, h_out * w_out)
-            dw_r = matrix(scratch, patch * h_out * w_out, c_out, patch)
-            conv2d_backward(_images(dy, c_out, h_out, w_out), _conv_cols(row, cache, capacity, rows), w,
-                            row[COL_STRIDE], row[COL_PAD], dcols, dw_r,
-                            _images(dx, c_in, row[COL_H_IN], row[COL_W_IN]), dw, db)
-        elif op == OP_MAXPOOL:
-            c = row[COL_C_IN]
-            argmax = _images(_block(icache, capacity, row[COL_ICACHE_OFF], rows, row[COL_OUT_DIM]),
-                             c, row[COL_H_OUT], row[COL_W_OUT])
-            maxpool_backward(_images(dy, c, row[COL_H_OUT], row[COL_W_OUT]), argmax,
-                             _images(dx, c, row[COL_H_IN], row[COL_W_IN]))
-        elif op == OP_AVGPOOL:
-            c = row[COL_C_IN]
-            avgpool_backward(row[COL_K], row[COL_STRIDE], _images(dy, c, row[COL_H_OUT], row[COL_W_OUT]),
-                             _images(dx, c, row[COL_H_IN], row[COL_W_IN]))
+            _conv_layer_backward(row, params, grads, dy, dx, cache, scratch, capacity, rows)
+        elif op == OP_MAXPOOL or op == OP_AVGPOOL:
+            _pool_layer_backward(row, dy, dx, icache, capacity, rows)
         elif op == OP_DROPOUT:
             dropout_backward(dy, _block(cache, capacity, row[COL_CACHE_OFF], rows, row[COL_IN_DIM]), dx)
         elif op == OP_RESIDUAL:
-            w1, _, w2 = _residual_params(row, params)
-            dw1, db, dw2 = _residual_params(row, grads)
-            h, off = row[COL_C_OUT], row[COL_CACHE_OFF]
-            z = _block(cache, capacity, off, rows, h)
-            a = _block(cache, capacity, off + h, rows, h)
-            dz = _block(cache, capacity, off + 2 * h, rows, h)
-            dense_backward(dy, a, w2, dz, dw2, db[:0])  # dz holds ∂L/∂a here
-            activation_backward(row[COL_CODE], beta, gamma, dz, z, a, dz)
-            dense_backward(dz, x, w1, dx, dw1, db)
-            if layer > 0:
-                dx += dy
+            _residual_layer_backward(row, beta, gamma, params, grads, x, dy, dx, cache, capacity, rows, layer == 0)
 
 
 @kernel

@@ -73,14 +73,14 @@ def loss_backward(code, pred, target, dpred):
     n_batch, n_out = pred.shape
     one = pred.dtype.type(1)
     scale = one / pred.dtype.type(n_batch)
-    for i in range(n_batch):
+    if code == LOSS_MSE or code == LOSS_MSE_HALF:  # the branch outside the loops: one test per call
         if code == LOSS_MSE:
-            for j in range(n_out):
-                dpred[i, j] = (scale + scale) * (pred[i, j] - target[i, j])
-        elif code == LOSS_MSE_HALF:
+            scale += scale
+        for i in range(n_batch):
             for j in range(n_out):
                 dpred[i, j] = scale * (pred[i, j] - target[i, j])
-        elif code == LOSS_SOFTMAX_CE:
+    elif code == LOSS_SOFTMAX_CE:
+        for i in range(n_batch):
             shift = pred[i, 0]
             for j in range(1, n_out):
                 shift = max(shift, pred[i, j])
@@ -91,7 +91,8 @@ def loss_backward(code, pred, target, dpred):
                 norm += e
             for j in range(n_out):
                 dpred[i, j] = scale * (dpred[i, j] / norm - target[i, j])
-        elif code == LOSS_LOGISTIC:
+    elif code == LOSS_LOGISTIC:
+        for i in range(n_batch):
             for j in range(n_out):
                 p = pred[i, j]
                 if p >= 0:
@@ -100,12 +101,13 @@ def loss_backward(code, pred, target, dpred):
                     e = np.exp(p)
                     s = e / (one + e)
                 dpred[i, j] = scale * (s - target[i, j])
-        elif code == LOSS_HINGE:
+    elif code == LOSS_HINGE:
+        for i in range(n_batch):
             for j in range(n_out):
                 t = target[i, j]
                 dpred[i, j] = -scale * t if t * pred[i, j] < one else one - one
-        else:
-            raise ValueError("unknown loss code")
+    else:
+        raise ValueError("unknown loss code")
 
 
 @kernel

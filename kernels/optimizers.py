@@ -42,13 +42,14 @@ def optimizer_step(code, hyper, lr, t, params, grads, state):
     hyper: the run's hyperparameters (kernels.codes.H_*), of the params' dtype; lr: τ for this
     step (dtype); t: step count from 1; grads: (P,); state: (2, P), updated in place.
     """
+    if code == OPT_SGD:  # first and alone: the common case reads no state and no hyperparameter
+        for p in range(params.shape[0]):
+            params[p] -= lr * grads[p]
+        return
     one = params.dtype.type(1)
     beta1, beta2, eps = hyper[H_BETA1], hyper[H_BETA2], hyper[H_EPS]
     m, s = state[0], state[1]
-    if code == OPT_SGD:
-        for p in range(params.shape[0]):
-            params[p] -= lr * grads[p]
-    elif code == OPT_MOMENTUM:
+    if code == OPT_MOMENTUM:
         for p in range(params.shape[0]):
             m[p] = beta1 * m[p] + (one - beta1) * grads[p]
             params[p] -= lr * m[p]

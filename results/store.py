@@ -18,9 +18,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from experiments.study import Study
@@ -74,7 +72,10 @@ def write_run(out_dir: Path, study: Study, row: dict, curves: dict) -> None:
         _write_atomic(table, directory / f"{run_id}.parquet")
 
 
-def _dataset(out_dir: Path, table: str) -> ds.Dataset | None:
+def _dataset(out_dir: Path, table: str):
+    """The table's files as a pyarrow dataset, or None without any."""
+    import pyarrow.dataset as ds  # on use: the workers that only write need not load it
+
     path = out_dir / table
     if not path.is_dir() or not any(path.glob("*.parquet")):
         return None
@@ -108,8 +109,10 @@ def _newest_runs(runs: pa.Table) -> pa.Table:
 def _last_file_wins(table: pa.Table, file_index: np.ndarray) -> pa.Table:
     """Keep each run id's rows from the last file (in file_index order) that holds it."""
     ids = table.column("run_id").to_numpy(zero_copy_only=False)
-    last = pd.Series(file_index).groupby(ids).transform("max").to_numpy()
-    return table.filter(pa.array(file_index == last))
+    _, group = np.unique(ids, return_inverse=True)
+    last = np.full(group.max() + 1 if len(group) else 0, -1)
+    np.maximum.at(last, group, file_index)
+    return table.filter(pa.array(file_index == last[group]))
 
 
 def merge(out_dir: Path) -> dict[str, tuple[int, int]]:
@@ -145,7 +148,7 @@ def merge(out_dir: Path) -> dict[str, tuple[int, int]]:
     return result
 
 
-def load(out_dir: Path, table: str = RUNS) -> pd.DataFrame:
+def load(out_dir: Path, table: str = RUNS) -> "pandas.DataFrame":  # noqa: F821 (pandas loads on use)
     """One table as a DataFrame, one row per run id (per run and epoch); FileNotFoundError if
     there is none."""
     if _dataset(out_dir, table) is None:

@@ -112,7 +112,21 @@ def sweep(
         fail(str(err))
     out = out or Path("out") / chosen.name
     check_writable(out)
+    workers = workers or default_workers()
+    pool = None
+    if executor == "local" and workers > 1 and len(specs) > 1 and not dry_run:
+        from runner.execute import start_pool
 
+        pool = start_pool(min(workers, len(specs)))  # the workers start while we read OUT
+    try:
+        run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, scheduler, dry_run, force, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, scheduler, dry_run, force, pool) -> None:
+    """The part of ``sweep`` after its arguments are checked (see there)."""
     from results.store import run_statuses, studies_in, write_manifest
 
     others = studies_in(out) - {chosen.name}
@@ -135,7 +149,7 @@ def sweep(
     write_manifest(out, sid, chosen.name, grid, seeds, [s.run_id for s in specs])
     counts = {"ok": 0, "diverged": 0, "failed": 0}
     try:
-        execute(chosen.name, todo, sid, out, workers or default_workers(), counts, executor, scheduler)
+        execute(chosen.name, todo, sid, out, workers, counts, executor, scheduler, pool)
     except KeyboardInterrupt:
         kept = sum(counts.values())
         typer.echo(f"interrupted: kept the {kept} finished runs; run the same command again to resume", err=True)
@@ -147,33 +161,38 @@ def sweep(
 
 
 def execute(study_name: str, todo: list, sid: str, out: Path, workers: int, counts: dict,
-            executor: str = "local", scheduler: str | None = None) -> None:
-    """Run ``todo``; each run is written where it runs, as it finishes (counted in ``counts``);
-    show progress."""
+            executor: str = "local", scheduler: str | None = None, pool=None) -> None:
+    """Run ``todo``, writing each run as it finishes (counted in ``counts``); show progress."""
+    from results.store import write_run
     from runner.execute import run_dask, run_local
 
+    study = get_study(study_name)
     if not todo:
         return
     if executor == "dask":
-        results = run_dask(study_name, todo, sid, workers, out, scheduler)
+        results = run_dask(study_name, todo, sid, workers, scheduler)
         label = f"{study_name} (dask{' ' + scheduler if scheduler else f', {workers} workers'})"
     else:
-        results = run_local(study_name, todo, sid, workers, out)
+        results = run_local(study_name, todo, sid, workers, pool)
         label = f"{study_name} ({workers} workers)"
+
+    def record(row: dict, curves: dict) -> None:
+        write_run(out, study, row, curves)
+        counts[row["status"]] += 1
 
     if sys.stderr.isatty():
         from rich.progress import Progress
 
         with Progress() as progress:
             task = progress.add_task(label, total=len(todo))
-            for run in results:
-                counts[run["status"]] += 1
+            for row, curves in results:
+                record(row, curves)
                 progress.advance(task)
     else:
-        for k, run in enumerate(results, 1):
-            counts[run["status"]] += 1
-            typer.echo(f"[{k}/{len(todo)}] {run['run_id']} {run['status']} {run['run_time_s']:.2f}s"
-                       + (f" {run['error']}" if run["error"] else ""))
+        for k, (row, curves) in enumerate(results, 1):
+            record(row, curves)
+            typer.echo(f"[{k}/{len(todo)}] {row['run_id']} {row['status']} {row['run_time_s']:.2f}s"
+                       + (f" {row['error']}" if row["error"] else ""))
 
 
 @app.command()

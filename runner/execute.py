@@ -1,12 +1,11 @@
 """Execute runs: one run = one call of a study's ``run`` in a worker; results stream back.
 
 ``execute_run`` never raises: a run that raises becomes a ``failed`` row with the message.
-``run_and_write`` executes a run and writes its two files where it ran, so each file has one
-writer and the files are written in parallel (the results directory must be one that every
-worker sees: a local disk for the pool, a shared file system on a cluster). ``run_local`` runs
-specs on a process pool (spawned workers, one run each at a time, with Numba, OpenMP and BLAS
-threads pinned to 1) or in this process when workers == 1; ``run_dask`` on Dask distributed
-workers. Both yield a short summary of each written run in completion order.
+``run_local`` runs specs on a process pool (spawned workers, one run each at a time, with
+Numba, OpenMP and BLAS threads pinned to 1) or in this process when workers == 1; ``run_dask``
+on Dask distributed workers. Both yield (row, curves) in completion order, and the caller
+writes them: one writer per results directory per process, and workers need neither pyarrow
+nor a file system shared with the caller.
 """
 import os
 import signal
@@ -15,7 +14,6 @@ import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from datetime import UTC, datetime
 from multiprocessing import get_context
-from pathlib import Path
 
 import numpy as np
 
@@ -51,16 +49,6 @@ def execute_run(study_name: str, spec: RunSpec, sweep_id: str) -> tuple[dict, di
     return row, curves
 
 
-def run_and_write(study_name: str, spec: RunSpec, sweep_id: str, out: Path) -> dict:
-    """Execute one run, write its curves and runs files under ``out``; return its summary:
-    run_id, status, error, run_time_s."""
-    from results.store import write_run
-
-    row, curves = execute_run(study_name, spec, sweep_id)
-    write_run(out, get_study(study_name), row, curves)
-    return {k: row[k] for k in ("run_id", "status", "error", "run_time_s")}
-
-
 def _interrupted(err: BaseException) -> bool:
     """Whether ``err`` wraps a KeyboardInterrupt (Numba turns one raised in an object-mode
     callback into a SystemError)."""
@@ -71,32 +59,43 @@ def _interrupted(err: BaseException) -> bool:
     return False
 
 
-def _ignore_sigint() -> None:
-    """Pool workers leave Ctrl-C to the parent, which stops them (run_local)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def pin_threads() -> None:
     """Pin Numba, OpenMP and BLAS to one thread in processes started from now on."""
     for name in THREAD_VARIABLES:
         os.environ[name] = "1"
 
 
-def run_local(study_name: str, specs: list[RunSpec], sweep_id: str, workers: int, out: Path):
-    """Run and write every spec; yield their summaries in completion order.
+def start_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` spawned processes, started now: they import the package while the
+    caller still scans the results directory (spawning costs about half a second each)."""
+    pin_threads()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_start_worker)
+    for _ in range(workers):
+        pool.submit(os.getpid)  # each submit spawns a worker while none is idle
+    return pool
+
+
+def _start_worker() -> None:
+    """Leave Ctrl-C to the parent, which stops the pool (run_local)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_local(study_name: str, specs: list[RunSpec], sweep_id: str, workers: int,
+              pool: ProcessPoolExecutor | None = None):
+    """Yield (row, curves) of every spec in completion order. ``pool``: a pool from start_pool
+    to use (and shut down); by default one is started when workers > 1.
 
     On KeyboardInterrupt (the workers ignore SIGINT and leave it to this process) pending runs
-    are cancelled and the workers terminated; every run already yielded has been written.
+    are cancelled and the workers terminated; every run already yielded is the caller's.
     """
-    if workers <= 1 or len(specs) <= 1:
+    if pool is None and (workers <= 1 or len(specs) <= 1):
         for spec in specs:
-            yield run_and_write(study_name, spec, sweep_id, out)
+            yield execute_run(study_name, spec, sweep_id)
         return
-    pin_threads()
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(specs)), mp_context=get_context("spawn"),
-                               initializer=_ignore_sigint)
+    if pool is None:
+        pool = start_pool(min(workers, len(specs)))
     try:
-        pending = {pool.submit(run_and_write, study_name, spec, sweep_id, out) for spec in specs}
+        pending = {pool.submit(execute_run, study_name, spec, sweep_id) for spec in specs}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
@@ -111,9 +110,8 @@ def run_local(study_name: str, specs: list[RunSpec], sweep_id: str, workers: int
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def run_dask(study_name: str, specs: list[RunSpec], sweep_id: str, workers: int, out: Path,
-             scheduler: str | None):
-    """Run and write every spec on Dask workers; yield their summaries as they complete.
+def run_dask(study_name: str, specs: list[RunSpec], sweep_id: str, workers: int, scheduler: str | None):
+    """Yield (row, curves) of every spec from Dask workers as they complete.
 
     scheduler: the address of a running scheduler (e.g. one started by dask-jobqueue's
     SLURMCluster); None starts a LocalCluster of ``workers`` processes with one thread each.
@@ -128,8 +126,7 @@ def run_dask(study_name: str, specs: list[RunSpec], sweep_id: str, workers: int,
     client = Client(scheduler or cluster)
     try:
         n = len(specs)
-        futures = client.map(run_and_write, [study_name] * n, specs, [sweep_id] * n, [out.absolute()] * n,
-                             pure=False, retries=2)
+        futures = client.map(execute_run, [study_name] * n, specs, [sweep_id] * n, pure=False, retries=2)
         for future in as_completed(futures):
             yield future.result()
             future.release()
