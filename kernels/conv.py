@@ -13,7 +13,7 @@ dcols_r = Wᵀ dy_r, and ``col2im`` adds every column back to the patch it came 
 """
 import numpy as np
 
-from kernels.jit import kernel
+from kernels.jit import inline_kernel, kernel
 
 
 def output_size(size: int, k: int, stride: int, pad: int) -> int:
@@ -21,10 +21,19 @@ def output_size(size: int, k: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - k) // stride + 1
 
 
+@inline_kernel
+def _valid_columns(v, stride, pad, width, w_out):
+    """The output columns j whose input column s j + v − p lies inside [0, width): j0 ≤ j < j1."""
+    j0 = max(0, -((v - pad) // stride)) if v < pad else 0
+    j1 = min(w_out, (width - 1 + pad - v) // stride + 1)
+    return j0, max(j0, j1)
+
+
 @kernel
 def im2col(x, k, stride, pad, cols):
     """cols[(c k + u) k + v, i W_out + j] = x[c, s i + u − p, s j + v − p] (0 outside).
-    x: (C, H, W); cols: (C k k, H_out W_out)."""
+    x: (C, H, W); cols: (C k k, H_out W_out). The zero padding is written apart from the copy,
+    so the copy loop has no test."""
     n_c, h, w = x.shape
     w_out = (w + 2 * pad - k) // stride + 1
     h_out = cols.shape[1] // w_out
@@ -33,12 +42,21 @@ def im2col(x, k, stride, pad, cols):
         for u in range(k):
             for v in range(k):
                 row = (c * k + u) * k + v
+                j0, j1 = _valid_columns(v, stride, pad, w, w_out)
                 for i in range(h_out):
                     ii = stride * i + u - pad
-                    for j in range(w_out):
-                        jj = stride * j + v - pad
-                        inside = 0 <= ii < h and 0 <= jj < w
-                        cols[row, i * w_out + j] = x[c, ii, jj] if inside else zero
+                    base = i * w_out
+                    if ii < 0 or ii >= h:
+                        for j in range(w_out):
+                            cols[row, base + j] = zero
+                        continue
+                    for j in range(j0):
+                        cols[row, base + j] = zero
+                    shift = v - pad
+                    for j in range(j0, j1):
+                        cols[row, base + j] = x[c, ii, stride * j + shift]
+                    for j in range(j1, w_out):
+                        cols[row, base + j] = zero
 
 
 @kernel
@@ -53,13 +71,14 @@ def col2im(cols, k, stride, pad, x):
         for u in range(k):
             for v in range(k):
                 row = (c * k + u) * k + v
+                j0, j1 = _valid_columns(v, stride, pad, w, w_out)
+                shift = v - pad
                 for i in range(h_out):
                     ii = stride * i + u - pad
                     if 0 <= ii < h:
-                        for j in range(w_out):
-                            jj = stride * j + v - pad
-                            if 0 <= jj < w:
-                                x[c, ii, jj] += cols[row, i * w_out + j]
+                        base = i * w_out
+                        for j in range(j0, j1):
+                            x[c, ii, stride * j + shift] += cols[row, base + j]
 
 
 @kernel
