@@ -211,8 +211,8 @@ def status(
     for m in sweeps:
         expected |= set(m["run_ids"])
         counts = _count(m["run_ids"], statuses)
-        grid = " ".join(f"--grid {g}" for g in m["grid"])
-        typer.echo(f"sweep {m['sweep_id']}: {m['study']} {grid} --seeds {m['seeds']}: {_show(counts)}")
+        command = " ".join([m["study"], *(f"--grid {g}" for g in m["grid"]), f"--seeds {m['seeds']}"])
+        typer.echo(f"sweep {m['sweep_id']}: {command}: {_show(counts)}")
     counts = _count(expected, statuses)
     typer.echo(f"all: {_show(counts)}")
     if counts["failed"] or counts["missing"]:
