@@ -1,6 +1,7 @@
 """Sweeps at scale: shards, concurrent writers, kills and interrupts, merge and status, Dask,
 and a real SLURM job array."""
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -87,7 +88,8 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_sweep(tmp_path, reference):
     pd.read_parquet(out / "runs")  # readable as it is: temporary files are hidden
     done = run("sweep", *SWEEP, "--workers", 2, "--out", out)
     assert done.returncode == 0, done.stderr
-    assert f"{partial} done" in done.stdout or f"{partial + 1} done" in done.stdout or "done" in done.stdout
+    resumed = int(re.search(r"(\d+) done", done.stdout)[1])
+    assert partial <= resumed < 24  # the kept runs were skipped, not rerun
     final = pd.read_parquet(out / "runs")
     assert final["run_id"].is_unique and len(final) == 24
     pd.testing.assert_frame_equal(results(out), results(reference))
@@ -123,7 +125,6 @@ def test_merge_compacts_and_keeps_the_data(tmp_path, reference):
                                   before_curves.sort_values(ckey).reset_index(drop=True))
     assert pq.read_schema(next((out / "runs").glob("*.parquet"))) == pq.read_schema(next((reference / "runs").glob("*.parquet")))
     # a --force rerun after the merge writes a second row for its runs; the next merge keeps the newest
-    assert run("sweep", *SWEEP[:-2], "--seeds", 1, "--grid", "epochs=40", "--force", "--workers", 1, "--out", out).returncode in (0, 2)
     redo = run("sweep", *SWEEP, "--force", "--workers", 1, "--out", out, "--shard", "0/8")
     assert redo.returncode == 0, redo.stderr
     assert len(load(out)) == 24 and load(out)["run_id"].is_unique
