@@ -100,9 +100,9 @@ def run_local(study_name: str, specs: list[RunSpec], sweep_id: str, workers: int
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 yield future.result()
-    except KeyboardInterrupt:
-        # Stop the runs in flight now rather than wait for them; their files are written
-        # atomically, so none is left half-written. (No public API before Python 3.14.)
+    except (KeyboardInterrupt, GeneratorExit):
+        # Ctrl-C, or the caller stopped consuming (Ctrl-C while it was writing): stop the runs
+        # in flight now rather than wait for them. (No public API for it before Python 3.14.)
         for process in list(pool._processes.values()):
             process.terminate()
         raise
