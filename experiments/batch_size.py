@@ -32,7 +32,7 @@ import pyarrow as pa
 from scipy.linalg import solve_triangular
 
 from experiments.study import Param, RunOutput, Study, at_least, positive
-from experiments.training import fit, hyper_from, optimizer_params
+from experiments.training import fit, hyper_from, optimizer_params, target_param
 from kernels.codes import HIST_TRAIN_LOSS, HIST_TRAIN_TIME, HIST_WALL_TIME
 from kernels.plan import Dense, build_plan
 
@@ -97,6 +97,7 @@ class BatchSizeStudy(Study):
         Param("rel_loss_target", float, 0.04, "relative loss whose first reach is timed (Fig 8.4)",
               check=positive),
         Param("dtype", str, "float64", "floating-point type of the training", choices=("float64", "float32")),
+        target_param(),
     )
     default_grid = {"batch_size": [2**k for k in range(12)] + [0]}
     metrics = {
@@ -144,7 +145,7 @@ class BatchSizeStudy(Study):
                      hyper=hyper_from(config), schedule=config["schedule"],
                      penalize_biases=config["penalize_biases"], epochs=config["epochs"], batch_size=batch_size,
                      seed=int(np.random.default_rng([seed, 2]).integers(2**31)),
-                     fit_set=(fit_x.astype(dtype), fit_y.astype(dtype)))
+                     fit_set=(fit_x.astype(dtype), fit_y.astype(dtype)), target=config["target"])
         excess = result.column(HIST_TRAIN_LOSS)
         losses = l_min + excess
         train_times = result.column(HIST_TRAIN_TIME)

@@ -18,7 +18,7 @@ import pyarrow as pa
 from experiments.data import load_digits, load_mnist, one_hot
 from experiments.models import parse_model
 from experiments.study import Param, RunOutput, Study, at_least
-from experiments.training import fit, hyper_from, optimizer_params
+from experiments.training import fit, hyper_from, optimizer_params, target_param
 from kernels import codes
 from kernels.plan import Dense, build_plan
 
@@ -76,6 +76,7 @@ class DigitsStudy(Study):
               choices=("digits", "mnist")),
         Param("data_dir", str, "", "directory of the MNIST IDX files (plain or .gz)"),
         Param("dtype", str, "float64", "floating-point type of the training", choices=("float64", "float32")),
+        target_param(),
     )
     default_grid = {"model": [MLP, CNN]}
     metrics = {
@@ -128,7 +129,7 @@ class DigitsStudy(Study):
         params = plan.init_params(np.random.default_rng([seed, 1]), dtype)
         result = fit(x, y, plan, params, loss=config["loss"], optimizer=config["optimizer"], hyper=hyper_from(config),
                      epochs=config["epochs"], batch_size=batch_size, schedule=config["schedule"],
-                     penalize_biases=config["penalize_biases"], test_set=test,
+                     penalize_biases=config["penalize_biases"], test_set=test, target=config["target"],
                      seed=int(np.random.default_rng([seed, 2]).integers(2**31)))
         h = result.history
         curves = {"train_loss": h[:, codes.HIST_TRAIN_LOSS], "train_acc": h[:, codes.HIST_TRAIN_ACC],

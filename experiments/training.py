@@ -67,6 +67,22 @@ def optimizer_params(optimizer: str, lr: float, step: int) -> tuple[Param, ...]:
     )
 
 
+def _target_available(target):
+    if target == "cuda":
+        from kernels.cuda import unavailable
+
+        return unavailable()
+    return None
+
+
+def target_param() -> Param:
+    """Where a run trains: the CPU engine, or the CUDA one (one thread block per run; needs
+    numba-cuda and a GPU, or the simulator, NUMBA_ENABLE_CUDASIM=1). Both give the same
+    results to rounding; the times are the device's."""
+    return Param("target", str, "cpu", "where the training runs: cpu, or cuda (numba-cuda, an NVIDIA GPU)",
+                 choices=("cpu", "cuda"), check=_target_available)
+
+
 def hyper_from(config: dict) -> Hyper:
     """The Hyper of a configuration that has the optimizer_params."""
     return Hyper(lr=config["lr"], beta1=config["beta1"], beta2=config["beta2"], eps=config["eps"],
@@ -92,17 +108,26 @@ class Fit:
         return not np.isfinite(self.history[-1, codes.HIST_TRAIN_LOSS])
 
 
-def _call(x, y, fit_set, test_set, plan, loss, optimizer, schedule, hyper, mask, params, epochs,
+def _call(target, x, y, fit_set, test_set, plan, loss, optimizer, schedule, hyper, mask, params, epochs,
           batch_size, seed, history):
-    return engine.train(x, y, *fit_set, *test_set, plan.table, plan.args, codes.LOSSES[loss],
-                        codes.OPTIMIZERS[optimizer], codes.SCHEDULES[schedule], hyper, mask, params,
+    """One run of the engine of ``target``: kernels.engine.train, or kernels.cuda.engine.train
+    with a single run (one thread block). Returns the epochs completed."""
+    codes_ = (codes.LOSSES[loss], codes.OPTIMIZERS[optimizer], codes.SCHEDULES[schedule])
+    if target == "cuda":
+        from kernels.cuda import engine as cuda_engine
+
+        done = cuda_engine.train(x, y, *fit_set, *test_set, plan.table, plan.args, *codes_, hyper[None], mask,
+                                 params[None], epochs, [batch_size], [seed], EVAL_ROWS, history[None])
+        return int(done[0])
+    return engine.train(x, y, *fit_set, *test_set, plan.table, plan.args, *codes_, hyper, mask, params,
                         epochs, batch_size, batch_size < len(x), seed, EVAL_ROWS, history)
 
 
 def fit(x, y, plan: Plan, params, *, loss: str, optimizer: str, hyper: Hyper, epochs: int,
         batch_size: int, seed: int, schedule: str = "constant", penalize_biases: bool = False,
-        fit_set=None, test_set=None) -> Fit:
-    """Train ``params`` (P,) on x (N, n_in), y (N, n_out), all of one dtype, in one compiled call.
+        fit_set=None, test_set=None, target: str = "cpu") -> Fit:
+    """Train ``params`` (P,) on x (N, n_in), y (N, n_out), all of one dtype, in one compiled call
+    on ``target`` ("cpu" or "cuda": the backend-neutral entry point of the engine).
 
     batch_size = N gives deterministic full-batch gradient descent (no shuffling). fit_set: the
     (x, y) monitored as the training loss (default: the training data); test_set: a held-out
@@ -116,12 +141,12 @@ def fit(x, y, plan: Plan, params, *, loss: str, optimizer: str, hyper: Hyper, ep
     mask = plan.penalty_mask(penalize_biases, dtype)
 
     t0 = time.perf_counter()  # compile, or load from the on-disk cache, with a zero-epoch call
-    _call(x[:1], y[:1], empty, empty, plan, loss, optimizer, schedule, hyper_v, mask, params.copy(),
+    _call(target, x[:1], y[:1], empty, empty, plan, loss, optimizer, schedule, hyper_v, mask, params.copy(),
           0, 1, 0, np.zeros((1, codes.N_HIST)))
     compile_time = time.perf_counter() - t0
 
     history = np.full((epochs + 1, codes.N_HIST), np.nan)
-    done = _call(x, y, fit_set, test_set, plan, loss, optimizer, schedule, hyper_v, mask, params,
+    done = _call(target, x, y, fit_set, test_set, plan, loss, optimizer, schedule, hyper_v, mask, params,
                  epochs, batch_size, seed, history)
     return Fit(params, history[: done + 1], done, compile_time)
 

@@ -20,7 +20,7 @@ whichever is cheaper. Where f is not differentiable at one point the derivative 
 - mish β         x tanh(s), s = softplus_{β,1}(x); f' = tanh s + x σ_{β,1}(x) (1 − tanh² s)
 - squareplus β   (x + √(x² + β)) / 2;        f' = (1 + x / √(x² + β)) / 2
 """
-import numpy as np
+import math
 
 from kernels.codes import (
     ACT_ELU,
@@ -44,8 +44,8 @@ def _sigmoid(x, beta, gamma, one):
     """γ / (1 + e^{−βx}), without overflow for large |βx|."""
     z = beta * x
     if z >= 0:
-        return gamma / (one + np.exp(-z))
-    e = np.exp(z)
+        return gamma / (one + math.exp(-z))
+    e = math.exp(z)
     return gamma * e / (one + e)
 
 
@@ -53,7 +53,7 @@ def _sigmoid(x, beta, gamma, one):
 def _softplus(x, beta, gamma, one):
     """(γ/β) ln(1 + e^{βx}) = (γ/β) (max(βx, 0) + ln(1 + e^{−|βx|})), without overflow."""
     z = beta * x
-    return gamma / beta * (max(z, one - one) + np.log1p(np.exp(-abs(z))))
+    return gamma / beta * (max(z, one - one) + math.log1p(math.exp(-abs(z))))
 
 
 @inline_kernel
@@ -63,7 +63,7 @@ def _value(code, x, beta, gamma, one):
     if code == ACT_RELU:
         return x if x > 0 else zero
     if code == ACT_TANH:
-        return np.tanh(x)
+        return math.tanh(x)
     if code == ACT_IDENTITY:
         return x
     if code == ACT_SIGMOID:
@@ -71,15 +71,15 @@ def _value(code, x, beta, gamma, one):
     if code == ACT_PRELU:
         return x if x > 0 else beta * x
     if code == ACT_ELU:
-        return x if x > 0 else beta * np.expm1(x)
+        return x if x > 0 else beta * math.expm1(x)
     if code == ACT_SILU:
         return x * _sigmoid(x, beta, gamma, one)
     if code == ACT_SOFTPLUS:
         return _softplus(x, beta, gamma, one)
     if code == ACT_MISH:
-        return x * np.tanh(_softplus(x, beta, one, one))
+        return x * math.tanh(_softplus(x, beta, one, one))
     if code == ACT_SQUAREPLUS:
-        return (x + np.sqrt(x * x + beta)) / (one + one)
+        return (x + math.sqrt(x * x + beta)) / (one + one)
     if code == ACT_THRESHOLD:
         return one if x > 0 else zero
     if code == ACT_SIGN:
@@ -109,10 +109,10 @@ def _slope(code, x, y, beta, gamma, one):
     if code == ACT_SOFTPLUS:
         return _sigmoid(x, beta, gamma, one)
     if code == ACT_MISH:
-        t = np.tanh(_softplus(x, beta, one, one))
+        t = math.tanh(_softplus(x, beta, one, one))
         return t + x * _sigmoid(x, beta, one, one) * (one - t * t)
     if code == ACT_SQUAREPLUS:
-        return (one + x / np.sqrt(x * x + beta)) / (one + one)
+        return (one + x / math.sqrt(x * x + beta)) / (one + one)
     raise ValueError("activation has no gradient")
 
 

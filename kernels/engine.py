@@ -4,8 +4,10 @@ update) in one compiled call.
 ``train`` walks a :class:`kernels.plan.Plan` table; data, parameters, hyperparameters and the
 seed go in, the per-epoch history comes out. Workspaces are allocated once per run. Batches are
 drawn without replacement within an epoch from a permutation shuffled each epoch with Numba's
-own generator, seeded by ``seed`` (Berlyand & Jabin L1409-1411: each object once per epoch);
-dropout masks come from the same generator.
+own generator, seeded by ``seed`` (Berlyand & Jabin L1409-1411: each object once per epoch): epoch e's
+order is the e-th ``np.random.shuffle`` of 0..N−1 after ``np.random.seed(seed)``, which
+:func:`permutations` reproduces for other targets. Dropout masks are counter-based draws
+(kernels.random) keyed by the seed, the step and the layer, so they use no generator state.
 """
 import numpy as np
 
@@ -65,6 +67,7 @@ from kernels.pool import (
     maxpool_backward,
     maxpool_forward,
 )
+from kernels.random import stream_key
 from kernels.regularizers import penalty_gradient
 from kernels.schedules import learning_rate
 from kernels.views import matrix
@@ -154,9 +157,9 @@ def _pool_layer_forward(row, act, icache, capacity, rows):
 
 
 @kernel
-def _dropout_layer_forward(row, rate, x, y, cache, capacity, rows, training):
+def _dropout_layer_forward(row, rate, key, x, y, cache, capacity, rows, training):
     if training:
-        dropout_forward(rate, x, _block(cache, capacity, row[COL_CACHE_OFF], rows, row[COL_IN_DIM]), y)
+        dropout_forward(rate, key, x, _block(cache, capacity, row[COL_CACHE_OFF], rows, row[COL_IN_DIM]), y)
     else:
         y[:, :] = x
 
@@ -174,12 +177,13 @@ def _residual_layer_forward(row, beta, gamma, params, x, y, cache, capacity, row
 
 
 @inline_kernel
-def forward(plan, args, params, act, cache, icache, capacity, rows, training):
+def forward(plan, args, params, act, cache, icache, capacity, rows, training, seed, step):
     """Run every layer on the first ``rows`` samples of boundary 0 of the workspace ``act``.
 
     plan: (L, N_COLS) int64; args: (L, N_ARGS) float64; params: (P,); act, cache: float
     workspaces (capacity × plan.width, capacity × plan.cache_width); icache: int64 (capacity ×
-    plan.icache_width); training: dropout on. The prediction is left in the last boundary.
+    plan.icache_width); training: dropout on, with the masks of training step ``step`` of the
+    run ``seed`` (kernels.random). The prediction is left in the last boundary.
     """
     for layer in range(plan.shape[0]):
         row = plan[layer]
@@ -199,7 +203,8 @@ def forward(plan, args, params, act, cache, icache, capacity, rows, training):
         elif op == OP_MAXPOOL or op == OP_AVGPOOL:
             _pool_layer_forward(row, act, icache, capacity, rows)
         elif op == OP_DROPOUT:
-            _dropout_layer_forward(row, beta, x, y, cache, capacity, rows, training)
+            _dropout_layer_forward(row, beta, stream_key(seed, step, layer), x, y, cache, capacity, rows,
+                                   training)
         elif op == OP_RESIDUAL:
             _residual_layer_forward(row, beta, gamma, params, x, y, cache, capacity, rows)
 
@@ -295,7 +300,7 @@ def evaluate(plan, args, loss, params, x, y, act, cache, icache, capacity):
     for start in range(0, n, capacity):
         rows = min(capacity, n - start)
         _block(act, capacity, 0, rows, n_in)[:, :] = x[start : start + rows]
-        forward(plan, args, params, act, cache, icache, capacity, rows, False)
+        forward(plan, args, params, act, cache, icache, capacity, rows, False, 0, 0)
         pred = _block(act, capacity, last[COL_OUT_OFF], rows, n_out)
         target = y[start : start + rows]
         total += loss_forward(loss, pred, target) * rows
@@ -313,9 +318,9 @@ def _load_rows(src, index, start, rows, dst):
 
 
 @kernel
-def _workspaces(plan, capacity, dtype):
-    """Allocate act, dact, cache (dtype), icache (int64) for ``capacity`` rows and the conv
-    scratch, sized from the plan's offsets."""
+def workspace_widths(plan):
+    """Per-sample widths (activations, float cache, integer cache) and the conv scratch size
+    of a plan, from its offsets (kernels.plan)."""
     last = plan[plan.shape[0] - 1]
     width = last[COL_OUT_OFF] + last[COL_OUT_DIM]
     cache_width, icache_width, scratch_size = 0, 0, 0
@@ -332,6 +337,14 @@ def _workspaces(plan, capacity, dtype):
             cache_width = max(cache_width, row[COL_CACHE_OFF] + 3 * row[COL_C_OUT])
         elif row[COL_OP] == OP_MAXPOOL:
             icache_width = max(icache_width, row[COL_ICACHE_OFF] + row[COL_OUT_DIM])
+    return width, cache_width, icache_width, scratch_size
+
+
+@kernel
+def _workspaces(plan, capacity, dtype):
+    """Allocate act, dact, cache (dtype), icache (int64) for ``capacity`` rows and the conv
+    scratch (workspace_widths)."""
+    width, cache_width, icache_width, scratch_size = workspace_widths(plan)
     return (np.empty(capacity * width, dtype=dtype), np.empty(capacity * width, dtype=dtype),
             np.empty(capacity * cache_width, dtype=dtype), np.empty(capacity * icache_width, dtype=np.int64),
             np.empty(scratch_size, dtype=dtype))
@@ -389,14 +402,14 @@ def train(x, y, x_fit, y_fit, x_test, y_test, plan, args, loss, optimizer, sched
             rows = min(batch_size, n - start)
             _load_rows(x, order, start, rows, _block(act, capacity, 0, rows, x.shape[1]))
             _load_rows(y, order, start, rows, target)
-            forward(plan, args, params, act, cache, icache, capacity, rows, True)
+            step += 1
+            forward(plan, args, params, act, cache, icache, capacity, rows, True, seed, step)
             pred = _block(act, capacity, last[COL_OUT_OFF], rows, n_out)
             dpred = _block(dact, capacity, last[COL_OUT_OFF], rows, n_out)
             loss_backward(loss, pred, target[:rows], dpred)
             backward(plan, args, params, grads, act, dact, cache, icache, scratch, capacity, rows)
             if penalized:
                 penalty_gradient(params, mask, l1, l2, grads)
-            step += 1
             optimizer_step(optimizer, hyper, lr, step, params, grads, state)
         t1 = now()
         history[epoch, HIST_TRAIN_LOSS], history[epoch, HIST_TRAIN_ACC] = evaluate(
@@ -413,6 +426,20 @@ def train(x, y, x_fit, y_fit, x_test, y_test, plan, args, loss, optimizer, sched
 
 
 @kernel
+def permutations(n, epochs, shuffle, seed):
+    """The batch order of every epoch of ``train``: (epochs, n) int32, row e = the order of
+    epoch e + 1 (0..n−1 when not shuffled)."""
+    order = np.arange(n)
+    out = np.empty((epochs, n), np.int32)
+    np.random.seed(seed)
+    for epoch in range(epochs):
+        if shuffle:
+            np.random.shuffle(order)
+        out[epoch] = order
+    return out
+
+
+@kernel
 def loss_and_gradient(plan, args, loss, params, x, y, grads):
     """Data loss of the whole model on (x, y) and its gradient into grads (P,), no dropout
     (forward in evaluation mode, so the result is deterministic). For gradient tests."""
@@ -420,7 +447,7 @@ def loss_and_gradient(plan, args, loss, params, x, y, grads):
     last = plan[plan.shape[0] - 1]
     act, dact, cache, icache, scratch = _workspaces(plan, rows, params.dtype)
     _block(act, rows, 0, rows, x.shape[1])[:, :] = x
-    forward(plan, args, params, act, cache, icache, rows, rows, False)
+    forward(plan, args, params, act, cache, icache, rows, rows, False, 0, 0)
     pred = _block(act, rows, last[COL_OUT_OFF], rows, y.shape[1])
     value = loss_forward(loss, pred, y)
     loss_backward(loss, pred, y, _block(dact, rows, last[COL_OUT_OFF], rows, y.shape[1]))
@@ -439,5 +466,5 @@ def predict(plan, args, params, x, out):
     for start in range(0, n, capacity):
         rows = min(capacity, n - start)
         _block(act, capacity, 0, rows, x.shape[1])[:, :] = x[start : start + rows]
-        forward(plan, args, params, act, cache, icache, capacity, rows, False)
+        forward(plan, args, params, act, cache, icache, capacity, rows, False, 0, 0)
         out[start : start + rows] = _block(act, capacity, last[COL_OUT_OFF], rows, out.shape[1])

@@ -19,7 +19,7 @@ one-hot rows (softmax-ce), 0/1 (logistic), ±1 (hinge), values (mse).
               of the soft-margin SVM (7.12) is the L2 regularizer with λ₂ = 2λ
               ∂L/∂p = −(1/B) t where t p < 1, else 0 (the branch at t p = 1 is 0)
 """
-import numpy as np
+import math
 
 from kernels.codes import (
     LOSS_HINGE,
@@ -32,82 +32,115 @@ from kernels.jit import inline_kernel, kernel
 
 
 @inline_kernel
+def row_loss(code, p, t):
+    """Σ_k of the loss ``code`` on one sample, before the ½ of mse-half and the mean over the
+    batch: p, t: (n,) prediction and target rows. Shared by every target."""
+    n = p.shape[0]
+    one = p.dtype.type(1)
+    zero = one - one
+    total = zero
+    if code == LOSS_MSE or code == LOSS_MSE_HALF:
+        for j in range(n):
+            r = p[j] - t[j]
+            total += r * r
+    elif code == LOSS_SOFTMAX_CE:
+        shift = p[0]
+        for j in range(1, n):
+            shift = max(shift, p[j])
+        norm = zero
+        for j in range(n):
+            norm += math.exp(p[j] - shift)
+        log_norm = math.log(norm) + shift
+        for j in range(n):
+            total += t[j] * (log_norm - p[j])
+    elif code == LOSS_LOGISTIC:
+        for j in range(n):
+            total += max(p[j], zero) + math.log1p(math.exp(-abs(p[j]))) - t[j] * p[j]
+    elif code == LOSS_HINGE:
+        for j in range(n):
+            total += max(zero, one - t[j] * p[j])
+    else:
+        raise ValueError("unknown loss code")
+    return total
+
+
+@inline_kernel
+def row_gradient(code, p, t, scale, dp):
+    """dp = scale ⊙ ∂/∂p of the loss ``code`` on one sample (scale = 1/B: the mean over the
+    batch; loss_scale gives it). p, t, dp: (n,). Shared by every target."""
+    n = p.shape[0]
+    one = p.dtype.type(1)
+    if code == LOSS_MSE or code == LOSS_MSE_HALF:
+        for j in range(n):
+            dp[j] = scale * (p[j] - t[j])
+    elif code == LOSS_SOFTMAX_CE:
+        shift = p[0]
+        for j in range(1, n):
+            shift = max(shift, p[j])
+        norm = one - one
+        for j in range(n):
+            e = math.exp(p[j] - shift)
+            dp[j] = e
+            norm += e
+        for j in range(n):
+            dp[j] = scale * (dp[j] / norm - t[j])
+    elif code == LOSS_LOGISTIC:
+        for j in range(n):
+            if p[j] >= 0:
+                s = one / (one + math.exp(-p[j]))
+            else:
+                e = math.exp(p[j])
+                s = e / (one + e)
+            dp[j] = scale * (s - t[j])
+    elif code == LOSS_HINGE:
+        for j in range(n):
+            dp[j] = -scale * t[j] if t[j] * p[j] < one else one - one
+    else:
+        raise ValueError("unknown loss code")
+
+
+@inline_kernel
+def loss_scale(code, n_batch, one):
+    """The factor of row_gradient for a batch of B rows: 2/B for mse, else 1/B. n_batch (B)
+    and one (1) of the data's dtype."""
+    scale = one / n_batch
+    return scale + scale if code == LOSS_MSE else scale
+
+
+@inline_kernel
+def row_correct(code, p, t):
+    """1 if the sample is classified right, else 0 (kernels.losses.n_correct). p, t: (n,)."""
+    n = p.shape[0]
+    if n > 1:
+        best_p, best_t = 0, 0
+        for j in range(1, n):
+            if p[j] > p[best_p]:
+                best_p = j
+            if t[j] > t[best_t]:
+                best_t = j
+        return 1 if best_p == best_t else 0
+    threshold = 0.5 if code == LOSS_LOGISTIC else 0.0
+    return 1 if (p[0] > 0) == (t[0] > threshold) else 0
+
+
+@inline_kernel
 def loss_forward(code, pred, target):
     """The loss ``code`` (kernels.codes.LOSS_*) of pred against target, both (B, n), as a
     scalar of their dtype."""
-    n_batch, n_out = pred.shape
-    one = pred.dtype.type(1)
     total = pred.dtype.type(0)
-    for i in range(n_batch):
-        if code == LOSS_MSE or code == LOSS_MSE_HALF:
-            for j in range(n_out):
-                r = pred[i, j] - target[i, j]
-                total += r * r
-        elif code == LOSS_SOFTMAX_CE:
-            shift = pred[i, 0]
-            for j in range(1, n_out):
-                shift = max(shift, pred[i, j])
-            norm = pred.dtype.type(0)
-            for j in range(n_out):
-                norm += np.exp(pred[i, j] - shift)
-            log_norm = np.log(norm) + shift
-            for j in range(n_out):
-                total += target[i, j] * (log_norm - pred[i, j])
-        elif code == LOSS_LOGISTIC:
-            for j in range(n_out):
-                p = pred[i, j]
-                total += max(p, one - one) + np.log1p(np.exp(-abs(p))) - target[i, j] * p
-        elif code == LOSS_HINGE:
-            for j in range(n_out):
-                total += max(one - one, one - target[i, j] * pred[i, j])
-        else:
-            raise ValueError("unknown loss code")
+    for i in range(pred.shape[0]):
+        total += row_loss(code, pred[i], target[i])
     if code == LOSS_MSE_HALF:
-        total /= one + one
-    return total / pred.dtype.type(n_batch)
+        total /= pred.dtype.type(2)
+    return total / pred.dtype.type(pred.shape[0])
 
 
 @inline_kernel
 def loss_backward(code, pred, target, dpred):
     """∂L/∂pred of the loss ``code`` into dpred. pred, target, dpred: (B, n)."""
-    n_batch, n_out = pred.shape
-    one = pred.dtype.type(1)
-    scale = one / pred.dtype.type(n_batch)
-    if code == LOSS_MSE or code == LOSS_MSE_HALF:  # the branch outside the loops: one test per call
-        if code == LOSS_MSE:
-            scale += scale
-        for i in range(n_batch):
-            for j in range(n_out):
-                dpred[i, j] = scale * (pred[i, j] - target[i, j])
-    elif code == LOSS_SOFTMAX_CE:
-        for i in range(n_batch):
-            shift = pred[i, 0]
-            for j in range(1, n_out):
-                shift = max(shift, pred[i, j])
-            norm = pred.dtype.type(0)
-            for j in range(n_out):
-                e = np.exp(pred[i, j] - shift)
-                dpred[i, j] = e
-                norm += e
-            for j in range(n_out):
-                dpred[i, j] = scale * (dpred[i, j] / norm - target[i, j])
-    elif code == LOSS_LOGISTIC:
-        for i in range(n_batch):
-            for j in range(n_out):
-                p = pred[i, j]
-                if p >= 0:
-                    s = one / (one + np.exp(-p))
-                else:
-                    e = np.exp(p)
-                    s = e / (one + e)
-                dpred[i, j] = scale * (s - target[i, j])
-    elif code == LOSS_HINGE:
-        for i in range(n_batch):
-            for j in range(n_out):
-                t = target[i, j]
-                dpred[i, j] = -scale * t if t * pred[i, j] < one else one - one
-    else:
-        raise ValueError("unknown loss code")
+    scale = loss_scale(code, pred.dtype.type(pred.shape[0]), pred.dtype.type(1))
+    for i in range(pred.shape[0]):
+        row_gradient(code, pred[i], target[i], scale, dpred[i])
 
 
 @kernel
@@ -122,15 +155,5 @@ def n_correct(code, pred, target):
         return -1
     count = 0
     for i in range(pred.shape[0]):
-        if pred.shape[1] > 1:
-            best_p, best_t = 0, 0
-            for j in range(1, pred.shape[1]):
-                if pred[i, j] > pred[i, best_p]:
-                    best_p = j
-                if target[i, j] > target[i, best_t]:
-                    best_t = j
-            count += best_p == best_t
-        else:
-            threshold = 0.5 if code == LOSS_LOGISTIC else 0.0
-            count += (pred[i, 0] > 0) == (target[i, 0] > threshold)
+        count += row_correct(code, pred[i], target[i])
     return count

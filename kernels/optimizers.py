@@ -17,7 +17,7 @@ params, grads: (P,), the whole model's parameters and gradients in the same layo
 (√(s + ε), Alg 22). Its Alg 23 as printed mixes up m and w (see the notes); the form above is
 the one its Algs 20 and 22 imply.
 """
-import numpy as np
+import math
 
 from kernels.codes import (
     H_BETA1,
@@ -36,6 +36,46 @@ from kernels.jit import inline_kernel
 
 
 @inline_kernel
+def bias_factors(code, hyper, t):
+    """(1 − β₁ᵗ, 1 − β₂ᵗ) for bias-corrected Adam at step t, else (1, 1), of hyper's dtype."""
+    one = hyper.dtype.type(1)
+    if code == OPT_ADAM and hyper[H_BIAS_CORRECTION] != 0:
+        steps = hyper.dtype.type(t)
+        return one - hyper[H_BETA1] ** steps, one - hyper[H_BETA2] ** steps
+    return one, one
+
+
+@inline_kernel
+def update(code, lr, beta1, beta2, eps, c1, c2, w, g, m, s):
+    """One entry's step of optimizer ``code``: returns the new (w, m, s) from the parameter w,
+    its gradient g and state m, s (module docstring); β₁, β₂, ε from hyper, c1, c2 from
+    bias_factors; all scalars of one dtype. Shared by every target."""
+    one = c1 / c1
+    if code == OPT_SGD:
+        return w - lr * g, m, s
+    if code == OPT_MOMENTUM:
+        m = beta1 * m + (one - beta1) * g
+        return w - lr * m, m, s
+    if code == OPT_HEAVY_BALL:
+        m = beta1 * m + g
+        return w - lr * m, m, s
+    if code == OPT_NESTEROV:
+        m = beta1 * m + g
+        return w - lr * (g + beta1 * m), m, s
+    if code == OPT_RMSPROP:
+        s = beta1 * s + (one - beta1) * g * g
+        return w - lr * g / (math.sqrt(s) + eps), m, s
+    if code == OPT_ADAM:
+        m = beta1 * m + (one - beta1) * g
+        s = beta2 * s + (one - beta2) * g * g
+        return w - lr * (m / c1) / (math.sqrt(s / c2) + eps), m, s
+    if code == OPT_ADAGRAD:
+        s = s + g * g
+        return w - lr * g / (math.sqrt(s) + eps), m, s
+    raise ValueError("unknown optimizer code")
+
+
+@inline_kernel
 def optimizer_step(code, hyper, lr, t, params, grads, state):
     """One update of params (P,) in place by optimizer ``code`` (kernels.codes.OPT_*).
 
@@ -46,39 +86,8 @@ def optimizer_step(code, hyper, lr, t, params, grads, state):
         for p in range(params.shape[0]):
             params[p] -= lr * grads[p]
         return
-    one = params.dtype.type(1)
+    c1, c2 = bias_factors(code, hyper, t)
     beta1, beta2, eps = hyper[H_BETA1], hyper[H_BETA2], hyper[H_EPS]
     m, s = state[0], state[1]
-    if code == OPT_MOMENTUM:
-        for p in range(params.shape[0]):
-            m[p] = beta1 * m[p] + (one - beta1) * grads[p]
-            params[p] -= lr * m[p]
-    elif code == OPT_HEAVY_BALL:
-        for p in range(params.shape[0]):
-            m[p] = beta1 * m[p] + grads[p]
-            params[p] -= lr * m[p]
-    elif code == OPT_NESTEROV:
-        for p in range(params.shape[0]):
-            m[p] = beta1 * m[p] + grads[p]
-            params[p] -= lr * (grads[p] + beta1 * m[p])
-    elif code == OPT_RMSPROP:
-        for p in range(params.shape[0]):
-            s[p] = beta1 * s[p] + (one - beta1) * grads[p] * grads[p]
-            params[p] -= lr * grads[p] / (np.sqrt(s[p]) + eps)
-    elif code == OPT_ADAM:
-        c1, c2 = one, one
-        if hyper[H_BIAS_CORRECTION] != 0:
-            steps = params.dtype.type(t)
-            c1 = one - beta1**steps
-            c2 = one - beta2**steps
-        for p in range(params.shape[0]):
-            g = grads[p]
-            m[p] = beta1 * m[p] + (one - beta1) * g
-            s[p] = beta2 * s[p] + (one - beta2) * g * g
-            params[p] -= lr * (m[p] / c1) / (np.sqrt(s[p] / c2) + eps)
-    elif code == OPT_ADAGRAD:
-        for p in range(params.shape[0]):
-            s[p] += grads[p] * grads[p]
-            params[p] -= lr * grads[p] / (np.sqrt(s[p]) + eps)
-    else:
-        raise ValueError("unknown optimizer code")
+    for p in range(params.shape[0]):
+        params[p], m[p], s[p] = update(code, lr, beta1, beta2, eps, c1, c2, params[p], grads[p], m[p], s[p])

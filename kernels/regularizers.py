@@ -6,9 +6,15 @@ every layer, and the biases too where a model asks for it (kernels.plan.Plan.pen
 The soft-margin SVM's λ||w||² (Berlyand & Jabin (7.12)) is λ₂ = 2λ. The penalty is added to
 the gradient once per step of a mean loss, so λ does not scale with the batch size.
 """
-import numpy as np
+from kernels.jit import inline_kernel, kernel
 
-from kernels.jit import kernel
+
+@inline_kernel
+def penalty_slope(w, m, l1, l2, one):
+    """∂R/∂w of one entry with mask m: m (λ₁ sign(w) + λ₂ w), sign(0) = 0; all of one dtype,
+    one = 1. Shared by every target."""
+    sign = one if w > 0 else (-one if w < 0 else one - one)
+    return m * (l1 * sign + l2 * w)
 
 
 @kernel
@@ -25,6 +31,6 @@ def penalty(params, mask, l1, l2):
 @kernel
 def penalty_gradient(params, mask, l1, l2, grads):
     """grads += ∇R(w). params, mask, grads: (P,); l1, l2: λ₁, λ₂ (dtype)."""
+    one = params.dtype.type(1)
     for p in range(params.shape[0]):
-        w = params[p]
-        grads[p] += mask[p] * (l1 * np.sign(w) + l2 * w)
+        grads[p] += penalty_slope(params[p], mask[p], l1, l2, one)

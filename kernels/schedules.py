@@ -9,7 +9,7 @@
 The texts name no schedule (Magyar L492: α "may vary over time ... reduced gradually"); these
 are the common forms, with PyTorch's StepLR, ExponentialLR and CosineAnnealingLR conventions.
 """
-import numpy as np
+import math
 
 from kernels.codes import (
     SCHED_CONSTANT,
@@ -34,5 +34,5 @@ def learning_rate(code, lr0, decay, step, epoch, epochs):
     if code == SCHED_INVERSE:
         return lr0 / (1.0 + decay * epoch)
     if code == SCHED_COSINE:
-        return lr0 * (1.0 + np.cos(np.pi * epoch / epochs)) / 2.0
+        return lr0 * (1.0 + math.cos(math.pi * epoch / epochs)) / 2.0
     raise ValueError("unknown schedule code")

@@ -44,6 +44,18 @@ def _threads() -> int:
     return min([numba.config.NUMBA_NUM_THREADS] + pinned)
 
 
+def _gpu(target: str) -> str | None:
+    """The CUDA device's name for the cuda target ("CUDA simulator" under it), else None."""
+    if target != "cuda":
+        return None
+    from numba import config, cuda
+
+    if config.ENABLE_CUDASIM:
+        return "CUDA simulator"
+    name = cuda.get_current_device().name
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
 @functools.cache
 def provenance(target: str = "cpu") -> dict:
     try:
@@ -60,4 +72,5 @@ def provenance(target: str = "cpu") -> dict:
         "hostname": socket.gethostname(),
         "threads": _threads(),
         "target": target,
+        "gpu": _gpu(target),
     }

@@ -3,7 +3,8 @@
 runs: one row per run. Columns, in order: identity (run_id, sweep_id, study, seed), every
 hyperparameter of the study as its own typed column, outcome (status, error, diverged_epoch),
 the study's metrics, timings (run_time_s, compile_time_s, started_at, finished_at) and
-provenance (PROVENANCE).
+provenance (PROVENANCE: ``target`` is where the run trained, cpu or cuda, and ``gpu`` the
+CUDA device's name).
 
 curves: one row per run and recorded epoch: run_id, epoch, then the study's curve columns.
 """
@@ -19,12 +20,13 @@ TIMINGS = [("run_time_s", pa.float64()), ("compile_time_s", pa.float64()),
 PROVENANCE = [("package_version", pa.string()), ("git_commit", pa.string()),
               ("numba_version", pa.string()), ("numpy_version", pa.string()),
               ("python_version", pa.string()), ("cpu", pa.string()), ("hostname", pa.string()),
-              ("threads", pa.int64()), ("target", pa.string())]
+              ("threads", pa.int64()), ("target", pa.string()), ("gpu", pa.string())]
 STATUSES = ("ok", "diverged", "failed")
 
 
 def runs_schema(study: Study) -> pa.Schema:
-    params = [(p.name, PA_TYPES[p.type]) for p in study.params]
+    provenance = {name for name, _ in PROVENANCE}  # a study's "target" parameter is provenance too
+    params = [(p.name, PA_TYPES[p.type]) for p in study.params if p.name not in provenance]
     return pa.schema(IDENTITY + params + OUTCOME + list(study.metrics.items()) + TIMINGS + PROVENANCE)
 
 

@@ -83,6 +83,9 @@ def sweep(
     executor: Annotated[str, typer.Option(help="local (process pool) or dask.")] = "local",
     scheduler: Annotated[str | None, typer.Option(
         help="Dask scheduler address (tcp://host:8786); default: a local cluster of --workers processes.")] = None,
+    target: Annotated[str | None, typer.Option(
+        help="Train on cpu or cuda (numba-cuda on an NVIDIA GPU; NUMBA_ENABLE_CUDASIM=1 for the "
+             "simulator); the same as --grid target=VALUE.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs; run nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Rerun runs whose results exist.")] = False,
 ) -> None:
@@ -105,6 +108,10 @@ def sweep(
         fail(f"--executor must be local or dask, got {executor!r}")
     if scheduler and executor != "dask":
         fail("--scheduler needs --executor dask")
+    if target is not None:
+        if "target" not in chosen.defaults():
+            fail(f"--target: study {chosen.name} has no target parameter (it does not run the training engine)")
+        grid = [*grid, f"target={target}"]
     try:
         specs = expand(chosen, parse_grid(chosen, grid), seeds)
         part = parse_shard(shard) if shard else shard_from_slurm(os.environ)

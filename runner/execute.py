@@ -45,7 +45,7 @@ def execute_run(study_name: str, spec: RunSpec, sweep_id: str) -> tuple[dict, di
         n = len(next(iter(out.curves.values()))) if out.curves else 0
         curves = {"epoch": np.arange(n, dtype=np.int64), **out.curves}
     row.update(run_time_s=time.perf_counter() - t0, started_at=started,
-               finished_at=datetime.now(UTC), **provenance())
+               finished_at=datetime.now(UTC), **provenance(spec.config.get("target", "cpu")))
     return row, curves
 
 

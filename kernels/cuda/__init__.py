@@ -1,0 +1,41 @@
+"""The CUDA target: the engine's kernels as block-cooperative device functions (numba-cuda).
+
+Modules mirror :mod:`kernels`: ``dense``, ``conv``, ``pool``, ``activations``, ``dropout``,
+``losses``, ``optimizers`` (with the penalty) and ``engine``, whose fused kernel trains one run
+per thread block, so the runs of a sweep (or the samples of a batch) fill the device. The
+per-entry math (activation values and slopes, per-sample losses, the optimizer update, the
+penalty slope, dropout draws, schedules) is the CPU target's own functions, compiled for the
+device: the two targets share one definition of each formula.
+
+Device functions here are *cooperative*: every thread of the block calls them, each takes the
+entries ``threadIdx.x, threadIdx.x + blockDim.x, ...`` of the work, and the caller synchronizes
+the block before anything reads the result. Arrays are flat; shapes are given as numbers.
+"""
+import os
+
+
+def unavailable() -> str | None:
+    """Why the CUDA target cannot run here (a one-line reason), or None if it can: a GPU
+    with a working driver, or the simulator (NUMBA_ENABLE_CUDASIM=1)."""
+    try:
+        from numba import cuda
+    except ImportError as err:  # pragma: no cover - numba without a CUDA target
+        return f"numba-cuda is not installed ({err}); pip install 'nn-batch-runner[cuda]'"
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return None
+    try:
+        if cuda.is_available():
+            return None
+    except Exception as err:  # noqa: BLE001 - any driver failure means "not available"
+        return f"no usable CUDA GPU ({err})"
+    return "no CUDA GPU found (set NUMBA_ENABLE_CUDASIM=1 for the simulator)"
+
+
+def shared(kernel):
+    """A CPU kernel (an ``njit`` function of kernels/) that takes arrays, for use in device
+    code: numba-cuda compiles the function itself for the device, and the simulator, which
+    cannot pass its arrays to compiled code, runs its Python function. (Kernels of scalars
+    need no wrapper.)"""
+    from numba import config
+
+    return kernel.py_func if config.ENABLE_CUDASIM else kernel

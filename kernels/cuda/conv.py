@@ -1,0 +1,74 @@
+"""2-D convolution on the device (kernels.conv's cross-correlation, NCHW, zero padding p,
+stride s, weights (C_out, C_in, k, k)), computed directly rather than through im2col: one
+thread per output entry, per weight and per input entry.
+
+x: (rows·C_in·H·W,); w: (C_out·C_in·k·k,); b: (C_out,) or (0,); y, dy: (rows·C_out·H_out·W_out,).
+"""
+from numba import cuda
+
+
+@cuda.jit(device=True)
+def conv2d_forward(x, w, b, y, rows, c_in, h, wd, c_out, h_out, w_out, k, stride, pad):
+    """y[r, o, i, j] = b[o] + Σ_{c,u,v} w[o, c, u, v] x[r, c, s i + u − p, s j + v − p]."""
+    for idx in range(cuda.threadIdx.x, rows * c_out * h_out * w_out, cuda.blockDim.x):
+        j = idx % w_out
+        i = idx // w_out % h_out
+        o = idx // (w_out * h_out) % c_out
+        r = idx // (w_out * h_out * c_out)
+        acc = b[o] if b.shape[0] > 0 else y.dtype.type(0)
+        for c in range(c_in):
+            for u in range(k):
+                row = stride * i + u - pad
+                if 0 <= row < h:
+                    for v in range(k):
+                        col = stride * j + v - pad
+                        if 0 <= col < wd:
+                            acc += w[((o * c_in + c) * k + u) * k + v] * x[((r * c_in + c) * h + row) * wd + col]
+        y[idx] = acc
+
+
+@cuda.jit(device=True)
+def conv2d_backward(dy, x, w, dx, dw, db, rows, c_in, h, wd, c_out, h_out, w_out, k, stride, pad):
+    """dw[o, c, u, v] = Σ_{r,i,j} dy[r, o, i, j] x[r, c, s i + u − p, s j + v − p];
+    db[o] = Σ dy[:, o]; dx[r, c, a, e] = Σ over the outputs that read it of dy · w; dx may
+    be (0,) to skip it (first layer)."""
+    zero = dy.dtype.type(0)
+    for idx in range(cuda.threadIdx.x, c_out * c_in * k * k, cuda.blockDim.x):
+        v = idx % k
+        u = idx // k % k
+        c = idx // (k * k) % c_in
+        o = idx // (k * k * c_in)
+        acc = zero
+        for r in range(rows):
+            for i in range(h_out):
+                row = stride * i + u - pad
+                if 0 <= row < h:
+                    for j in range(w_out):
+                        col = stride * j + v - pad
+                        if 0 <= col < wd:
+                            acc += dy[((r * c_out + o) * h_out + i) * w_out + j] * x[((r * c_in + c) * h + row) * wd + col]
+        dw[idx] = acc
+    for o in range(cuda.threadIdx.x, db.shape[0], cuda.blockDim.x):
+        acc = zero
+        for r in range(rows):
+            for p in range(h_out * w_out):
+                acc += dy[(r * c_out + o) * h_out * w_out + p]
+        db[o] = acc
+    if dx.shape[0] > 0:
+        for idx in range(cuda.threadIdx.x, rows * c_in * h * wd, cuda.blockDim.x):
+            e = idx % wd
+            a = idx // wd % h
+            c = idx // (wd * h) % c_in
+            r = idx // (wd * h * c_in)
+            acc = zero
+            for u in range(k):
+                t = a + pad - u  # = s i for the output row i that reads row a through kernel row u
+                if t >= 0 and t % stride == 0 and t // stride < h_out:
+                    i = t // stride
+                    for v in range(k):
+                        q = e + pad - v
+                        if q >= 0 and q % stride == 0 and q // stride < w_out:
+                            j = q // stride
+                            for o in range(c_out):
+                                acc += dy[((r * c_out + o) * h_out + i) * w_out + j] * w[((o * c_in + c) * k + u) * k + v]
+            dx[idx] = acc

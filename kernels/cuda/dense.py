@@ -1,0 +1,43 @@
+"""Dense layer on the device: y = x W + b (kernels.dense), cooperative over the block.
+
+x: (rows·n_in,) row-major samples; w: (n_in·n_out,) the (n_in, n_out) weights; b: (n_out,) or
+(0,) without bias; y: (rows·n_out,). One thread computes one output entry, one weight
+gradient or one input gradient, summing in the same order as the CPU's hand loops.
+"""
+from numba import cuda
+
+
+@cuda.jit(device=True)
+def dense_forward(x, w, b, y, rows, n_in, n_out):
+    """y[i, j] = Σ_k x[i, k] w[k, j] + b[j]."""
+    for idx in range(cuda.threadIdx.x, rows * n_out, cuda.blockDim.x):
+        i, j = idx // n_out, idx % n_out
+        acc = b[j] if b.shape[0] > 0 else y.dtype.type(0)
+        for k in range(n_in):
+            acc += x[i * n_in + k] * w[k * n_out + j]
+        y[idx] = acc
+
+
+@cuda.jit(device=True)
+def dense_backward(dy, x, w, dx, dw, db, rows, n_in, n_out):
+    """dw = xᵀ dy (n_in·n_out,); db = Σ_i dy_i (n_out,) or (0,); dx = dy wᵀ (rows·n_in,), or
+    (0,) to skip it (first layer). dy: (rows·n_out,)."""
+    zero = dy.dtype.type(0)
+    for idx in range(cuda.threadIdx.x, n_in * n_out, cuda.blockDim.x):
+        k, j = idx // n_out, idx % n_out
+        acc = zero
+        for i in range(rows):
+            acc += x[i * n_in + k] * dy[i * n_out + j]
+        dw[idx] = acc
+    for j in range(cuda.threadIdx.x, db.shape[0], cuda.blockDim.x):
+        acc = zero
+        for i in range(rows):
+            acc += dy[i * n_out + j]
+        db[j] = acc
+    if dx.shape[0] > 0:
+        for idx in range(cuda.threadIdx.x, rows * n_in, cuda.blockDim.x):
+            i, k = idx // n_in, idx % n_in
+            acc = zero
+            for j in range(n_out):
+                acc += dy[i * n_out + j] * w[k * n_out + j]
+            dx[idx] = acc

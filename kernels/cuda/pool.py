@@ -1,0 +1,84 @@
+"""Max and average pooling on the device (kernels.pool: k×k windows, stride s, no padding;
+argmax = the first maximum's row-major index u W + v in its channel). Backward gathers: one
+thread per input entry sums the gradients of the windows that chose it (max) or contain it
+(avg), so overlapping windows need no atomics.
+
+x, dx: (rows·C·H·W,); y, dy, argmax: (rows·C·H_out·W_out,).
+"""
+from numba import cuda
+
+
+@cuda.jit(device=True)
+def maxpool_forward(k, stride, x, y, argmax, planes, h, wd, h_out, w_out):
+    """y = the window maxima, argmax their positions; planes = rows·C."""
+    for idx in range(cuda.threadIdx.x, planes * h_out * w_out, cuda.blockDim.x):
+        j = idx % w_out
+        i = idx // w_out % h_out
+        base = idx // (w_out * h_out) * h * wd
+        best_at = stride * i * wd + stride * j
+        best = x[base + best_at]
+        for u in range(stride * i, stride * i + k):
+            for v in range(stride * j, stride * j + k):
+                if x[base + u * wd + v] > best:
+                    best, best_at = x[base + u * wd + v], u * wd + v
+        y[idx] = best
+        argmax[idx] = best_at
+
+
+@cuda.jit(device=True)
+def _windows(a, k, stride, n_out):
+    """The output indices i whose window s i .. s i + k − 1 contains input index a: lo ≤ i < hi."""
+    lo = max(0, (a - k) // stride + 1)
+    hi = min(n_out, a // stride + 1)
+    return lo, hi
+
+
+@cuda.jit(device=True)
+def maxpool_backward(k, stride, dy, argmax, dx, planes, h, wd, h_out, w_out):
+    """dx[at] = Σ dy over the windows whose argmax is ``at``."""
+    for idx in range(cuda.threadIdx.x, planes * h * wd, cuda.blockDim.x):
+        e = idx % wd
+        a = idx // wd % h
+        plane = idx // (wd * h)
+        at = a * wd + e
+        acc = dx.dtype.type(0)
+        i0, i1 = _windows(a, k, stride, h_out)
+        j0, j1 = _windows(e, k, stride, w_out)
+        for i in range(i0, i1):
+            for j in range(j0, j1):
+                out = (plane * h_out + i) * w_out + j
+                if argmax[out] == at:
+                    acc += dy[out]
+        dx[idx] = acc
+
+
+@cuda.jit(device=True)
+def avgpool_forward(k, stride, x, y, planes, h, wd, h_out, w_out):
+    """y = the window means."""
+    scale = x.dtype.type(1) / x.dtype.type(k * k)
+    for idx in range(cuda.threadIdx.x, planes * h_out * w_out, cuda.blockDim.x):
+        j = idx % w_out
+        i = idx // w_out % h_out
+        base = idx // (w_out * h_out) * h * wd
+        total = x.dtype.type(0)
+        for u in range(stride * i, stride * i + k):
+            for v in range(stride * j, stride * j + k):
+                total += x[base + u * wd + v]
+        y[idx] = total * scale
+
+
+@cuda.jit(device=True)
+def avgpool_backward(k, stride, dy, dx, planes, h, wd, h_out, w_out):
+    """dx = Σ dy / k² over the windows that contain the entry."""
+    scale = dy.dtype.type(1) / dy.dtype.type(k * k)
+    for idx in range(cuda.threadIdx.x, planes * h * wd, cuda.blockDim.x):
+        e = idx % wd
+        a = idx // wd % h
+        plane = idx // (wd * h)
+        acc = dx.dtype.type(0)
+        i0, i1 = _windows(a, k, stride, h_out)
+        j0, j1 = _windows(e, k, stride, w_out)
+        for i in range(i0, i1):
+            for j in range(j0, j1):
+                acc += dy[(plane * h_out + i) * w_out + j] * scale
+        dx[idx] = acc

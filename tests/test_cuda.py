@@ -1,0 +1,339 @@
+"""The CUDA target against the CPU target: every device kernel equals its CPU twin (float64 to
+1e-10 relative, float32 to 1e-5), and whole training runs give the same curves and parameters.
+
+Without a GPU these run on numba-cuda's simulator (tests/conftest.py), on small shapes and a
+few threads per block; on a machine with a GPU the same tests compile for it.
+"""
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from numba import config, cuda
+
+from experiments.training import Hyper
+from kernels import codes, engine
+from kernels.activations import activation_backward, activation_forward
+from kernels.conv import conv2d_backward, conv2d_forward
+from kernels.cuda import activations as g_act
+from kernels.cuda import conv as g_conv
+from kernels.cuda import dense as g_dense
+from kernels.cuda import dropout as g_drop
+from kernels.cuda import engine as g_engine
+from kernels.cuda import losses as g_loss
+from kernels.cuda import optimizers as g_opt
+from kernels.cuda import pool as g_pool
+from kernels.dense import dense_backward, dense_forward
+from kernels.dropout import dropout_backward, dropout_forward
+from kernels.losses import loss_backward, loss_forward, n_correct
+from kernels.optimizers import optimizer_step
+from kernels.plan import Activation, Conv, Dense, Dropout, Pool, Residual, build_plan
+from kernels.pool import avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward
+from kernels.regularizers import penalty_gradient
+
+THREADS = 8
+TOL = {np.float64: 1e-10, np.float32: 1e-5}
+DTYPES = [np.float64, np.float32]
+
+
+def assert_close(got, want, dtype):
+    scale = max(1.0, float(np.max(np.abs(want)))) if np.size(want) else 1.0
+    np.testing.assert_allclose(got, want, rtol=TOL[dtype], atol=TOL[dtype] * scale)
+
+
+def rand(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+@cuda.jit
+def _dense(x, w, b, n_b, y, dy, dx, n_dx, dw, db, rows, n_in, n_out):
+    g_dense.dense_forward(x, w, b[:n_b], y, rows, n_in, n_out)
+    cuda.syncthreads()
+    g_dense.dense_backward(dy, x, w, dx[:n_dx], dw, db[:n_b], rows, n_in, n_out)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows,n_in,n_out,bias,first", [(1, 4, 6, True, False), (5, 7, 3, False, True),
+                                                        (9, 3, 10, True, True)])
+def test_dense_equals_cpu(dtype, rows, n_in, n_out, bias, first):
+    rng = np.random.default_rng(rows)
+    x, w, b, dy = rand(rng, (rows, n_in), dtype), rand(rng, (n_in, n_out), dtype), rand(rng, n_out, dtype), rand(rng, (rows, n_out), dtype)
+    n_b = n_out if bias else 0
+    y, dx, dw, db = np.zeros(rows * n_out, dtype), np.zeros(rows * n_in, dtype), np.zeros(n_in * n_out, dtype), np.zeros(n_out, dtype)
+    _dense[1, THREADS](x.ravel(), w.ravel(), b, n_b, y, dy.ravel(), dx, 0 if first else rows * n_in, dw, db, rows, n_in, n_out)
+    y_c, dx_c, dw_c, db_c = np.empty((rows, n_out), dtype), np.empty((rows, n_in), dtype), np.empty((n_in, n_out), dtype), np.empty(n_b, dtype)
+    dense_forward(x, w, b[:n_b], y_c)
+    dense_backward(dy, x, w, dx_c[: 0 if first else rows], dw_c, db_c)
+    assert_close(y, y_c.ravel(), dtype)
+    assert_close(dw, dw_c.ravel(), dtype)
+    assert_close(db[:n_b], db_c, dtype)
+    if not first:
+        assert_close(dx, dx_c.ravel(), dtype)
+
+
+@cuda.jit
+def _conv(x, w, b, n_b, y, dy, dx, dw, db, rows, c_in, h, wd, c_out, h_out, w_out, k, stride, pad):
+    g_conv.conv2d_forward(x, w, b[:n_b], y, rows, c_in, h, wd, c_out, h_out, w_out, k, stride, pad)
+    cuda.syncthreads()
+    g_conv.conv2d_backward(dy, x, w, dx, dw, db[:n_b], rows, c_in, h, wd, c_out, h_out, w_out, k, stride, pad)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k,stride,pad,bias", [(3, 1, 1, True), (2, 2, 0, False), (3, 2, 1, True)])
+def test_conv_equals_cpu(dtype, k, stride, pad, bias):
+    rng = np.random.default_rng(k * 10 + stride)
+    rows, c_in, h, wd, c_out = 2, 2, 5, 6, 3
+    h_out, w_out = (h + 2 * pad - k) // stride + 1, (wd + 2 * pad - k) // stride + 1
+    x, w = rand(rng, (rows, c_in, h, wd), dtype), rand(rng, (c_out, c_in, k, k), dtype)
+    b, dy = rand(rng, c_out, dtype), rand(rng, (rows, c_out, h_out, w_out), dtype)
+    n_b = c_out if bias else 0
+    y, dx, dw, db = (np.zeros(a.size, dtype) for a in (dy, x, w, b))
+    _conv[1, THREADS](x.ravel(), w.ravel(), b, n_b, y, dy.ravel(), dx, dw, db, rows, c_in, h, wd, c_out, h_out,
+                      w_out, k, stride, pad)
+    patch = c_in * k * k
+    cols = np.empty((rows, patch, h_out * w_out), dtype)
+    y_c, dx_c, dw_c, db_c = np.empty_like(dy), np.empty_like(x), np.empty_like(w), np.empty(n_b, dtype)
+    conv2d_forward(x, w, b[:n_b], stride, pad, cols, y_c)
+    conv2d_backward(dy, cols, w, stride, pad, np.empty((patch, h_out * w_out), dtype), np.empty((c_out, patch), dtype),
+                    dx_c, dw_c, db_c)
+    for got, want in ((y, y_c), (dx, dx_c), (dw, dw_c), (db[:n_b], db_c)):
+        assert_close(got, want.ravel(), dtype)
+
+
+@cuda.jit
+def _pool(kind, k, stride, x, y, argmax, dy, dx, planes, h, wd, h_out, w_out):
+    if kind == 0:
+        g_pool.maxpool_forward(k, stride, x, y, argmax, planes, h, wd, h_out, w_out)
+        cuda.syncthreads()
+        g_pool.maxpool_backward(k, stride, dy, argmax, dx, planes, h, wd, h_out, w_out)
+    else:
+        g_pool.avgpool_forward(k, stride, x, y, planes, h, wd, h_out, w_out)
+        cuda.syncthreads()
+        g_pool.avgpool_backward(k, stride, dy, dx, planes, h, wd, h_out, w_out)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("k,stride", [(2, 2), (3, 1), (3, 2)])
+def test_pool_equals_cpu(dtype, kind, k, stride):
+    rng = np.random.default_rng(k + stride)
+    rows, c, h, wd = 2, 2, 5, 6
+    h_out, w_out = (h - k) // stride + 1, (wd - k) // stride + 1
+    x, dy = rand(rng, (rows, c, h, wd), dtype), rand(rng, (rows, c, h_out, w_out), dtype)
+    x[0, 0, 0, :2] = x[0, 0, 0, 2]  # a tie: the first maximum wins on both targets
+    y, argmax, dx = np.zeros(dy.size, dtype), np.zeros(dy.size, np.int64), np.zeros(x.size, dtype)
+    _pool[1, THREADS](0 if kind == "max" else 1, k, stride, x.ravel(), y, argmax, dy.ravel(), dx, rows * c, h, wd,
+                      h_out, w_out)
+    y_c, dx_c, argmax_c = np.empty_like(dy), np.empty_like(x), np.empty(dy.shape, np.int64)
+    if kind == "max":
+        maxpool_forward(k, stride, x, y_c, argmax_c)
+        maxpool_backward(dy, argmax_c, dx_c)
+        np.testing.assert_array_equal(argmax, argmax_c.ravel())
+    else:
+        avgpool_forward(k, stride, x, y_c)
+        avgpool_backward(k, stride, dy, dx_c)
+    assert_close(y, y_c.ravel(), dtype)
+    assert_close(dx, dx_c.ravel(), dtype)
+
+
+@cuda.jit
+def _activation(code, beta, gamma, x, y, dy, dx, backward):
+    g_act.activation_forward(code, beta, gamma, x, y, x.shape[0])
+    cuda.syncthreads()
+    if backward:
+        g_act.activation_backward(code, beta, gamma, dy, x, y, dx, x.shape[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(codes.ACTIVATIONS))
+def test_activations_equal_cpu(dtype, name):
+    code, beta, gamma, differentiable = codes.ACTIVATIONS[name]
+    rng = np.random.default_rng(code)
+    x, dy = rand(rng, (3, 7), dtype) * 3, rand(rng, (3, 7), dtype)
+    y, dx = np.zeros(x.size, dtype), np.zeros(x.size, dtype)
+    _activation[1, THREADS](code, dtype(beta), dtype(gamma), x.ravel(), y, dy.ravel(), dx, differentiable)
+    y_c, dx_c = np.empty_like(x), np.empty_like(x)
+    activation_forward(code, dtype(beta), dtype(gamma), x, y_c)
+    assert_close(y, y_c.ravel(), dtype)
+    if differentiable:
+        activation_backward(code, dtype(beta), dtype(gamma), dy, x, y_c, dx_c)
+        assert_close(dx, dx_c.ravel(), dtype)
+
+
+@cuda.jit
+def _dropout(rate, key, x, mask, y, dy, dx):
+    g_drop.dropout_forward(rate, key, x, mask, y, x.shape[0])
+    cuda.syncthreads()
+    g_drop.dropout_backward(dy, mask, dx, x.shape[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dropout_draws_the_cpu_mask(dtype):
+    rng = np.random.default_rng(5)
+    x, dy = rand(rng, (6, 9), dtype), rand(rng, (6, 9), dtype)
+    key = -8817235427716813419  # any int64 bit pattern
+    mask, y, dx = (np.zeros(x.size, dtype) for _ in range(3))
+    _dropout[1, THREADS](dtype(0.4), key, x.ravel(), mask, y, dy.ravel(), dx)
+    mask_c, y_c, dx_c = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+    dropout_forward(dtype(0.4), key, x, mask_c, y_c)
+    dropout_backward(dy, mask_c, dx_c)
+    np.testing.assert_array_equal(mask, mask_c.ravel())
+    assert 0 < np.count_nonzero(mask) < mask.size
+    assert_close(y, y_c.ravel(), dtype)
+    assert_close(dx, dx_c.ravel(), dtype)
+
+
+@cuda.jit
+def _loss(code, pred, target, dpred, rows, n, sums):
+    g_loss.loss_backward(code, pred, target, dpred, rows, n)
+    total, correct = g_loss.loss_partials(code, pred, target, rows, n)
+    sums[cuda.threadIdx.x, 0] = total
+    sums[cuda.threadIdx.x, 1] = correct
+
+
+def _targets(name, rng, rows, n, dtype):
+    if name == "softmax-ce":
+        return np.eye(n, dtype=dtype)[rng.integers(0, n, rows)]
+    if name == "logistic":
+        return rng.integers(0, 2, (rows, n)).astype(dtype)
+    if name == "hinge":
+        return np.where(rng.random((rows, n)) < 0.5, -1, 1).astype(dtype)
+    return rand(rng, (rows, n), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(codes.LOSSES))
+@pytest.mark.parametrize("n", [1, 4])
+def test_losses_equal_cpu(dtype, name, n):
+    code = codes.LOSSES[name]
+    rng = np.random.default_rng(code + n)
+    rows = 11
+    pred, target = rand(rng, (rows, n), dtype) * 2, _targets(name, rng, rows, n, dtype)
+    dpred, sums = np.zeros(rows * n, dtype), np.zeros((THREADS, 2))
+    _loss[1, THREADS](code, pred.ravel(), target.ravel(), dpred, rows, n, sums)
+    dpred_c = np.empty_like(pred)
+    loss_backward(code, pred, target, dpred_c)
+    assert_close(dpred, dpred_c.ravel(), dtype)
+    total = sums[:, 0].sum() / (2 if name == "mse-half" else 1) / rows
+    assert_close(total, float(loss_forward(code, pred, target)), dtype)
+    if n_correct(code, pred, target) >= 0:
+        assert sums[:, 1].sum() == n_correct(code, pred, target)
+
+
+@cuda.jit
+def _step(code, hyper, lr, t, params, grads, m, s, mask, l1, l2, penalized):
+    g_opt.optimizer_step(code, hyper, lr, t, params, grads, m, s, mask, l1, l2, penalized)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(codes.OPTIMIZERS))
+@pytest.mark.parametrize("penalty", [(0.0, 0.0), (0.01, 0.1)])
+def test_optimizers_equal_cpu(dtype, name, penalty):
+    code = codes.OPTIMIZERS[name]
+    rng = np.random.default_rng(code)
+    p0 = rand(rng, 13, dtype)
+    mask = (rng.random(13) < 0.7).astype(dtype)
+    l1, l2 = dtype(penalty[0]), dtype(penalty[1])
+    hyper = Hyper(lr=0.05, beta1=0.8, l1=penalty[0], l2=penalty[1]).vector(dtype)
+    p_g, state_g = p0.copy(), np.zeros((2, 13), dtype)
+    p_c, state_c = p0.copy(), np.zeros((2, 13), dtype)
+    for t in range(1, 4):
+        grads = rand(rng, 13, dtype)
+        _step[1, THREADS](code, hyper, dtype(0.05), t, p_g, grads, state_g[0], state_g[1], mask, l1, l2, bool(penalty[0]))
+        if penalty[0]:
+            penalty_gradient(p_c, mask, l1, l2, grads)
+        optimizer_step(code, hyper, dtype(0.05), t, p_c, grads, state_c)
+    assert_close(p_g, p_c, dtype)
+    assert_close(state_g, state_c, dtype)
+
+
+MODEL = [Conv(2, 3, pad=1), Activation("tanh"), Pool(2), Dropout(0.2), Residual(4, "silu"), Dense(3),
+         Activation("elu"), Dense(3)]
+
+
+def _runs(dtype, batch_sizes, seeds, loss="softmax-ce", optimizer="adam", schedule="cosine", epochs=2):
+    """The same runs on both targets: (CPU histories, CPU params, CUDA histories, CUDA params)."""
+    rng = np.random.default_rng(0)
+    plan = build_plan((1, 6, 6), MODEL)
+    n = 12
+    x = rand(rng, (n, plan.n_in), dtype)
+    y = np.eye(3, dtype=dtype)[rng.integers(0, 3, n)]
+    p0 = plan.init_params(rng, dtype)
+    hyper = Hyper(lr=0.05, l2=0.01).vector(dtype)
+    mask = plan.penalty_mask(False, dtype)
+    args = (plan.table, plan.args, codes.LOSSES[loss], codes.OPTIMIZERS[optimizer], codes.SCHEDULES[schedule])
+    cpu_h, cpu_p = [], []
+    for b, seed in zip(batch_sizes, seeds):
+        h, p = np.full((epochs + 1, codes.N_HIST), np.nan), p0.copy()
+        engine.train(x, y, x, y, x[:5], y[:5], *args, hyper, mask, p, epochs, b, b < n, seed, 1024, h)
+        cpu_h.append(h)
+        cpu_p.append(p)
+    gpu_h = np.full((len(seeds), epochs + 1, codes.N_HIST), np.nan)
+    gpu_p = np.tile(p0, (len(seeds), 1))
+    done = g_engine.train(x, y, x, y, x[:5], y[:5], *args, np.tile(hyper, (len(seeds), 1)), mask, gpu_p, epochs,
+                          np.array(batch_sizes), np.array(seeds), 1024, gpu_h, threads=THREADS)
+    assert list(done) == [epochs] * len(seeds)
+    return np.array(cpu_h), np.array(cpu_p), gpu_h, gpu_p
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_training_runs_equal_cpu(dtype):
+    """Two runs in one launch (one block each; a mini-batch run and full-batch GD) of a model with
+    every layer kind, dropout, an L2 penalty, Adam and a cosine schedule: the same loss and
+    accuracy curves, learning rates and final parameters as the CPU engine."""
+    cpu_h, cpu_p, gpu_h, gpu_p = _runs(dtype, [4, 12], [7, 3])
+    for col in (codes.HIST_TRAIN_LOSS, codes.HIST_TRAIN_ACC, codes.HIST_TEST_LOSS, codes.HIST_TEST_ACC, codes.HIST_LR):
+        assert_close(gpu_h[:, :, col], cpu_h[:, :, col], dtype)
+    assert_close(gpu_p, cpu_p, dtype)
+    assert np.all(np.diff(gpu_h[:, :, codes.HIST_TRAIN_TIME], axis=1) >= 0)
+    assert not np.allclose(cpu_h[0, -1, 0], cpu_h[1, -1, 0])  # the two runs really differ
+
+
+def test_permutations_are_the_cpu_engines_batch_order():
+    """The order the CUDA target is given is the CPU engine's: training with it on the CPU in
+    fixed order (shuffle off, data permuted by hand one epoch at a time) gives the same run."""
+    rng = np.random.default_rng(1)
+    plan = build_plan(3, [Dense(2)])
+    x, y = rng.standard_normal((10, 3)), rng.standard_normal((10, 2))
+    p0 = plan.init_params(rng, np.float64)
+    hyper, mask = Hyper(lr=0.1).vector(np.float64), plan.penalty_mask(False, np.float64)
+    args = (plan.table, plan.args, codes.LOSS_MSE, codes.OPT_SGD, codes.SCHED_CONSTANT, hyper, mask)
+    shuffled, h = p0.copy(), np.zeros((4, codes.N_HIST))
+    engine.train(x, y, x, y, x[:0], y[:0], *args, shuffled, 3, 3, True, 42, 16, h)
+    by_hand = p0.copy()
+    for order in engine.permutations(10, 3, True, 42):
+        engine.train(x[order], y[order], x, y, x[:0], y[:0], *args, by_hand, 1, 3, False, 0, 16, np.zeros((2, codes.N_HIST)))
+    np.testing.assert_array_equal(shuffled, by_hand)
+
+
+def test_sweep_on_cuda_matches_cpu(tmp_path):
+    """`runner sweep --target cuda` records the same losses as the CPU target, with target and gpu
+    in the provenance, and runs that are not the CPU runs (their own run ids)."""
+    common = ["batch-size", "--grid", "batch_size=4,full", "--grid", "N=16", "--grid", "n=3", "--grid", "epochs=3",
+              "--workers", "1", "--out", str(tmp_path)]
+    for extra in ([], ["--target", "cuda"]):
+        done = subprocess.run([sys.executable, "-m", "runner", "sweep", *common, *extra], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    runs = pd.read_parquet(tmp_path / "runs")
+    assert len(runs) == 4 and runs["run_id"].nunique() == 4
+    cpu = runs[runs["target"] == "cpu"].set_index("batch_size")
+    gpu = runs[runs["target"] == "cuda"].set_index("batch_size")
+    assert gpu["gpu"].notna().all() and cpu["gpu"].isna().all()
+    np.testing.assert_allclose(gpu.loc[cpu.index, "final_rel_loss"], cpu["final_rel_loss"], rtol=1e-10)
+
+
+@pytest.mark.skipif(not config.ENABLE_CUDASIM, reason="a GPU is present: the target is available here")
+def test_cuda_without_gpu_is_a_clear_error(tmp_path):
+    env = {"NUMBA_ENABLE_CUDASIM": "0", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "runner", "sweep", "batch-size", "--target", "cuda", "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, env=env)
+    assert done.returncode == 2
+    assert "cuda" in done.stderr.lower() and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_target_for_a_study_without_engine_is_rejected(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "runner", "sweep", "gd-1d", "--target", "cuda", "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "no target parameter" in done.stderr
