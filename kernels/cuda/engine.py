@@ -76,12 +76,6 @@ THREADS = 128  # threads per block (per run)
 
 
 @cuda.jit(device=True)
-def _block(buf, capacity, col_off, count):
-    """The first ``count`` entries of the region at per-sample offset col_off (kernels.plan)."""
-    return buf[capacity * col_off : capacity * col_off + count]
-
-
-@cuda.jit(device=True)
 def _add(y, x, count):
     """y += x elementwise (residual connections)."""
     for idx in range(cuda.threadIdx.x, count, cuda.blockDim.x):
@@ -97,8 +91,8 @@ def forward(plan, args, params, act, cache, icache, capacity, rows, training, se
         row = plan[layer]
         op = row[COL_OP]
         n_in, n_out, off = row[COL_IN_DIM], row[COL_OUT_DIM], row[COL_P_OFF]
-        x = _block(act, capacity, row[COL_IN_OFF], rows * n_in)
-        y = _block(act, capacity, row[COL_OUT_OFF], rows * n_out)
+        x_at, y_at = capacity * row[COL_IN_OFF], capacity * row[COL_OUT_OFF]  # (kernels.plan)
+        x, y = act[x_at : x_at + rows * n_in], act[y_at : y_at + rows * n_out]
         beta = params.dtype.type(args[layer, ARG_BETA])
         gamma = params.dtype.type(args[layer, ARG_GAMMA])
         if op == OP_DENSE:
@@ -113,23 +107,23 @@ def forward(plan, args, params, act, cache, icache, capacity, rows, training, se
                            row[COL_H_IN], row[COL_W_IN], c_out, row[COL_H_OUT], row[COL_W_OUT], k,
                            row[COL_STRIDE], row[COL_PAD])
         elif op == OP_MAXPOOL:
-            argmax = _block(icache, capacity, row[COL_ICACHE_OFF], rows * n_out)
-            maxpool_forward(row[COL_K], row[COL_STRIDE], x, y, argmax, rows * row[COL_C_IN], row[COL_H_IN],
+            at = capacity * row[COL_ICACHE_OFF]
+            maxpool_forward(row[COL_K], row[COL_STRIDE], x, y, icache[at : at + rows * n_out], rows * row[COL_C_IN], row[COL_H_IN],
                             row[COL_W_IN], row[COL_H_OUT], row[COL_W_OUT])
         elif op == OP_AVGPOOL:
             avgpool_forward(row[COL_K], row[COL_STRIDE], x, y, rows * row[COL_C_IN], row[COL_H_IN],
                             row[COL_W_IN], row[COL_H_OUT], row[COL_W_OUT])
         elif op == OP_DROPOUT:
             if training:
-                mask = _block(cache, capacity, row[COL_CACHE_OFF], rows * n_in)
-                dropout_forward(beta, stream_key(seed, step, layer), x, mask, y, rows * n_in)
+                at = capacity * row[COL_CACHE_OFF]
+                dropout_forward(beta, stream_key(seed, step, layer), x, cache[at : at + rows * n_in], y, rows * n_in)
             else:
                 for idx in range(cuda.threadIdx.x, rows * n_in, cuda.blockDim.x):
                     y[idx] = x[idx]
         elif op == OP_RESIDUAL:
             h, c_off = row[COL_C_OUT], row[COL_CACHE_OFF]
-            z = _block(cache, capacity, c_off, rows * h)
-            a = _block(cache, capacity, c_off + h, rows * h)
+            z_at, a_at = capacity * c_off, capacity * (c_off + h)
+            z, a = cache[z_at : z_at + rows * h], cache[a_at : a_at + rows * h]
             n_w = n_in * h
             dense_forward(x, params[off : off + n_w], params[off + n_w : off + n_w + h], z, rows, n_in, h)
             cuda.syncthreads()
@@ -151,9 +145,9 @@ def backward(plan, args, params, grads, act, dact, cache, icache, capacity, rows
         if layer == 0 and not (op == OP_DENSE or op == OP_CONV or op == OP_RESIDUAL):
             break  # nothing below to pass a gradient to
         n_in, n_out, off = row[COL_IN_DIM], row[COL_OUT_DIM], row[COL_P_OFF]
-        x = _block(act, capacity, row[COL_IN_OFF], rows * n_in)
-        dy = _block(dact, capacity, row[COL_OUT_OFF], rows * n_out)
-        dx = _block(dact, capacity, row[COL_IN_OFF], rows * n_in if layer > 0 else 0)
+        x_at, y_at = capacity * row[COL_IN_OFF], capacity * row[COL_OUT_OFF]
+        x, dy = act[x_at : x_at + rows * n_in], dact[y_at : y_at + rows * n_out]
+        dx = dact[x_at : x_at + (rows * n_in if layer > 0 else 0)]  # empty: no gradient below layer 0
         beta = params.dtype.type(args[layer, ARG_BETA])
         gamma = params.dtype.type(args[layer, ARG_GAMMA])
         if op == OP_DENSE:
@@ -161,8 +155,7 @@ def backward(plan, args, params, grads, act, dact, cache, icache, capacity, rows
             dense_backward(dy, x, params[off : off + n_w], dx, grads[off : off + n_w],
                            grads[off + n_w : off + n_w + n_b], rows, n_in, n_out)
         elif op == OP_ACTIVATION:
-            y = _block(act, capacity, row[COL_OUT_OFF], rows * n_out)
-            activation_backward(row[COL_CODE], beta, gamma, dy, x, y, dx, rows * n_in)
+            activation_backward(row[COL_CODE], beta, gamma, dy, x, act[y_at : y_at + rows * n_out], dx, rows * n_in)
         elif op == OP_CONV:
             c_in, c_out, k = row[COL_C_IN], row[COL_C_OUT], row[COL_K]
             n_w, n_b = c_out * c_in * k * k, c_out * row[COL_BIAS]
@@ -170,19 +163,19 @@ def backward(plan, args, params, grads, act, dact, cache, icache, capacity, rows
                             grads[off + n_w : off + n_w + n_b], rows, c_in, row[COL_H_IN], row[COL_W_IN],
                             c_out, row[COL_H_OUT], row[COL_W_OUT], k, row[COL_STRIDE], row[COL_PAD])
         elif op == OP_MAXPOOL:
-            argmax = _block(icache, capacity, row[COL_ICACHE_OFF], rows * n_out)
-            maxpool_backward(row[COL_K], row[COL_STRIDE], dy, argmax, dx, rows * row[COL_C_IN], row[COL_H_IN],
+            at = capacity * row[COL_ICACHE_OFF]
+            maxpool_backward(row[COL_K], row[COL_STRIDE], dy, icache[at : at + rows * n_out], dx, rows * row[COL_C_IN], row[COL_H_IN],
                              row[COL_W_IN], row[COL_H_OUT], row[COL_W_OUT])
         elif op == OP_AVGPOOL:
             avgpool_backward(row[COL_K], row[COL_STRIDE], dy, dx, rows * row[COL_C_IN], row[COL_H_IN],
                              row[COL_W_IN], row[COL_H_OUT], row[COL_W_OUT])
         elif op == OP_DROPOUT:
-            dropout_backward(dy, _block(cache, capacity, row[COL_CACHE_OFF], rows * n_in), dx, rows * n_in)
+            at = capacity * row[COL_CACHE_OFF]
+            dropout_backward(dy, cache[at : at + rows * n_in], dx, rows * n_in)
         elif op == OP_RESIDUAL:
             h, c_off = row[COL_C_OUT], row[COL_CACHE_OFF]
-            z = _block(cache, capacity, c_off, rows * h)
-            a = _block(cache, capacity, c_off + h, rows * h)
-            dz = _block(cache, capacity, c_off + 2 * h, rows * h)
+            z_at, a_at, dz_at = capacity * c_off, capacity * (c_off + h), capacity * (c_off + 2 * h)
+            z, a, dz = cache[z_at : z_at + rows * h], cache[a_at : a_at + rows * h], cache[dz_at : dz_at + rows * h]
             n_w = n_in * h
             dense_backward(dy, a, params[off + n_w + h : off + 2 * n_w + h], dz,
                            grads[off + n_w + h : off + 2 * n_w + h], grads[0:0], rows, h, n_in)
@@ -211,6 +204,7 @@ def evaluate(plan, args, loss, params, x, y, n, act, cache, icache, capacity, pa
     tid, threads = cuda.threadIdx.x, cuda.blockDim.x
     last = plan[plan.shape[0] - 1]
     n_in, n_out = plan[0, COL_IN_DIM], last[COL_OUT_DIM]
+    pred_at = capacity * last[COL_OUT_OFF]
     total, correct = 0.0, 0
     for start in range(0, n, capacity):
         rows = min(capacity, n - start)
@@ -218,7 +212,7 @@ def evaluate(plan, args, loss, params, x, y, n, act, cache, icache, capacity, pa
             act[idx] = x[start * n_in + idx]
         cuda.syncthreads()
         forward(plan, args, params, act, cache, icache, capacity, rows, False, 0, 0)
-        chunk, hits = loss_partials(loss, _block(act, capacity, last[COL_OUT_OFF], rows * n_out),
+        chunk, hits = loss_partials(loss, act[pred_at : pred_at + rows * n_out],
                                     y[start * n_out : (start + rows) * n_out], rows, n_out)
         total += chunk
         correct += hits
@@ -261,6 +255,7 @@ def train_kernel(x, y, n_fit, x_fit, y_fit, n_test, x_test, y_test, orders, plan
     n = orders.shape[2]
     last = plan[plan.shape[0] - 1]
     n_in, n_out = plan[0, COL_IN_DIM], last[COL_OUT_DIM]
+    pred_at = capacity * last[COL_OUT_OFF]
     batch, seed = batch_sizes[r], seeds[r]
     l1, l2 = hyp[H_L1], hyp[H_L2]
     penalized = l1 != 0 or l2 != 0
@@ -289,8 +284,8 @@ def train_kernel(x, y, n_fit, x_fit, y_fit, n_test, x_test, y_test, orders, plan
             cuda.syncthreads()
             step += 1
             forward(plan, args, p, a, c, ic, capacity, rows, True, seed, step)
-            loss_backward(loss, _block(a, capacity, last[COL_OUT_OFF], rows * n_out), tg[: rows * n_out],
-                          _block(da, capacity, last[COL_OUT_OFF], rows * n_out), rows, n_out)
+            loss_backward(loss, a[pred_at : pred_at + rows * n_out], tg[: rows * n_out],
+                          da[pred_at : pred_at + rows * n_out], rows, n_out)
             cuda.syncthreads()
             backward(plan, args, p, g, a, da, c, ic, capacity, rows)
             optimizer_step(optimizer, hyp, lr, step, p, g, m, s, mask, l1, l2, penalized)
