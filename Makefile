@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= out/batch-size
 
-.PHONY: run test bench clean
+.PHONY: run test bench bench-cuda clean
 
 $(BIN)/runner: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ bench: $(BIN)/runner
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench_batch_size.py
 	$(BIN)/python benchmarks/bench_kernels.py
+
+bench-cuda: $(BIN)/runner  # needs an NVIDIA GPU
+	$(BIN)/pip install --quiet -e '.[cuda]'
+	$(BIN)/python benchmarks/bench_cuda.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
