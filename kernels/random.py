@@ -3,8 +3,8 @@
 A draw is a pure function of a 64-bit key and a counter, ``u = mix(key ^ mix(counter))`` mapped
 to [0, 1), with SplitMix64's finalizer as ``mix`` (Steele, Lea & Flood 2014). No generator
 state is carried, so a CUDA thread computes draw j as cheaply as the CPU's loop does, and the
-two targets agree bit for bit. Keys are int64 bit patterns. Used for dropout masks: key ``stream_key(seed, step, layer)``,
-counter the entry's index in the batch.
+two targets agree bit for bit. Keys are int64 bit patterns. Used for dropout masks: key
+``stream_key(seed, step, layer)``, counter the entry's index in the batch.
 """
 import numpy as np
 

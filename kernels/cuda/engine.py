@@ -108,8 +108,8 @@ def forward(plan, args, params, act, cache, icache, capacity, rows, training, se
                            row[COL_STRIDE], row[COL_PAD])
         elif op == OP_MAXPOOL:
             at = capacity * row[COL_ICACHE_OFF]
-            maxpool_forward(row[COL_K], row[COL_STRIDE], x, y, icache[at : at + rows * n_out], rows * row[COL_C_IN], row[COL_H_IN],
-                            row[COL_W_IN], row[COL_H_OUT], row[COL_W_OUT])
+            maxpool_forward(row[COL_K], row[COL_STRIDE], x, y, icache[at : at + rows * n_out], rows * row[COL_C_IN],
+                            row[COL_H_IN], row[COL_W_IN], row[COL_H_OUT], row[COL_W_OUT])
         elif op == OP_AVGPOOL:
             avgpool_forward(row[COL_K], row[COL_STRIDE], x, y, rows * row[COL_C_IN], row[COL_H_IN],
                             row[COL_W_IN], row[COL_H_OUT], row[COL_W_OUT])
@@ -164,8 +164,8 @@ def backward(plan, args, params, grads, act, dact, cache, icache, capacity, rows
                             c_out, row[COL_H_OUT], row[COL_W_OUT], k, row[COL_STRIDE], row[COL_PAD])
         elif op == OP_MAXPOOL:
             at = capacity * row[COL_ICACHE_OFF]
-            maxpool_backward(row[COL_K], row[COL_STRIDE], dy, icache[at : at + rows * n_out], dx, rows * row[COL_C_IN], row[COL_H_IN],
-                             row[COL_W_IN], row[COL_H_OUT], row[COL_W_OUT])
+            maxpool_backward(row[COL_K], row[COL_STRIDE], dy, icache[at : at + rows * n_out], dx,
+                             rows * row[COL_C_IN], row[COL_H_IN], row[COL_W_IN], row[COL_H_OUT], row[COL_W_OUT])
         elif op == OP_AVGPOOL:
             avgpool_backward(row[COL_K], row[COL_STRIDE], dy, dx, rows * row[COL_C_IN], row[COL_H_IN],
                              row[COL_W_IN], row[COL_H_OUT], row[COL_W_OUT])
