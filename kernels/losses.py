@@ -124,15 +124,26 @@ def row_correct(code, p, t):
 
 
 @inline_kernel
+def is_regression(code):
+    """Whether the loss ``code`` is a regression loss (mse, mse-half): no accuracy."""
+    return code == LOSS_MSE or code == LOSS_MSE_HALF
+
+
+@inline_kernel
+def batch_mean(code, total, n_batch):
+    """The loss of a batch from the sum of its row_loss values: the ½ of mse-half, then the
+    mean over the B rows. total and n_batch (B) of one dtype. Shared by every target."""
+    return total / (n_batch + n_batch) if code == LOSS_MSE_HALF else total / n_batch
+
+
+@inline_kernel
 def loss_forward(code, pred, target):
     """The loss ``code`` (kernels.codes.LOSS_*) of pred against target, both (B, n), as a
     scalar of their dtype."""
     total = pred.dtype.type(0)
     for i in range(pred.shape[0]):
         total += row_loss(code, pred[i], target[i])
-    if code == LOSS_MSE_HALF:
-        total /= pred.dtype.type(2)
-    return total / pred.dtype.type(pred.shape[0])
+    return batch_mean(code, total, pred.dtype.type(pred.shape[0]))
 
 
 @inline_kernel
@@ -151,7 +162,7 @@ def n_correct(code, pred, target):
     target: one-hot, 0/1 or ±1 one-vs-rest rows alike); with one output it is the side of 0
     (logistic: t > ½; hinge: t > 0; p = 0 counts as the negative class, as Magyar's Sign).
     """
-    if code == LOSS_MSE or code == LOSS_MSE_HALF:
+    if is_regression(code):
         return -1
     count = 0
     for i in range(pred.shape[0]):

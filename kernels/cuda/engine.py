@@ -50,8 +50,6 @@ from kernels.codes import (
     HIST_TRAIN_LOSS,
     HIST_TRAIN_TIME,
     HIST_WALL_TIME,
-    LOSS_MSE,
-    LOSS_MSE_HALF,
     OP_ACTIVATION,
     OP_AVGPOOL,
     OP_CONV,
@@ -69,6 +67,7 @@ from kernels.cuda.optimizers import optimizer_step
 from kernels.cuda.pool import avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward
 from kernels.cuda.timer import globaltimer
 from kernels.engine import permutations, workspace_widths
+from kernels.losses import batch_mean, is_regression
 from kernels.random import stream_key
 from kernels.schedules import learning_rate
 
@@ -228,10 +227,8 @@ def evaluate(plan, args, loss, params, x, y, n, act, cache, icache, capacity, pa
             for t in range(threads):
                 total += partial[t]
                 correct += int(partial[threads + t])
-            if loss == LOSS_MSE_HALF:
-                total /= 2.0
-            out[col] = total / n
-            out[col + 1] = math.nan if loss == LOSS_MSE or loss == LOSS_MSE_HALF else correct / n
+            out[col] = batch_mean(loss, total, np.float64(n))
+            out[col + 1] = math.nan if is_regression(loss) else correct / n
     cuda.syncthreads()
 
 

@@ -4,8 +4,8 @@ from numba import cuda
 
 from kernels import losses
 from kernels.cuda import shared
+from kernels.losses import loss_scale
 
-loss_scale = losses.loss_scale
 row_correct = shared(losses.row_correct)
 row_gradient = shared(losses.row_gradient)
 row_loss = shared(losses.row_loss)

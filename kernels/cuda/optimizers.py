@@ -3,13 +3,13 @@ the CPU target's update rule (kernels.optimizers.update, kernels.regularizers.pe
 params, grads, mask, m, s: (P,)."""
 from numba import cuda
 
-from kernels import optimizers, regularizers
+from kernels import optimizers
 from kernels.codes import H_BETA1, H_BETA2, H_EPS
 from kernels.cuda import shared
+from kernels.optimizers import update
+from kernels.regularizers import penalty_slope
 
 bias_factors = shared(optimizers.bias_factors)
-update = optimizers.update
-penalty_slope = regularizers.penalty_slope
 
 
 @cuda.jit(device=True)
