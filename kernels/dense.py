@@ -8,11 +8,35 @@ large ones call BLAS through ``np.dot``.
 """
 import numpy as np
 
-from kernels.jit import kernel
+from kernels.jit import inline_kernel, kernel
 
 # Products with at least this many multiply-adds (B * n_in * n_out) go to BLAS: the crossover
 # measured for 4 -> 64 and 16 -> 16 layers against single-threaded OpenBLAS.
 BLAS_MIN_WORK = 1 << 13
+
+
+@inline_kernel
+def row_product(x_row, w, b, y_row):
+    """y_row = x_row @ w + b for one sample. x_row: (n_in,); w: (n_in, n_out); b: (n_out,) or
+    (0,); y_row: (n_out,), overwritten."""
+    n_in, n_out = w.shape
+    if b.shape[0] > 0:
+        for j in range(n_out):
+            y_row[j] = b[j]
+    else:
+        for j in range(n_out):
+            y_row[j] = 0
+    # Four input features per pass over the output row: a quarter of the loads/stores.
+    k = 0
+    while k + 4 <= n_in:
+        x0, x1, x2, x3 = x_row[k], x_row[k + 1], x_row[k + 2], x_row[k + 3]
+        for j in range(n_out):
+            y_row[j] += x0 * w[k, j] + x1 * w[k + 1, j] + x2 * w[k + 2, j] + x3 * w[k + 3, j]
+        k += 4
+    for k in range(k, n_in):
+        x_k = x_row[k]
+        for j in range(n_out):
+            y_row[j] += x_k * w[k, j]
 
 
 @kernel
@@ -24,23 +48,11 @@ def dense_forward(x, w, b, y):
     """
     n_batch, n_in = x.shape
     n_out = w.shape[1]
-    if n_batch * n_in * n_out >= BLAS_MIN_WORK:
-        np.dot(x, w, y)
-    else:
+    if n_batch * n_in * n_out < BLAS_MIN_WORK:
         for i in range(n_batch):
-            for j in range(n_out):
-                y[i, j] = 0
-            # Four input features per pass over the output row: a quarter of the loads/stores.
-            k = 0
-            while k + 4 <= n_in:
-                x0, x1, x2, x3 = x[i, k], x[i, k + 1], x[i, k + 2], x[i, k + 3]
-                for j in range(n_out):
-                    y[i, j] += x0 * w[k, j] + x1 * w[k + 1, j] + x2 * w[k + 2, j] + x3 * w[k + 3, j]
-                k += 4
-            for k in range(k, n_in):
-                xik = x[i, k]
-                for j in range(n_out):
-                    y[i, j] += xik * w[k, j]
+            row_product(x[i], w, b, y[i])
+        return
+    np.dot(x, w, y)
     if b.shape[0] > 0:
         for i in range(n_batch):
             for j in range(n_out):

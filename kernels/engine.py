@@ -58,6 +58,7 @@ from kernels.codes import (
 from kernels.conv import conv2d_backward, conv2d_forward
 from kernels.dense import dense_backward, dense_forward
 from kernels.dropout import dropout_backward, dropout_forward
+from kernels.fused import dense_loss_gradient
 from kernels.jit import inline_kernel, kernel
 from kernels.losses import loss_backward, loss_forward, n_correct
 from kernels.optimizers import optimizer_step
@@ -70,7 +71,7 @@ from kernels.pool import (
 from kernels.random import stream_key
 from kernels.regularizers import penalty_gradient
 from kernels.schedules import learning_rate
-from kernels.views import matrix
+from kernels.views import matrix, vector
 
 
 @inline_kernel
@@ -91,7 +92,7 @@ def _dense_params(row, params):
     n_in, n_out, off = row[COL_IN_DIM], row[COL_OUT_DIM], row[COL_P_OFF]
     w = matrix(params, off, n_in, n_out)
     n_b = n_out if row[COL_BIAS] == 1 else 0
-    return w, params[off + n_in * n_out : off + n_in * n_out + n_b]
+    return w, vector(params, off + n_in * n_out, n_b)
 
 
 @inline_kernel
@@ -380,6 +381,11 @@ def train(x, y, x_fit, y_fit, x_test, y_test, plan, args, loss, optimizer, sched
     penalized = l1 != 0 or l2 != 0
     order = np.arange(n)
     np.random.seed(seed)
+    # A one-dense-layer model takes the fused path (kernels.fused), with its views made once.
+    linear = plan.shape[0] == 1 and last[COL_OP] == OP_DENSE
+    w, b = _dense_params(last, params) if linear else (matrix(params, 0, 0, 0), vector(params, 0, 0))
+    dw, db = _dense_params(last, grads) if linear else (matrix(grads, 0, 0, 0), vector(grads, 0, 0))
+    pred_rows = np.empty((2, n_out), dtype=dtype)
 
     history[0, HIST_TRAIN_LOSS], history[0, HIST_TRAIN_ACC] = evaluate(
         plan, args, loss, params, x_fit, y_fit, act, cache, icache, capacity)
@@ -400,14 +406,17 @@ def train(x, y, x_fit, y_fit, x_test, y_test, plan, args, loss, optimizer, sched
             np.random.shuffle(order)
         for start in range(0, n, batch_size):
             rows = min(batch_size, n - start)
-            _load_rows(x, order, start, rows, _block(act, capacity, 0, rows, x.shape[1]))
-            _load_rows(y, order, start, rows, target)
             step += 1
-            forward(plan, args, params, act, cache, icache, capacity, rows, True, seed, step)
-            pred = _block(act, capacity, last[COL_OUT_OFF], rows, n_out)
-            dpred = _block(dact, capacity, last[COL_OUT_OFF], rows, n_out)
-            loss_backward(loss, pred, target[:rows], dpred)
-            backward(plan, args, params, grads, act, dact, cache, icache, scratch, capacity, rows)
+            if linear:
+                dense_loss_gradient(loss, x, y, order, start, rows, w, b, dw, db, pred_rows)
+            else:
+                _load_rows(x, order, start, rows, _block(act, capacity, 0, rows, x.shape[1]))
+                _load_rows(y, order, start, rows, target)
+                forward(plan, args, params, act, cache, icache, capacity, rows, True, seed, step)
+                pred = _block(act, capacity, last[COL_OUT_OFF], rows, n_out)
+                dpred = _block(dact, capacity, last[COL_OUT_OFF], rows, n_out)
+                loss_backward(loss, pred, target[:rows], dpred)
+                backward(plan, args, params, grads, act, dact, cache, icache, scratch, capacity, rows)
             if penalized:
                 penalty_gradient(params, mask, l1, l2, grads)
             optimizer_step(optimizer, hyper, lr, step, params, grads, state)
