@@ -27,6 +27,9 @@ Choices the book leaves open (recorded in every row through the parameters):
   deterministic GD curve of Fig 8.3 is the full batch b = N, written ``batch_size=full``.
 - Times are seconds spent in updates only (the end-of-epoch evaluation is timed apart).
 """
+import functools
+from typing import NamedTuple
+
 import numpy as np
 import pyarrow as pa
 from scipy.linalg import solve_triangular
@@ -72,6 +75,30 @@ def excess_loss_set(xhat: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.nda
 def mse(xhat: np.ndarray, w: np.ndarray, y: np.ndarray) -> float:
     """L of (8.15) with W = Aᵀ: (1/N) Σ ||x̂_i W − y_i||²."""
     return float(np.mean(np.sum((xhat @ w - y) ** 2, axis=1)))
+
+
+class Problem(NamedTuple):
+    """One seed's regression problem, float64, read-only: features x̂ (N, d+1), targets y (N, n),
+    L_min, and the excess-loss rows (fit_x (K, d+1), fit_y (K, n)) that the engine monitors."""
+
+    xhat: np.ndarray
+    y: np.ndarray
+    l_min: float
+    fit_x: np.ndarray
+    fit_y: np.ndarray
+
+
+@functools.lru_cache(maxsize=4)
+def problem(n_samples: int, n_outputs: int, degree: int, noise: float, seed: int) -> Problem:
+    """The data and exact solution of a seed, made once per process: every batch size of a
+    sweep trains on the same problem, and a worker reuses it from run to run."""
+    x, y = make_data(n_samples, n_outputs, noise, seed)
+    xhat = features(x, degree)
+    l_min = mse(xhat, exact_minimizer(xhat, y), y)
+    arrays = (xhat, y, *excess_loss_set(xhat, y))
+    for a in arrays:
+        a.flags.writeable = False
+    return Problem(xhat, y, l_min, *arrays[2:])
 
 
 def first_reach(values: np.ndarray, level: float) -> int | None:
@@ -134,13 +161,10 @@ class BatchSizeStudy(Study):
     def run(self, config: dict, seed: int) -> RunOutput:
         dtype = np.dtype(config["dtype"])
         n_samples, batch_size = config["n_samples"], config["batch_size"]
-        x, y = make_data(n_samples, config["n_outputs"], config["noise"], seed)
-        xhat = features(x, config["degree"])
-        l_min = mse(xhat, exact_minimizer(xhat, y), y)
-
+        xhat, y, l_min, fit_x, fit_y = problem(n_samples, config["n_outputs"], config["degree"], config["noise"],
+                                               seed)
         plan = build_plan(xhat.shape[1], [Dense(config["n_outputs"], bias=False)])
         params = plan.init_params(np.random.default_rng([seed, 1]), dtype)
-        fit_x, fit_y = excess_loss_set(xhat, y)
         result = fit(xhat.astype(dtype), y.astype(dtype), plan, params, loss="mse", optimizer=config["optimizer"],
                      hyper=hyper_from(config), schedule=config["schedule"],
                      penalize_biases=config["penalize_biases"], epochs=config["epochs"], batch_size=batch_size,

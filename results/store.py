@@ -72,29 +72,31 @@ def write_run(out_dir: Path, study: Study, row: dict, curves: dict) -> None:
         _write_atomic(table, directory / f"{run_id}.parquet")
 
 
-def _dataset(out_dir: Path, table: str):
-    """The table's files as a pyarrow dataset, or None without any."""
-    import pyarrow.dataset as ds  # on use: the workers that only write need not load it
+def _files(out_dir: Path, table: str) -> list[Path]:
+    """The table's files, merged parts first (the order in which later files win)."""
+    return sorted((out_dir / table).glob("*.parquet"), key=lambda f: (not f.name.startswith("part-"), f.name))
 
-    path = out_dir / table
-    if not path.is_dir() or not any(path.glob("*.parquet")):
-        return None
-    return ds.dataset(path, format="parquet")
+
+def _read_columns(out_dir: Path, table: str, columns: list[str]) -> pa.Table | None:
+    """``columns`` of every file of the table, or None without any. Files are read one by one
+    with ParquetFile: pyarrow.dataset would import pandas, a quarter second of every sweep."""
+    files = _files(out_dir, table)
+    return pa.concat_tables([pq.ParquetFile(f).read(columns=columns) for f in files]) if files else None
 
 
 def run_statuses(out_dir: Path) -> dict[str, str]:
     """run_id -> status of every run recorded under out_dir (the newest row; empty if none)."""
-    data = _dataset(out_dir, RUNS)
-    if data is None:
+    runs = _read_columns(out_dir, RUNS, ["run_id", "status", "finished_at"])
+    if runs is None:
         return {}
-    table = data.to_table(columns=["run_id", "status", "finished_at"]).sort_by("finished_at")
-    return dict(zip(table.column("run_id").to_pylist(), table.column("status").to_pylist()))
+    runs = runs.sort_by("finished_at")
+    return dict(zip(runs.column("run_id").to_pylist(), runs.column("status").to_pylist()))
 
 
 def studies_in(out_dir: Path) -> set[str]:
     """The studies whose runs are recorded under out_dir."""
-    data = _dataset(out_dir, RUNS)
-    return set() if data is None else set(data.to_table(columns=["study"]).column("study").to_pylist())
+    runs = _read_columns(out_dir, RUNS, ["study"])
+    return set() if runs is None else set(runs.column("study").unique().to_pylist())
 
 
 def _newest_runs(runs: pa.Table) -> pa.Table:
@@ -127,7 +129,7 @@ def merge(out_dir: Path) -> dict[str, tuple[int, int]]:
     result, sources = {}, {}
     for name in (CURVES, RUNS):
         directory = out_dir / name
-        files = sorted(directory.glob("*.parquet"), key=lambda f: (not f.name.startswith("part-"), f.name))
+        files = _files(out_dir, name)
         if len(files) < 2:
             result[name] = (len(files), len(files))
             continue
@@ -151,9 +153,9 @@ def merge(out_dir: Path) -> dict[str, tuple[int, int]]:
 def load(out_dir: Path, table: str = RUNS) -> "pandas.DataFrame":  # noqa: F821 (pandas loads on use)
     """One table as a DataFrame, one row per run id (per run and epoch); FileNotFoundError if
     there is none."""
-    if _dataset(out_dir, table) is None:
+    files = _files(out_dir, table)
+    if not files:
         raise FileNotFoundError(f"no {table} table under {out_dir}")
-    files = sorted((out_dir / table).glob("*.parquet"), key=lambda f: (not f.name.startswith("part-"), f.name))
     tables = [pq.read_table(f) for f in files]
     index = np.concatenate([np.full(t.num_rows, i) for i, t in enumerate(tables)])
     data = _last_file_wins(pa.concat_tables(tables), index)

@@ -1,6 +1,8 @@
 """The ``runner`` command line (Typer).
 
 Bad input exits with code 2 and a one-line reason on stderr, before anything is written.
+The commands import the studies (and with them Numba) when they run: ``sweep`` first starts
+its workers' fork server (runner.pool), which then loads while the studies load here.
 """
 import os
 import sys
@@ -9,17 +11,6 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-
-from experiments import STUDIES, get_study
-from runner.grid import (
-    GridError,
-    expand,
-    parse_grid,
-    parse_shard,
-    shard_from_slurm,
-    sweep_id,
-)
-from runner.grid import shard as select_shard
 
 app = typer.Typer(help="Run neural-network training studies with Numba-compiled kernels.",
                   no_args_is_help=True, add_completion=False)
@@ -31,6 +22,16 @@ def fail(message: str) -> NoReturn:
     """Print a one-line error and exit with code 2."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
+
+
+def study_named(name: str):
+    """The study called ``name``, or exit 2."""
+    from experiments import get_study
+
+    try:
+        return get_study(name)
+    except KeyError as err:
+        fail(err.args[0])
 
 
 def default_workers() -> int:
@@ -53,6 +54,8 @@ def check_writable(out: Path) -> None:
 @app.command()
 def studies() -> None:
     """List the studies with their parameters and default grids."""
+    from experiments import STUDIES
+
     for study in STUDIES.values():
         typer.echo(f"{study.name}: {study.title} ({study.source})")
         typer.echo("  parameters (--grid key=values):")
@@ -96,10 +99,6 @@ def sweep(
     Ctrl-C stops after keeping every finished run (exit code 130); rerunning the same command
     resumes.
     """
-    try:
-        chosen = get_study(study)
-    except KeyError as err:
-        fail(err.args[0])
     if seeds < 1:
         fail(f"--seeds must be >= 1, got {seeds}")
     if workers < 0:
@@ -108,6 +107,15 @@ def sweep(
         fail(f"--executor must be local or dask, got {executor!r}")
     if scheduler and executor != "dask":
         fail("--scheduler needs --executor dask")
+    workers = workers or default_workers()
+    local_pool = executor == "local" and workers > 1 and not dry_run
+    if local_pool:
+        from runner.pool import start_fork_server
+
+        start_fork_server()
+    from runner.grid import GridError, expand, parse_grid, parse_shard, shard_from_slurm
+
+    chosen = study_named(study)
     if target is not None:
         if "target" not in chosen.defaults():
             fail(f"--target: study {chosen.name} has no target parameter (it does not run the training engine)")
@@ -119,12 +127,11 @@ def sweep(
         fail(str(err))
     out = out or Path("out") / chosen.name
     check_writable(out)
-    workers = workers or default_workers()
     pool = None
-    if executor == "local" and workers > 1 and len(specs) > 1 and not dry_run:
-        from runner.execute import start_pool
+    if local_pool and len(specs) > 1:
+        from runner.pool import start_pool
 
-        pool = start_pool(min(workers, len(specs)))  # the workers start while we read OUT
+        pool = start_pool(min(workers, len(specs)))
     try:
         run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, scheduler, dry_run, force, pool)
     finally:
@@ -135,6 +142,8 @@ def sweep(
 def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, scheduler, dry_run, force, pool) -> None:
     """The part of ``sweep`` after its arguments are checked (see there)."""
     from results.store import run_statuses, studies_in, write_manifest
+    from runner.grid import shard as select_shard
+    from runner.grid import sweep_id
 
     others = studies_in(out) - {chosen.name}
     if others:
@@ -173,7 +182,7 @@ def execute(study_name: str, todo: list, sid: str, out: Path, workers: int, coun
     from results.store import write_run
     from runner.execute import run_dask, run_local
 
-    study = get_study(study_name)
+    study = study_named(study_name)
     if not todo:
         return
     if executor == "dask":
@@ -257,12 +266,13 @@ def slurm(
     into the shared Numba cache, then job arrays, dependent on it, whose tasks run one shard of
     the sweep each. Arrays larger than MaxArraySize are split."""
     from runner import slurm as slurm_jobs
+    from runner.grid import GridError, expand, parse_grid
 
+    chosen = study_named(study)
     try:
-        chosen = get_study(study)
         specs = expand(chosen, parse_grid(chosen, grid), seeds)
-    except (KeyError, GridError) as err:
-        fail(err.args[0] if isinstance(err, KeyError) else str(err))
+    except GridError as err:
+        fail(str(err))
     if array_size < 1 or cpus_per_task < 1 or seeds < 1:
         fail("--array-size, --cpus-per-task and --seeds must be >= 1")
     out = (out or Path("out") / chosen.name).absolute()
@@ -288,10 +298,7 @@ def warm(
     that the tasks of a job array load them instead of compiling each."""
     import time as clock
 
-    try:
-        chosen = get_study(study)
-    except KeyError as err:
-        fail(err.args[0])
+    chosen = study_named(study)
     t0 = clock.perf_counter()
     chosen.warm_up()
     typer.echo(f"{chosen.name}: compiled in {clock.perf_counter() - t0:.1f} s")

@@ -1,27 +1,23 @@
 """Execute runs: one run = one call of a study's ``run`` in a worker; results stream back.
 
 ``execute_run`` never raises: a run that raises becomes a ``failed`` row with the message.
-``run_local`` runs specs on a process pool (spawned workers, one run each at a time, with
+``run_local`` runs specs on a process pool (runner.pool: one run per worker at a time, with
 Numba, OpenMP and BLAS threads pinned to 1) or in this process when workers == 1; ``run_dask``
 on Dask distributed workers. Both yield (row, curves) in completion order, and the caller
 writes them: one writer per results directory per process, and workers need neither pyarrow
 nor a file system shared with the caller.
 """
-import os
-import signal
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from datetime import UTC, datetime
-from multiprocessing import get_context
 
 import numpy as np
 
 from experiments import get_study
 from results.provenance import provenance
 from runner.grid import RunSpec
-
-THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+from runner.pool import pin_threads, start_pool
 
 
 def execute_run(study_name: str, spec: RunSpec, sweep_id: str) -> tuple[dict, dict]:
@@ -57,27 +53,6 @@ def _interrupted(err: BaseException) -> bool:
             return True
         err = err.__cause__ or err.__context__
     return False
-
-
-def pin_threads() -> None:
-    """Pin Numba, OpenMP and BLAS to one thread in processes started from now on."""
-    for name in THREAD_VARIABLES:
-        os.environ[name] = "1"
-
-
-def start_pool(workers: int) -> ProcessPoolExecutor:
-    """A pool of ``workers`` spawned processes, started now: they import the package while the
-    caller still scans the results directory (spawning costs about half a second each)."""
-    pin_threads()
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_start_worker)
-    for _ in range(workers):
-        pool.submit(os.getpid)  # each submit spawns a worker while none is idle
-    return pool
-
-
-def _start_worker() -> None:
-    """Leave Ctrl-C to the parent, which stops the pool (run_local)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_local(study_name: str, specs: list[RunSpec], sweep_id: str, workers: int,

@@ -1,0 +1,11 @@
+"""What the fork server loads once before it forks the local workers (runner.execute.start_pool).
+
+Importing this module imports everything a worker runs (the studies, the kernels, NumPy,
+Numba) and initializes Numba's CPU target by loading the compiled clock, which every training
+run calls. A worker forked from the server starts with all of it: a few milliseconds, where a
+spawned worker spends about 0.7 s on the same, and it exits without tearing it down.
+"""
+import runner.execute  # noqa: F401 (the worker's modules)
+from kernels.clock import now
+
+now()
