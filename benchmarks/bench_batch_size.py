@@ -2,8 +2,10 @@
 
 1. Runs ``runner sweep batch-size`` (13 runs: b = 1 ... 2048 and GD, 200 epochs each) once to
    warm the compile cache, then REPEATS more times with --force, and reports the wall time of
-   the whole command (process start, workers, compile-cache loads and Parquet writes included)
-   and the compiled engine's own seconds.
+   the whole command, from start to exit (process start, workers, compile-cache loads and
+   Parquet writes included), and the compiled engine's own seconds. Its output goes to a file,
+   as in a batch job: through a pipe, the reader would also wait the ~0.3 s in which the
+   workers' fork server winds down after the command has exited.
 2. Times the same training in PyTorch on the same data, model, initialization and learning
    rate (one thread, like each of our workers) for a few epochs per batch size, reports seconds
    per epoch against ours and extrapolates to the full study, and checks that 10 epochs of
@@ -35,12 +37,13 @@ RUNNER = Path(sys.executable).with_name("runner")
 def bench_study(repeats: int, workers: int | None) -> pd.DataFrame:
     out = Path(tempfile.mkdtemp()) / "bench"
     args = [RUNNER, "sweep", "batch-size", "--out", out] + (["--workers", str(workers)] if workers else [])
-    subprocess.run(args, check=True, capture_output=True)  # warm the compile cache
     walls = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        subprocess.run(args + ["--force"], check=True, capture_output=True)
-        walls.append(time.perf_counter() - t0)
+    with tempfile.TemporaryFile() as log:
+        subprocess.run(args, check=True, stdout=log, stderr=log)  # warm the compile cache
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            subprocess.run(args + ["--force"], check=True, stdout=log, stderr=log)
+            walls.append(time.perf_counter() - t0)
     runs = pd.read_parquet(out / "runs")
     shutil.rmtree(out.parent)
     engine = (runs["train_time_s"] + runs["eval_time_s"]).sum()
