@@ -9,6 +9,7 @@ large ones call BLAS through ``np.dot``.
 import numpy as np
 
 from kernels.jit import inline_kernel, kernel
+from kernels.views import row
 
 # Products with at least this many multiply-adds (B * n_in * n_out) go to BLAS: the crossover
 # measured for 4 -> 64 and 16 -> 16 layers against single-threaded OpenBLAS.
@@ -50,7 +51,7 @@ def dense_forward(x, w, b, y):
     n_out = w.shape[1]
     if n_batch * n_in * n_out < BLAS_MIN_WORK:
         for i in range(n_batch):
-            row_product(x[i], w, b, y[i])
+            row_product(row(x, i), w, b, row(y, i))
         return
     np.dot(x, w, y)
     if b.shape[0] > 0:

@@ -5,8 +5,9 @@ atomic increment when it is made and a decrement when it dies. The compiler remo
 only within simple control flow, and in the training loop they stay: at batch size 1 the
 atomics took about 40 % of a step, and a view per sample made a dense layer's pass over a batch
 twice as slow. The views here are *unowned*, like ``numba.carray`` of a pointer: no reference,
-so no atomics. They are valid while the buffer is alive, which inside a kernel it always is;
-a kernel never returns one.
+so no atomics. A view is valid while its buffer is alive: take views of a kernel's arguments,
+or of a local array that the kernel goes on using after the view's last use (Numba frees a
+local array after its last use by name), and never return one.
 """
 from numba import types
 from numba.core import cgutils
