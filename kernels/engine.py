@@ -2,7 +2,8 @@
 update) in one compiled call.
 
 ``train`` walks a :class:`kernels.plan.Plan` table; data, parameters, hyperparameters and the
-seed go in, the per-epoch history comes out. Workspaces are allocated once per run. Batches are
+seed go in, the per-epoch history comes out. Workspaces are allocated once per run. A plan of
+a single dense layer skips the walk for kernels.fused, one pass over each batch's samples. Batches are
 drawn without replacement within an epoch from a permutation shuffled each epoch with Numba's
 own generator, seeded by ``seed`` (Berlyand & Jabin L1409-1411: each object once per epoch):
 epoch e's order is the e-th ``np.random.shuffle`` of 0..N−1 after ``np.random.seed(seed)``,
