@@ -22,8 +22,9 @@ from runner.grid import GridError, expand, parse_shard, shard, shard_from_slurm
 from runner.slurm import array_chunks
 
 RUNNER = Path(sys.executable).with_name("runner")
-# A sweep of 24 short runs (~0.1-0.3 s each) of the batch-size study.
-SWEEP = ["batch-size", "--grid", "N=512", "--grid", "n=8", "--grid", "epochs=40",
+# A sweep of 24 short runs of the batch-size study (about 1 s on 2 workers), long enough that
+# a signal sent once a few runs are written lands while the others still run.
+SWEEP = ["batch-size", "--grid", "N=512", "--grid", "n=8", "--grid", "epochs=2000",
          "--grid", "batch_size=1,2,4,8,16,32,64,full", "--seeds", "3"]
 SAME = ["run_id", "sweep_id", "status", "seed", "batch_size", "final_loss", "final_rel_loss",
         "mean_rel_loss_last50", "epochs_to_target", "iterations"]  # what does not depend on timing
