@@ -8,13 +8,31 @@ so the server loads while the sweep checks its input and reads the results direc
 module imports only the standard library, so that calling it first costs nothing.
 Without a fork server (Windows) workers are spawned.
 """
+import gc
 import os
 import signal
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from multiprocessing import forkserver, get_all_start_methods, get_context
 
 THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 FORK_SERVER = "forkserver" in get_all_start_methods()
+
+
+@contextmanager
+def frozen_imports() -> Iterator[None]:
+    """Import with the cyclic garbage collector off, then freeze what was made out of its
+    reach (``gc.freeze``, the fork idiom of the gc documentation). Importing NumPy, Numba and
+    the studies makes some 10⁵ objects that live until exit; the collector would walk them
+    again and again (a quarter of the loading time) and once more at exit, and a forked worker
+    would touch, and so copy, the pages it shares with its fork server."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def pin_threads() -> None:

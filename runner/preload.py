@@ -5,18 +5,12 @@ Numba) and initializes Numba's CPU target by loading the compiled clock, which e
 run calls. A worker forked from the server starts with all of it: a few milliseconds, where a
 spawned worker spends about 0.7 s on the same, and it exits without tearing it down.
 
-The imports run with the cyclic garbage collector off, and what they made is then frozen out
-of its reach (``gc.freeze``, the fork idiom of the gc documentation): they create some 10⁵
-objects that live as long as the server, which the collector would otherwise walk again and
-again (a quarter of the loading time), and so would every worker, touching and so copying
-the pages it shares with the server.
+The imports run under runner.pool.frozen_imports, so the workers share them untouched.
 """
-import gc
+from runner.pool import frozen_imports
 
-gc.disable()
-import runner.execute  # noqa: E402, F401 (the worker's modules)
-from kernels.clock import now  # noqa: E402
+with frozen_imports():
+    import runner.execute  # noqa: F401 (the worker's modules)
+    from kernels.clock import now
 
-now()
-gc.freeze()
-gc.enable()
+    now()
