@@ -3,16 +3,15 @@
 A study is declarative: the runner reads ``params`` and ``default_grid`` to expand and validate
 a sweep, calls ``run`` once per (configuration, seed) in a worker, and writes what it returns
 into the ``runs`` and ``curves`` tables whose extra columns ``metrics`` and ``curve_columns``
-declare.
+declare (types: int, float, str, bool or a pyarrow type). A study outside this package is a
+subclass of :class:`Study` in any file or module (experiments.registry loads and checks it;
+the README's "Write your own study" shows one).
 """
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-
-PA_TYPES = {int: pa.int64(), float: pa.float64(), str: pa.string(), bool: pa.bool_()}
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,9 @@ class RunOutput:
     """What one run returns: status, metrics (the study's declared columns) and curves.
 
     status: "ok" or "diverged" ("failed" is set by the runner when ``run`` raises);
-    curves: column name -> array, one entry per recorded epoch.
+    metrics: every declared metric column -> a value (None for missing);
+    curves: every declared curve column -> array, one entry per recorded epoch, all of one
+    length (a study without curve columns returns {}).
     """
 
     status: str
@@ -86,15 +87,26 @@ class RunOutput:
 
 
 class Study:
-    """Base class of a study. Subclasses set the class attributes and implement ``run``."""
+    """Base class of a study. Subclasses set the class attributes and implement ``run``;
+    ``normalize``, ``warm_up`` and ``report`` are optional."""
 
     name: str
-    title: str
-    source: str
-    params: tuple[Param, ...]
-    default_grid: dict  # parameter name -> list of values
-    metrics: dict  # column name -> pyarrow type
-    curve_columns: dict  # column name -> pyarrow type
+    title: str = ""
+    source: str = ""
+    params: tuple[Param, ...] = ()
+    default_grid: dict = {}  # parameter name -> list of values
+    metrics: dict = {}  # column name -> int, float, str, bool or a pyarrow type
+    curve_columns: dict = {}  # column name -> int, float, str, bool or a pyarrow type
+
+    @property
+    def reference(self) -> str:
+        """What workers load this study by (experiments.registry.get_study): its name, or
+        for a study from a file or module, ``/abs/path.py:Class`` or ``module:Class``."""
+        return self.__dict__.get("_reference", self.name)
+
+    @reference.setter
+    def reference(self, value: str) -> None:
+        self.__dict__["_reference"] = value
 
     def param(self, key: str) -> Param:
         """The parameter called ``key`` (by column name or alias); KeyError if none."""
@@ -117,9 +129,36 @@ class Study:
     def run(self, config: dict, seed: int) -> RunOutput:
         raise NotImplementedError
 
+    def check_output(self, out) -> None:
+        """Raise ValueError naming the column if ``out`` of ``run`` is not what the study
+        declares: a RunOutput with every declared metric and curve column, no other, and
+        curves of one length."""
+        if not isinstance(out, RunOutput):
+            raise ValueError(f"study {self.name}: run returned {type(out).__name__}, not a RunOutput")
+        if out.status not in ("ok", "diverged"):
+            raise ValueError(f"study {self.name}: run returned status {out.status!r} (ok or diverged)")
+        for what, got, declared in (("metric", out.metrics, self.metrics),
+                                    ("curve column", out.curves, self.curve_columns)):
+            for column in got.keys() - declared.keys():
+                raise ValueError(f"study {self.name}: run returned the {what} {column!r}, which the study "
+                                 f"does not declare")
+            for column in declared.keys() - got.keys():
+                raise ValueError(f"study {self.name}: run did not return the declared {what} {column!r}")
+        lengths = {column: len(values) for column, values in out.curves.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"study {self.name}: curves of one run differ in length: "
+                             + ", ".join(f"{c} {n}" for c, n in lengths.items()))
+
     def warm_up(self) -> None:
         """Compile (or load from the Numba cache) the kernels ``run`` calls, for every dtype:
         the training engine by default."""
         from experiments.training import warm_up
 
         warm_up()
+
+    def report(self, runs, curves, figures) -> tuple[str, list]:
+        """Summary text and figure paths (written under ``figures``) from the ``runs`` and
+        ``curves`` DataFrames: the shared summary of results.summary by default."""
+        from results.summary import report
+
+        return report(runs, curves, figures, title=f"{self.name}: {self.title}")

@@ -10,7 +10,9 @@ curves: one row per run and recorded epoch: run_id, epoch, then the study's curv
 """
 import pyarrow as pa
 
-from experiments.study import PA_TYPES, Study
+from experiments.study import Study
+
+PA_TYPES = {int: pa.int64(), float: pa.float64(), str: pa.string(), bool: pa.bool_()}
 
 IDENTITY = [("run_id", pa.string()), ("sweep_id", pa.string()), ("study", pa.string()),
             ("seed", pa.int64())]
@@ -21,14 +23,30 @@ PROVENANCE = [("package_version", pa.string()), ("git_commit", pa.string()),
               ("numba_version", pa.string()), ("numpy_version", pa.string()),
               ("python_version", pa.string()), ("cpu", pa.string()), ("hostname", pa.string()),
               ("threads", pa.int64()), ("target", pa.string()), ("gpu", pa.string())]
-STATUSES = ("ok", "diverged", "failed")
+
+
+def arrow_type(kind) -> pa.DataType:
+    """The column type of a declared metric or curve column: int, float, str, bool or a
+    pyarrow type. TypeError for anything else."""
+    if isinstance(kind, pa.DataType):
+        return kind
+    if kind in PA_TYPES:
+        return PA_TYPES[kind]
+    raise TypeError(f"{kind!r} is not a column type")
+
+
+def reserved_columns() -> list[str]:
+    """The runs columns that the runner writes, whatever the study."""
+    return [name for name, _ in IDENTITY + OUTCOME + TIMINGS + PROVENANCE]
 
 
 def runs_schema(study: Study) -> pa.Schema:
     provenance = {name for name, _ in PROVENANCE}  # a study's "target" parameter is provenance too
     params = [(p.name, PA_TYPES[p.type]) for p in study.params if p.name not in provenance]
-    return pa.schema(IDENTITY + params + OUTCOME + list(study.metrics.items()) + TIMINGS + PROVENANCE)
+    metrics = [(name, arrow_type(kind)) for name, kind in study.metrics.items()]
+    return pa.schema(IDENTITY + params + OUTCOME + metrics + TIMINGS + PROVENANCE)
 
 
 def curves_schema(study: Study) -> pa.Schema:
-    return pa.schema([("run_id", pa.string()), ("epoch", pa.int64())] + list(study.curve_columns.items()))
+    curves = [(name, arrow_type(kind)) for name, kind in study.curve_columns.items()]
+    return pa.schema([("run_id", pa.string()), ("epoch", pa.int64())] + curves)

@@ -9,7 +9,8 @@ concurrent writers never share a file and a rerun replaces, never duplicates.
 
 ``merge`` compacts the per-run files into one ``part-*.parquet`` per table, keeping the newest
 row of every run id. Each sweep also leaves a manifest, ``DIR/sweeps/SWEEP_ID.json``: the
-study, its grid options and its run ids, which ``status`` counts against.
+study and its reference, its grid options and resolved grid, seeds, run ids (which ``status``
+counts against) and command line; ``runner sweep --from`` reruns it.
 """
 import json
 import os
@@ -40,13 +41,18 @@ def _write_atomic(table: pa.Table, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def write_manifest(out_dir: Path, sweep: str, study: str, grid: list[str], seeds: int, run_ids: list[str]) -> None:
-    """Record a sweep's definition (atomic; every shard of one sweep writes the same content)."""
-    path = out_dir / "sweeps" / f"{sweep}.json"
-    text = json.dumps({"sweep_id": sweep, "study": study, "grid": grid, "seeds": seeds,
-                       "run_ids": sorted(run_ids)}, indent=1)
-    if path.exists() and path.read_text() == text:
-        return  # a rerun of the same sweep leaves the directory untouched
+def write_manifest(out_dir: Path, record: dict) -> None:
+    """Record a sweep's definition, ``record`` (runner.cli: sweep_id, study, study_ref, grid,
+    resolved, seeds, run_ids, command), as OUT/sweeps/SWEEP_ID.json, atomically. A rerun or
+    another shard of the same sweep leaves it as it is (with the first command line)."""
+    path = out_dir / "sweeps" / f"{record['sweep_id']}.json"
+    text = json.dumps(record, indent=1)
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        old = None
+    if isinstance(old, dict) and {**old, "command": None} == {**json.loads(text), "command": None}:
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary(path)
     tmp.write_text(text)

@@ -13,9 +13,11 @@ from typing import Annotated, NoReturn
 import typer
 
 app = typer.Typer(help="Run neural-network training studies with Numba-compiled kernels.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True)
 
 DONE = ("ok", "diverged")  # outcomes that a rerun skips; failed runs are retried
+STUDY_HELP = ("Study: a name (see `runner studies`), path/to/file.py:ClassName or "
+              "package.module:ClassName (README: Write your own study).")
 
 
 def fail(message: str) -> NoReturn:
@@ -24,17 +26,20 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def study_named(name: str):
-    """The study called ``name``, or exit 2. The studies (with Numba and the kernels) are
-    imported under runner.pool.frozen_imports: a quarter of a second less per command."""
+def study_named(reference: str):
+    """The study that ``reference`` names (experiments.registry), or exit 2. The studies (with
+    Numba and the kernels) are imported under runner.pool.frozen_imports: a quarter of a second
+    less per command."""
     from runner.pool import frozen_imports
 
     with frozen_imports():
-        from experiments import get_study
-    try:
-        return get_study(name)
-    except KeyError as err:
-        fail(err.args[0])
+        from experiments import StudyError, builtin_studies, get_study
+
+        builtin_studies()
+        try:
+            return get_study(reference)
+        except StudyError as err:
+            fail(str(err))
 
 
 def default_workers() -> int:
@@ -54,44 +59,93 @@ def check_writable(out: Path) -> None:
         fail(f"output directory {out} is not writable: {err.strerror}")
 
 
-@app.command()
-def studies() -> None:
-    """List the studies with their parameters and default grids."""
-    from experiments import STUDIES
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
 
-    for study in STUDIES.values():
-        typer.echo(f"{study.name}: {study.title} ({study.source})")
-        typer.echo("  parameters (--grid key=values):")
-        for p in study.params:
-            names = "/".join((p.name, *p.names))
-            extra = f" one of {', '.join(p.choices)};" if p.choices else ""
-            extra += f" aliases: {', '.join(p.aliases)};" if p.aliases else ""
-            typer.echo(f"    {names:<22} {p.type.__name__:<6} default {p.default!s:<8}{extra} {p.help}")
-        typer.echo("  default grid:")
-        for key, values in study.default_grid.items():
-            shown = [next((a for a, v in study.param(key).aliases.items() if v == x), x) for x in values]
-            typer.echo(f"    {key} = {','.join(map(str, shown))}")
+        typer.echo(f"runner (nn-batch-runner) {version('nn-batch-runner')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Run neural-network training studies with Numba-compiled kernels.
+
+    Shell completion: `runner --install-completion` (bash, zsh, fish, PowerShell).
+    """
+
+
+@app.command()
+def studies(
+    name: Annotated[str | None, typer.Argument(help="Show this study in full (a name or a reference).")] = None,
+) -> None:
+    """List the studies (built in and registered by installed packages), or show one with its
+    parameters and default grid."""
+    if name is not None:
+        _show_study(study_named(name))
+        return
+    from experiments import StudyError, builtin_studies, get_study
+    from experiments.registry import registered
+
+    for study in builtin_studies().values():
+        typer.echo(f"{study.name:<16} {study.title}")
+    for plugin, where in registered().items():
+        try:
+            typer.echo(f"{plugin:<16} {get_study(plugin).title} [{where}]")
+        except StudyError as err:
+            typer.echo(f"{plugin:<16} (cannot be loaded: {err})")
+    typer.echo("\n`runner studies NAME` shows a study's parameters and default grid.")
+
+
+def _show_study(study) -> None:
+    typer.echo(f"{study.name}: {study.title}" + (f" ({study.source})" if study.source else ""))
+    if study.reference != study.name:
+        typer.echo(f"  loaded from {study.reference}")
+    typer.echo("  parameters (--grid key=values):")
+    for p in study.params:
+        names = "/".join((p.name, *p.names))
+        extra = f" one of {', '.join(map(str, p.choices))};" if p.choices else ""
+        extra += f" aliases: {', '.join(p.aliases)};" if p.aliases else ""
+        typer.echo(f"    {names:<22} {p.type.__name__:<6} default {p.default!s:<8}{extra} {p.help}")
+    typer.echo("  default grid:")
+    for key, values in study.default_grid.items():
+        shown = [next((a for a, v in study.param(key).aliases.items() if v == x), x) for x in values]
+        typer.echo(f"    {key} = {','.join(map(str, shown))}")
+    typer.echo(f"  metrics: {', '.join(study.metrics) or 'none'}")
+    typer.echo(f"  curves: {', '.join(study.curve_columns) or 'none'}")
 
 
 @app.command()
 def sweep(
-    study: Annotated[str, typer.Argument(help="Study name (see `runner studies`).")],
+    study: Annotated[str | None, typer.Argument(help=STUDY_HELP + " May come from --config or --from.",
+                                                show_default=False)] = None,
     grid: Annotated[list[str], typer.Option(
         "--grid", "-g", help="Override or sweep a parameter: key=v1,v2 or key=start:stop:logK / linK. "
                              "Repeatable.")] = [],
-    seeds: Annotated[int, typer.Option(help="Repeat each grid point with seeds 0..K-1.")] = 1,
-    workers: Annotated[int, typer.Option(help="Worker processes (default: the number of cores; "
-                                              "with --executor dask and no --scheduler, local Dask workers).")] = 0,
-    out: Annotated[Path | None, typer.Option(help="Results directory (default: out/STUDY).")] = None,
+    seeds: Annotated[int | None, typer.Option(help="Repeat each grid point with seeds 0..K-1 [default: 1].",
+                                              show_default=False)] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Worker processes [default: the number of cores; with --executor dask and no "
+             "--scheduler, local Dask workers].", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option(help="Results directory [default: out/STUDY].",
+                                             show_default=False)] = None,
     shard: Annotated[str | None, typer.Option(
         help="Run only slice I of N (I/N, 0 <= I < N) of the sweep; inside a SLURM array task the "
              "slice is taken from SLURM_ARRAY_TASK_ID / _MIN / _COUNT when this is not given.")] = None,
-    executor: Annotated[str, typer.Option(help="local (process pool) or dask.")] = "local",
+    executor: Annotated[str | None, typer.Option(help="local (process pool) or dask [default: local].",
+                                                 show_default=False)] = None,
     scheduler: Annotated[str | None, typer.Option(
         help="Dask scheduler address (tcp://host:8786); default: a local cluster of --workers processes.")] = None,
     target: Annotated[str | None, typer.Option(
         help="Train on cpu or cuda (numba-cuda on an NVIDIA GPU; NUMBA_ENABLE_CUDASIM=1 for the "
              "simulator); the same as --grid target=VALUE.")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="A TOML sweep file (README: Sweep files); options given here override it.")] = None,
+    from_manifest: Annotated[Path | None, typer.Option(
+        "--from", help="Rerun (resume) the sweep recorded in OUT/sweeps/SWEEP_ID.json.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs; run nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Rerun runs whose results exist.")] = False,
 ) -> None:
@@ -102,15 +156,29 @@ def sweep(
     Ctrl-C stops after keeping every finished run (exit code 130); rerunning the same command
     resumes.
     """
+    options = {"study": study, "seeds": seeds, "out": out, "workers": workers, "executor": executor,
+               "scheduler": scheduler, "shard": shard, "target": target}
+    if from_manifest is not None:
+        given = [f"--{k}" for k in ("seeds", "target") if options[k] is not None]
+        given += ["a study"] * (study is not None) + ["--grid"] * bool(grid) + ["--config"] * (config is not None)
+        if given:
+            fail(f"--from reruns a recorded sweep: it takes no {', '.join(given)}")
+        options, grid = _from_manifest(from_manifest, options)
+    elif config is not None:
+        options, grid = _merge_config(config, options, grid)
+    if options["study"] is None:
+        fail("no study given (as the first argument, or `study` in --config)")
+    seeds = 1 if options["seeds"] is None else options["seeds"]
+    workers = default_workers() if options["workers"] is None else options["workers"]
+    executor, scheduler = options["executor"] or "local", options["scheduler"]
     if seeds < 1:
         fail(f"--seeds must be >= 1, got {seeds}")
-    if workers < 0:
+    if workers < 1:
         fail(f"--workers must be >= 1, got {workers}")
     if executor not in ("local", "dask"):
         fail(f"--executor must be local or dask, got {executor!r}")
     if scheduler and executor != "dask":
         fail("--scheduler needs --executor dask")
-    workers = workers or default_workers()
     local_pool = executor == "local" and workers > 1 and not dry_run
     if local_pool:
         from runner.pool import start_fork_server
@@ -118,18 +186,20 @@ def sweep(
         start_fork_server()
     from runner.grid import GridError, expand, parse_grid, parse_shard, shard_from_slurm
 
-    chosen = study_named(study)
-    if target is not None:
+    chosen = study_named(options["study"])
+    if options["target"] is not None:
         if "target" not in chosen.defaults():
             fail(f"--target: study {chosen.name} has no target parameter (it does not run the training engine)")
-        grid = [*grid, f"target={target}"]
+        grid = [*grid, f"target={options['target']}"]
     try:
         specs = expand(chosen, parse_grid(chosen, grid), seeds)
-        part = parse_shard(shard) if shard else shard_from_slurm(os.environ)
+        part = parse_shard(options["shard"]) if options["shard"] else shard_from_slurm(os.environ)
     except GridError as err:
         fail(str(err))
-    out = out or Path("out") / chosen.name
+    out = Path(options["out"]) if options["out"] else Path("out") / chosen.name
     check_writable(out)
+    if from_manifest is not None:
+        _check_same_sweep(from_manifest, specs)
     pool = None
     if local_pool and len(specs) > 1:
         from runner.pool import start_pool
@@ -140,6 +210,63 @@ def sweep(
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _merge_config(path: Path, options: dict, grid: list[str]) -> tuple[dict, list[str]]:
+    """The sweep file's options under those given on the command line (runner.sweepfile)."""
+    from runner.grid import GridError, parse_grid
+    from runner.sweepfile import SweepFileError, grid_key, read
+
+    try:
+        data, lines = read(path)
+    except SweepFileError as err:
+        fail(str(err))
+    merged = {k: data.get(k) if v is None else v for k, v in options.items()}
+    if merged["study"] is None:
+        return merged, grid
+    chosen = study_named(merged["study"])
+    for option in data["grid"]:  # each entry alone, so that an error names its line
+        key = grid_key(option)
+        try:
+            parse_grid(chosen, [option])
+        except GridError as err:
+            fail(f"{path} line {lines[key]}: grid.{key}: {err}")
+
+    def name(option: str) -> str:
+        try:
+            return chosen.param(grid_key(option)).name
+        except KeyError:
+            return grid_key(option)
+
+    overridden = {name(o) for o in grid}
+    return merged, [o for o in data["grid"] if name(o) not in overridden] + grid
+
+
+def _from_manifest(path: Path, options: dict) -> tuple[dict, list[str]]:
+    """The study, grid and seeds of a recorded sweep; its OUT unless --out is given."""
+    import json
+
+    try:
+        record = json.loads(path.read_text())
+        study, grid, seeds = record.get("study_ref", record["study"]), record["grid"], record["seeds"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        fail(f"--from {path}: not a sweep manifest ({type(err).__name__}: {err})")
+    out = options["out"] or (path.parent.parent if path.parent.name == "sweeps" else None)
+    return {**options, "study": study, "seeds": seeds, "out": out}, list(grid)
+
+
+def _check_same_sweep(path: Path, specs: list) -> None:
+    """Fail unless ``specs`` are the runs of the manifest at ``path`` (the study's defaults
+    or its code may have changed since)."""
+    import json
+
+    from runner.grid import sweep_id
+
+    record = json.loads(path.read_text())
+    if sorted(s.run_id for s in specs) != sorted(record.get("run_ids", [])):
+        fail(f"--from {path}: the study now expands this sweep to other runs (sweep "
+             f"{sweep_id([s.run_id for s in specs])}, not {record.get('sweep_id')}); its defaults or "
+             "parameters changed since")
 
 
 def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, scheduler, dry_run, force, pool) -> None:
@@ -165,7 +292,9 @@ def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, schedule
             params = " ".join(f"{k}={s.config[k]}" for k in varying)
             typer.echo(f"  {s.run_id}  seed={s.seed} {params}  [{state}]")
         return
-    write_manifest(out, sid, chosen.name, grid, seeds, [s.run_id for s in specs])
+    write_manifest(out, {"sweep_id": sid, "study": chosen.name, "study_ref": chosen.reference, "grid": grid,
+                         "resolved": resolved_grid(specs), "seeds": seeds, "run_ids": sorted(s.run_id for s in specs),
+                         "command": sys.argv})
     counts = {"ok": 0, "diverged": 0, "failed": 0}
     try:
         execute(chosen, todo, sid, out, workers, counts, executor, scheduler, pool)
@@ -179,6 +308,11 @@ def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, schedule
         raise typer.Exit(1)
 
 
+def resolved_grid(specs: list) -> dict:
+    """Every parameter of the sweep -> its values, in the order they first appear."""
+    return {key: list(dict.fromkeys(s.config[key] for s in specs)) for key in specs[0].config}
+
+
 def execute(study, todo: list, sid: str, out: Path, workers: int, counts: dict,
             executor: str = "local", scheduler: str | None = None, pool=None) -> None:
     """Run ``todo`` of ``study``, writing each run as it finishes (counted in ``counts``);
@@ -186,15 +320,14 @@ def execute(study, todo: list, sid: str, out: Path, workers: int, counts: dict,
     from results.store import write_run
     from runner.execute import run_dask, run_local
 
-    study_name = study.name
     if not todo:
         return
     if executor == "dask":
-        results = run_dask(study_name, todo, sid, workers, scheduler)
-        label = f"{study_name} (dask{' ' + scheduler if scheduler else f', {workers} workers'})"
+        results = run_dask(study.reference, todo, sid, workers, scheduler)
+        label = f"{study.name} (dask{' ' + scheduler if scheduler else f', {workers} workers'})"
     else:
-        results = run_local(study_name, todo, sid, workers, pool)
-        label = f"{study_name} ({workers} workers)"
+        results = run_local(study.reference, todo, sid, workers, pool)
+        label = f"{study.name} ({workers} workers)"
 
     def record(row: dict, curves: dict) -> None:
         write_run(out, study, row, curves)
@@ -252,7 +385,7 @@ def _show(counts: dict) -> str:
 
 @app.command()
 def slurm(
-    study: Annotated[str, typer.Argument(help="Study name (see `runner studies`).")],
+    study: Annotated[str, typer.Argument(help=STUDY_HELP)],
     array_size: Annotated[int, typer.Option(help="Array tasks: the sweep is split into this many shards.")],
     grid: Annotated[list[str], typer.Option("--grid", "-g", help="As for `runner sweep`.")] = [],
     seeds: Annotated[int, typer.Option(help="As for `runner sweep`.")] = 1,
@@ -261,6 +394,14 @@ def slurm(
     partition: Annotated[str | None, typer.Option(help="SLURM partition.")] = None,
     time: Annotated[str | None, typer.Option(help="Time limit per task, e.g. 01:00:00.")] = None,
     cpus_per_task: Annotated[int, typer.Option(help="CPUs per task = worker processes per task.")] = 1,
+    mem: Annotated[str | None, typer.Option(help="Memory per node, e.g. 4G (#SBATCH --mem).")] = None,
+    account: Annotated[str | None, typer.Option(help="Account to charge (#SBATCH --account).")] = None,
+    qos: Annotated[str | None, typer.Option(help="Quality of service (#SBATCH --qos).")] = None,
+    gres: Annotated[str | None, typer.Option(help="Generic resources per task, e.g. gpu:1 (#SBATCH --gres).")] = None,
+    constraint: Annotated[str | None, typer.Option(help="Node features, e.g. avx512 (#SBATCH --constraint).")] = None,
+    sbatch: Annotated[list[str], typer.Option(
+        "--sbatch", help="Any other directive, as a whole line: --sbatch '#SBATCH --mail-type=END'. "
+                         "Repeatable.")] = [],
     max_array_size: Annotated[int, typer.Option(
         help="Largest array the cluster accepts (default: MaxArraySize from scontrol, else 1001).")] = 0,
     cache_dir: Annotated[Path | None, typer.Option(help="NUMBA_CACHE_DIR (default: OUT/.numba-cache).")] = None,
@@ -282,8 +423,13 @@ def slurm(
     out = (out or Path("out") / chosen.name).absolute()
     check_writable(out)
     shards = min(array_size, len(specs))
-    sweep_args = [chosen.name, *(a for g in grid for a in ("--grid", g)), "--seeds", str(seeds)]
-    job = slurm_jobs.Job(out, sweep_args, shards, cpus_per_task, partition, time, cache_dir)
+    try:
+        lines = slurm_jobs.directives({"partition": partition, "time": time, "mem": mem, "account": account,
+                                       "qos": qos, "gres": gres, "constraint": constraint}, sbatch)
+    except ValueError as err:
+        fail(str(err))
+    sweep_args = [chosen.reference, *(a for g in grid for a in ("--grid", g)), "--seeds", str(seeds)]
+    job = slurm_jobs.Job(out, chosen.name, sweep_args, shards, cpus_per_task, lines, cache_dir)
     limit = max_array_size or slurm_jobs.max_array_size()
     warm_script, arrays = slurm_jobs.write_scripts(job, limit)
     typer.echo(f"{len(specs)} runs in {shards} shards, {len(arrays)} array job(s) of at most {limit} tasks:")

@@ -20,9 +20,11 @@ from runner.grid import RunSpec
 from runner.pool import pin_threads, start_pool
 
 
-def execute_run(study_name: str, spec: RunSpec, sweep_id: str) -> tuple[dict, dict]:
-    """Run one spec; return its ``runs`` row and its curves (column -> array, with epoch)."""
-    study = get_study(study_name)
+def execute_run(study_ref: str, spec: RunSpec, sweep_id: str) -> tuple[dict, dict]:
+    """Run one spec of the study that ``study_ref`` names (Study.reference); return its
+    ``runs`` row and its curves (column -> array, with epoch). A run whose output breaks the
+    study's declaration (Study.check_output) is ``failed`` with the reason."""
+    study = get_study(study_ref)
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     row = {"run_id": spec.run_id, "sweep_id": sweep_id, "study": study.name, "seed": spec.seed,
@@ -30,6 +32,7 @@ def execute_run(study_name: str, spec: RunSpec, sweep_id: str) -> tuple[dict, di
     curves = {"epoch": np.zeros(0, np.int64)}
     try:
         out = study.run(spec.config, spec.seed)
+        study.check_output(out)
     except Exception as err:  # a failed run is data, not a crash of the sweep
         if _interrupted(err):
             raise KeyboardInterrupt from err  # Ctrl-C inside compiled code: not the run's failure
@@ -55,7 +58,7 @@ def _interrupted(err: BaseException) -> bool:
     return False
 
 
-def run_local(study_name: str, specs: list[RunSpec], sweep_id: str, workers: int,
+def run_local(study_ref: str, specs: list[RunSpec], sweep_id: str, workers: int,
               pool: ProcessPoolExecutor | None = None):
     """Yield (row, curves) of every spec in completion order. ``pool``: a pool from start_pool
     to use (and shut down); by default one is started when workers > 1.
@@ -65,12 +68,12 @@ def run_local(study_name: str, specs: list[RunSpec], sweep_id: str, workers: int
     """
     if pool is None and (workers <= 1 or len(specs) <= 1):
         for spec in specs:
-            yield execute_run(study_name, spec, sweep_id)
+            yield execute_run(study_ref, spec, sweep_id)
         return
     if pool is None:
         pool = start_pool(min(workers, len(specs)))
     try:
-        pending = {pool.submit(execute_run, study_name, spec, sweep_id) for spec in specs}
+        pending = {pool.submit(execute_run, study_ref, spec, sweep_id) for spec in specs}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
@@ -85,7 +88,7 @@ def run_local(study_name: str, specs: list[RunSpec], sweep_id: str, workers: int
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def run_dask(study_name: str, specs: list[RunSpec], sweep_id: str, workers: int, scheduler: str | None):
+def run_dask(study_ref: str, specs: list[RunSpec], sweep_id: str, workers: int, scheduler: str | None):
     """Yield (row, curves) of every spec from Dask workers as they complete.
 
     scheduler: the address of a running scheduler (e.g. one started by dask-jobqueue's
@@ -101,7 +104,7 @@ def run_dask(study_name: str, specs: list[RunSpec], sweep_id: str, workers: int,
     client = Client(scheduler or cluster)
     try:
         n = len(specs)
-        futures = client.map(execute_run, [study_name] * n, specs, [sweep_id] * n, pure=False, retries=2)
+        futures = client.map(execute_run, [study_ref] * n, specs, [sweep_id] * n, pure=False, retries=2)
         for future in as_completed(futures):
             yield future.result()
             future.release()

@@ -11,6 +11,8 @@ from runner.pool import frozen_imports
 
 with frozen_imports():
     import runner.execute  # noqa: F401 (the worker's modules)
+    from experiments import builtin_studies
     from kernels.clock import now
 
+    builtin_studies()
     now()

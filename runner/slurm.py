@@ -24,16 +24,26 @@ class Job:
     """Where the scripts go and what the jobs ask for."""
 
     out: Path
-    sweep_args: list[str]  # study and sweep options, without --out / --shard / --workers
+    name: str  # the study's name, for the job names
+    sweep_args: list[str]  # study reference and sweep options, without --out / --shard / --workers
     shards: int
     cpus_per_task: int = 1
-    partition: str | None = None
-    time: str | None = None
+    directives: tuple[str, ...] = ()  # further "#SBATCH ..." lines (partition, time, mem, ...)
     cache_dir: Path | None = None
 
     @property
     def script_dir(self) -> Path:
         return self.out / "slurm"
+
+
+def directives(options: dict[str, str | None], extra: list[str]) -> tuple[str, ...]:
+    """``#SBATCH --key=value`` for every option given (key with '_' as '-'), then the ``extra``
+    lines as given; ValueError unless each extra line is one ``#SBATCH ...`` directive."""
+    lines = [f"#SBATCH --{key.replace('_', '-')}={value}" for key, value in options.items() if value]
+    for line in extra:
+        if not line.startswith("#SBATCH ") or "\n" in line or len(line.split()) < 2:
+            raise ValueError(f"--sbatch {line!r}: expected one line '#SBATCH --option=value'")
+    return tuple(lines + list(extra))
 
 
 def max_array_size() -> int:
@@ -54,11 +64,7 @@ def array_chunks(shards: int, max_size: int) -> list[tuple[int, int]]:
 
 def _header(job: Job, name: str, log: str, cpus: int) -> list[str]:
     lines = ["#!/bin/bash", f"#SBATCH --job-name={name}", f"#SBATCH --cpus-per-task={cpus}",
-             f"#SBATCH --output={job.script_dir / 'logs' / log}"]
-    if job.partition:
-        lines.append(f"#SBATCH --partition={job.partition}")
-    if job.time:
-        lines.append(f"#SBATCH --time={job.time}")
+             f"#SBATCH --output={job.script_dir / 'logs' / log}", *job.directives]
     cache = job.cache_dir or job.out / ".numba-cache"
     lines += ["set -euo pipefail", f"cd {shlex.quote(str(Path.cwd()))}",
               f"export NUMBA_CACHE_DIR={shlex.quote(str(cache))}"]
@@ -70,14 +76,14 @@ def write_scripts(job: Job, max_size: int) -> tuple[Path, list[Path]]:
     """Write the warm-up script and one array script per chunk; return their paths."""
     (job.script_dir / "logs").mkdir(parents=True, exist_ok=True)
     runner = f"{shlex.quote(sys.executable)} -m runner"
-    study = job.sweep_args[0]
     warm = job.script_dir / "warmup.sbatch"
-    warm.write_text("\n".join(_header(job, f"{study}-warmup", "warmup-%j.out", 1) + [f"{runner} warm {study}", ""]))
+    warm.write_text("\n".join(_header(job, f"{job.name}-warmup", "warmup-%j.out", 1)
+                              + [f"{runner} warm {shlex.quote(job.sweep_args[0])}", ""]))
     arrays = []
     args = " ".join(shlex.quote(a) for a in job.sweep_args)
     for k, (offset, tasks) in enumerate(array_chunks(job.shards, max_size)):
         path = job.script_dir / f"array-{k}.sbatch"
-        lines = _header(job, f"{study}-sweep", f"array-{k}-%A_%a.out", job.cpus_per_task)
+        lines = _header(job, f"{job.name}-sweep", f"array-{k}-%A_%a.out", job.cpus_per_task)
         lines.insert(2, f"#SBATCH --array=0-{tasks - 1}")
         lines.append(f"{runner} sweep {args} --out {shlex.quote(str(job.out))} "
                      f"--workers {job.cpus_per_task} --shard $((SLURM_ARRAY_TASK_ID + {offset}))/{job.shards}")

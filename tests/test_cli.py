@@ -138,10 +138,8 @@ def test_diverged_and_failed_runs_are_rows(tmp_path, monkeypatch):
     assert "1 done, 1 to run" in again.output
 
 
-def test_other_study_in_directory_is_refused(swept, tmp_path, monkeypatch):
-    monkeypatch.setattr(type(STUDY), "name", "other")
-    monkeypatch.setitem(__import__("experiments").STUDIES, "other", STUDY)
-    result = invoke("sweep", "other", "--dry-run", "--out", swept)
+def test_other_study_in_directory_is_refused(swept):
+    result = invoke("sweep", "digits", "--dry-run", "--out", swept)
     assert result.exit_code == 2 and "another study" in result.output
 
 
@@ -161,7 +159,11 @@ def test_report_of_empty_directory_exits_2(tmp_path):
 
 
 def test_studies_lists_parameters_and_grid():
-    result = invoke("studies")
+    listed = invoke("studies")
+    assert listed.exit_code == 0
+    assert all(name in listed.output for name in ("batch-size", "digits", "lcurve-depth"))
+    assert "n_samples" not in listed.output  # the list is short; one study shows in full
+    result = invoke("studies", "batch-size")
     assert result.exit_code == 0
     assert "batch-size" in result.output and "n_samples/N" in result.output
     assert "batch_size = 1,2,4,8,16,32,64,128,256,512,1024,2048,full" in result.output

@@ -1,0 +1,126 @@
+"""The shared report of any study, built-in or plug-in, from its tables alone.
+
+The runs table's column order (results.schema) tells the parts apart: the parameters lie
+between ``seed`` and ``status``, the study's metrics between ``diverged_epoch`` and
+``run_time_s``. Runs are grouped by *every* parameter that takes more than one value (two
+values of a swept key are never merged); per group the table gives the number of seeds, of
+ok / diverged / failed runs, and each numeric metric's median with its interquartile range
+over the group's runs that finished (ok or diverged). Figures: each numeric metric against
+each numeric swept key (median, IQR error bars, one line per value of the other swept keys),
+and each numeric curve column against the epoch (median line, IQR band, one per group).
+"""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from results.plots import plt, save
+
+STATUSES = ("ok", "diverged", "failed")
+MAX_LINES = 12  # lines per figure; more groups than this are left to pandas
+
+
+def _between(columns: list[str], first: str, last: str) -> list[str]:
+    return columns[columns.index(first) + 1: columns.index(last)]
+
+
+def parameters(runs: pd.DataFrame) -> list[str]:
+    """The study's parameter columns."""
+    return _between(list(runs.columns), "seed", "status")
+
+
+def metrics(runs: pd.DataFrame) -> list[str]:
+    """The study's numeric metric columns."""
+    names = _between(list(runs.columns), "diverged_epoch", "run_time_s")
+    return [m for m in names if pd.api.types.is_numeric_dtype(runs[m]) and not pd.api.types.is_bool_dtype(runs[m])]
+
+
+def swept(runs: pd.DataFrame) -> list[str]:
+    """The parameters that take more than one value in these runs."""
+    return [p for p in parameters(runs) if runs[p].nunique(dropna=False) > 1]
+
+
+def _iqr(values: pd.Series) -> str:
+    values = values.dropna()
+    if values.empty:
+        return "-"
+    q1, median, q3 = np.quantile(values, [0.25, 0.5, 0.75])
+    return f"{median:.4g}" if len(values) == 1 else f"{median:.4g} [{q1:.4g}, {q3:.4g}]"
+
+
+def table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per combination of the swept keys: seeds, status counts, metric medians [IQR]."""
+    keys = swept(runs)
+    groups = runs.groupby(keys, dropna=False, sort=True) if keys else [((), runs)]
+    rows = []
+    for values, group in groups:
+        values = values if isinstance(values, tuple) else (values,)
+        finished = group[group["status"] != "failed"]
+        row = dict(zip(keys, values), seeds=group["seed"].nunique(),
+                   **{s: int((group["status"] == s).sum()) for s in STATUSES})
+        row.update({m: _iqr(finished[m]) for m in metrics(runs)})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _metric_figures(runs: pd.DataFrame, fig_dir: Path) -> list[Path]:
+    keys = swept(runs)
+    finished = runs[runs["status"] != "failed"]
+    paths = []
+    for x in (k for k in keys if pd.api.types.is_numeric_dtype(runs[k]) and not pd.api.types.is_bool_dtype(runs[k])):
+        others = [k for k in keys if k != x]
+        lines = list(finished.groupby(others, dropna=False, sort=True)) if others else [((), finished)]
+        for metric in metrics(runs):
+            if not np.isfinite(finished[metric].to_numpy(float)).any():
+                continue
+            fig, ax = plt.subplots(figsize=(6, 4))
+            for values, group in lines[:MAX_LINES]:
+                values = values if isinstance(values, tuple) else (values,)
+                q = group.groupby(x)[metric].quantile([0.25, 0.5, 0.75]).unstack()
+                label = ", ".join(f"{k}={v}" for k, v in zip(others, values)) or None
+                ax.errorbar(q.index, q[0.5], yerr=[q[0.5] - q[0.25], q[0.75] - q[0.5]], marker="o",
+                            capsize=3, label=label)
+            positive = finished[x] > 0
+            if positive.all() and finished[x].max() / finished[x].min() > 100:
+                ax.set_xscale("log")
+            ax.set(xlabel=x, ylabel=metric, title=f"{metric} against {x} (median, IQR over seeds)")
+            if others:
+                ax.legend(fontsize=7)
+            paths.append(save(fig, fig_dir / f"{metric}_vs_{x}.png"))
+    return paths
+
+
+def _curve_figures(runs: pd.DataFrame, curves: pd.DataFrame, fig_dir: Path) -> list[Path]:
+    columns = [c for c in curves.columns if c not in ("run_id", "epoch")
+               and pd.api.types.is_numeric_dtype(curves[c])]
+    if curves.empty or not columns:
+        return []
+    keys = swept(runs)
+    groups = list(runs.groupby(keys, dropna=False, sort=True)) if keys else [((), runs)]
+    paths = []
+    for column in columns:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for values, group in groups[:MAX_LINES]:
+            values = values if isinstance(values, tuple) else (values,)
+            c = curves[curves["run_id"].isin(group["run_id"])]
+            q = c.groupby("epoch")[column].quantile([0.25, 0.5, 0.75]).unstack()
+            if q.empty:
+                continue
+            label = ", ".join(f"{k}={v}" for k, v in zip(keys, values)) or None
+            line, = ax.plot(q.index, q[0.5], label=label)
+            ax.fill_between(q.index, q[0.25], q[0.75], color=line.get_color(), alpha=0.2)
+        ax.set(xlabel="epoch", ylabel=column, title=f"{column} (median, IQR band over seeds)")
+        if keys:
+            ax.legend(fontsize=7)
+        paths.append(save(fig, fig_dir / f"curve_{column}.png"))
+    return paths
+
+
+def report(runs: pd.DataFrame, curves: pd.DataFrame, fig_dir: Path, title: str) -> tuple[str, list[Path]]:
+    """The shared summary (module docstring): text and figure paths."""
+    keys = swept(runs)
+    summary = table(runs)
+    text = [title, f"{len(runs)} runs over {runs['seed'].nunique()} seed(s); swept: {', '.join(keys) or 'nothing'}",
+            "metrics: median [interquartile range] over the runs that finished (ok or diverged)", "",
+            summary.to_string(index=False)]
+    return "\n".join(text), _metric_figures(runs, fig_dir) + _curve_figures(runs, curves, fig_dir)
