@@ -1,11 +1,11 @@
-"""Image data sets: scikit-learn's bundled 8×8 digits, and MNIST from local IDX files.
+"""Image data: scikit-learn's bundled 8×8 digits, and LeCun's IDX format (MNIST's files).
 
-Both return a :class:`ImageData` with images flattened to rows in NCHW order (C = 1) and
-scaled to [0, 1] (Magyar L147: pixel luminosity "scaled to the [0,1] interval"), and labels
-as integers; ``one_hot`` makes the softmax-ce targets.
+The digits come as an :class:`experiments.datasets.Dataset` with images flattened to rows in
+NCHW order (C = 1) and scaled to [0, 1] (Magyar L147: pixel luminosity "scaled to the [0,1]
+interval"), and labels as integers; ``one_hot`` makes the softmax-ce targets. MNIST, or any
+data set of IDX files, is read by experiments.datasets.load_dataset from its directory.
 """
 import gzip
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,32 +16,22 @@ MNIST_FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-id
 DIGITS_TEST_FRACTION = 0.25  # the fixed split: stratified, scikit-learn's random_state=0
 
 
-@dataclass(frozen=True)
-class ImageData:
-    """x_*: (N, C·H·W) float64 in [0, 1]; y_*: (N,) int64 labels; shape: (C, H, W)."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    shape: tuple[int, int, int]
-    n_classes: int
-
-
 def one_hot(labels: np.ndarray, n_classes: int, dtype=np.float64) -> np.ndarray:
     """(N,) integer labels -> (N, n_classes) one-hot rows."""
     return np.eye(n_classes, dtype=dtype)[labels]
 
 
-def load_digits() -> ImageData:
+def load_digits():
     """The 1797 8×8 digits bundled with scikit-learn (no download), split 1347 / 450."""
     from sklearn.datasets import load_digits as sk_digits
     from sklearn.model_selection import train_test_split
 
+    from experiments.datasets import Dataset
+
     x, y = sk_digits(return_X_y=True)
     x_train, x_test, y_train, y_test = train_test_split(
         x / 16.0, y.astype(np.int64), test_size=DIGITS_TEST_FRACTION, random_state=0, stratify=y)
-    return ImageData(x_train, y_train, x_test, y_test, (1, 8, 8), 10)
+    return Dataset(x_train, y_train, x_test, y_test, (1, 8, 8), 10)
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -63,19 +53,3 @@ def read_idx(path: Path) -> np.ndarray:
     if len(raw) - start != count * dtype.itemsize:
         raise ValueError(f"{path}: {len(raw) - start} data bytes, the header promises {count * dtype.itemsize}")
     return np.frombuffer(raw, dtype, count=count, offset=start).reshape(dims)
-
-
-def _find(data_dir: Path, stem: str) -> Path:
-    for name in (stem, stem + ".gz"):
-        if (data_dir / name).is_file():
-            return data_dir / name
-    raise FileNotFoundError(f"{data_dir}: no {stem} or {stem}.gz (the MNIST IDX files)")
-
-
-def load_mnist(data_dir: Path) -> ImageData:
-    """MNIST's four IDX files (MNIST_FILES, plain or .gz) from ``data_dir``."""
-    parts = {key: read_idx(_find(Path(data_dir), stem)) for key, stem in MNIST_FILES.items()}
-    n_train, h, w = parts["x_train"].shape
-    return ImageData(parts["x_train"].reshape(n_train, -1) / 255.0, parts["y_train"].astype(np.int64),
-                     parts["x_test"].reshape(len(parts["x_test"]), -1) / 255.0,
-                     parts["y_test"].astype(np.int64), (1, h, w), 10)

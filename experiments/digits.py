@@ -1,9 +1,13 @@
-"""Classification of images (scikit-learn's 8×8 digits, or MNIST) by an MLP or a CNN.
+"""Classification of images (scikit-learn's 8×8 digits, MNIST, or the user's data) by an MLP or
+a CNN.
 
-The model is a spec (experiments.models) of hidden layers; the output layer, dense to the 10
-classes, is added. Choices the texts leave open, recorded in every row through the parameters:
+The model is a spec (experiments.models) of hidden layers; the output layer, dense to the
+data's classes, is added. Choices the texts leave open, recorded in every row through the
+parameters:
 - digits: pixels scaled to [0, 1], a fixed stratified 1347 / 450 train/test split
   (experiments.data); MNIST: its own 60000 / 10000 split, from IDX files in ``data_dir``;
+  ``dataset=file``: the user's ``.npz``, ``.parquet`` or ``.csv`` at ``data``
+  (experiments.datasets: formats, scaling, split, inferred shape and classes);
 - targets: one-hot rows (softmax-ce, logistic, mse) or ±1 one-vs-rest rows (hinge);
 - Glorot-uniform weights and zero biases from the run's seed (stream 1), batch order and
   dropout from stream 2, the training subset (``train_size``) from stream 0;
@@ -15,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from experiments.data import load_digits, load_mnist, one_hot
+from experiments.data import load_digits, one_hot
+from experiments.datasets import Dataset, load_dataset
 from experiments.models import parse_model
 from experiments.study import Param, RunOutput, Study, at_least
 from experiments.training import fit, hyper_from, optimizer_params, target_param
@@ -35,27 +40,31 @@ def _model_spec(value):
     return None
 
 
-def load(config: dict):
-    """The data set of a configuration (ImageData)."""
-    if config["dataset"] == "mnist":
-        if not config["data_dir"]:
-            raise ValueError("dataset=mnist needs data_dir=DIR with the MNIST IDX files")
-        return load_mnist(Path(config["data_dir"]))
-    return load_digits()
+PATHS = {"mnist": "data_dir", "file": "data"}  # the dataset that reads each path parameter
+FILE_OPTIONS = ("target", "test_fraction")  # read only with dataset=file
+SHAPE_OPTIONS = ("input_shape", "n_classes")  # read with dataset=mnist or file
 
 
-def input_shape(config: dict) -> tuple[int, int, int]:
-    return (1, 28, 28) if config["dataset"] == "mnist" else (1, 8, 8)
+def load(config: dict) -> Dataset:
+    """The data set of a configuration, checked (experiments.datasets); ValueError if bad."""
+    if config["dataset"] == "digits":
+        return load_digits()
+    path = config[PATHS[config["dataset"]]]
+    if not path:
+        raise ValueError(f"dataset={config['dataset']} needs {PATHS[config['dataset']]}=PATH")
+    return load_dataset(path, config["target"], config["input_shape"], config["n_classes"],
+                        "classification", config["test_fraction"])
 
 
-def model_plan(config: dict, n_classes: int = 10):
-    layers = parse_model(config["model"], config["activation"]) + [Dense(n_classes)]
-    return build_plan(input_shape(config), layers)
+def model_plan(config: dict, data: Dataset):
+    """The configuration's model on ``data``'s images, with a dense output layer per class."""
+    layers = parse_model(config["model"], config["activation"]) + [Dense(data.n_classes)]
+    return build_plan(data.shape, layers)
 
 
-def targets(labels: np.ndarray, loss: str, dtype) -> np.ndarray:
-    """One-hot rows, or ±1 one-vs-rest rows for the hinge loss. (N,) -> (N, 10)."""
-    t = one_hot(labels, 10, dtype)
+def targets(labels: np.ndarray, loss: str, n_classes: int, dtype) -> np.ndarray:
+    """One-hot rows, or ±1 one-vs-rest rows for the hinge loss. (N,) -> (N, n_classes)."""
+    t = one_hot(labels, n_classes, dtype)
     return 2 * t - 1 if loss == "hinge" else t
 
 
@@ -72,9 +81,17 @@ class DigitsStudy(Study):
         Param("batch_size", int, 32, "mini-batch size", check=at_least(1)),
         Param("epochs", int, 30, "epochs of training", check=at_least(1)),
         Param("train_size", int, 0, "use this many training images (0: all)", check=at_least(0)),
-        Param("dataset", str, "digits", "digits (bundled) or mnist (IDX files in data_dir)",
-              choices=("digits", "mnist")),
-        Param("data_dir", str, "", "directory of the MNIST IDX files (plain or .gz)"),
+        Param("dataset", str, "digits", "digits (bundled), mnist (IDX files in data_dir) or file "
+              "(your .npz, .parquet or .csv at data)", choices=("digits", "mnist", "file")),
+        Param("data_dir", str, "", "dataset=mnist: directory of the IDX files (plain or .gz)"),
+        Param("data", str, "", "dataset=file: path of a .npz (x, y or x_train, y_train, x_test, "
+              "y_test), .parquet or .csv"),
+        Param("target", str, "label", "dataset=file (.parquet, .csv): the label column"),
+        Param("test_fraction", float, 0.25, "dataset=file without a test split: the share held out",
+              check=lambda v: None if 0 < v < 1 else "must be in (0, 1)"),
+        Param("input_shape", str, "", "image shape CxHxW of a row, e.g. 1x28x28 (default: the data's, "
+              "else flat)"),
+        Param("n_classes", int, 0, "classes (default: the largest label + 1)", check=at_least(0)),
         Param("dtype", str, "float64", "floating-point type of the training", choices=("float64", "float32")),
         target_param(),
     )
@@ -105,12 +122,36 @@ class DigitsStudy(Study):
     }
 
     def normalize(self, config: dict) -> dict:
+        """Check the data set against the model and the batch before anything runs: a path
+        for the dataset that reads it (made absolute, so that any worker finds it), options
+        only for datasets that use them, the model against the images and classes, and
+        batch_size and train_size against the training rows."""
         config = dict(config)
-        plan = model_plan(config)  # raises ValueError for a model that does not fit the images
+        defaults = self.defaults()
+        dataset = config["dataset"]
+        for key, user in PATHS.items():
+            if config[user] and dataset != key:
+                raise ValueError(f"{user}={config[user]!r} is read only with dataset={key} (got dataset={dataset})")
+        unused = FILE_OPTIONS * (dataset != "file") + SHAPE_OPTIONS * (dataset == "digits")
+        for key in unused:
+            if config[key] != defaults[key]:
+                raise ValueError(f"{key}={config[key]!r} is not read with dataset={dataset}")
+        if dataset in PATHS and config[PATHS[dataset]]:
+            config[PATHS[dataset]] = str(Path(config[PATHS[dataset]]).resolve())
+        data = load(config)
+        try:
+            plan = model_plan(config, data)
+        except ValueError as err:
+            raise ValueError(f"model {config['model']!r} does not fit the {'x'.join(map(str, data.shape))} "
+                             f"inputs: {err}") from None
         if not plan.has_gradient:
             raise ValueError(f"model {config['model']!r} has a layer without gradient (threshold, sign)")
-        if config["dataset"] == "digits":
-            config["data_dir"] = ""
+        rows = len(data.x_train)
+        if config["train_size"] > rows:
+            raise ValueError(f"train_size {config['train_size']} is more than the {rows} training rows")
+        rows = config["train_size"] or rows
+        if config["batch_size"] > rows:
+            raise ValueError(f"batch_size {config['batch_size']} is more than the {rows} training rows")
         return config
 
     def run(self, config: dict, seed: int) -> RunOutput:
@@ -120,12 +161,12 @@ class DigitsStudy(Study):
         if 0 < config["train_size"] < len(x):
             keep = np.random.default_rng([seed, 0]).permutation(len(x))[: config["train_size"]]
             x, labels = x[keep], labels[keep]
-        y = targets(labels, config["loss"], dtype)
+        y = targets(labels, config["loss"], data.n_classes, dtype)
         x = np.ascontiguousarray(x, dtype)
-        test = (np.ascontiguousarray(data.x_test, dtype), targets(data.y_test, config["loss"], dtype))
-        batch_size = min(config["batch_size"], len(x))
+        test = (np.ascontiguousarray(data.x_test, dtype), targets(data.y_test, config["loss"], data.n_classes, dtype))
+        batch_size = config["batch_size"]
 
-        plan = model_plan(config, data.n_classes)
+        plan = model_plan(config, data)
         params = plan.init_params(np.random.default_rng([seed, 1]), dtype)
         result = fit(x, y, plan, params, loss=config["loss"], optimizer=config["optimizer"], hyper=hyper_from(config),
                      epochs=config["epochs"], batch_size=batch_size, schedule=config["schedule"],

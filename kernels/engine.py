@@ -60,6 +60,7 @@ from kernels.conv import conv2d_backward, conv2d_forward
 from kernels.dense import dense_backward, dense_forward
 from kernels.dropout import dropout_backward, dropout_forward
 from kernels.fused import dense_loss_gradient
+from kernels.guard import check_data, check_params, check_plan, check_train
 from kernels.jit import inline_kernel, kernel
 from kernels.losses import loss_backward, loss_forward, n_correct
 from kernels.optimizers import optimizer_step
@@ -352,9 +353,18 @@ def _workspaces(plan, capacity, dtype):
             np.empty(scratch_size, dtype=dtype))
 
 
-@kernel
 def train(x, y, x_fit, y_fit, x_test, y_test, plan, args, loss, optimizer, schedule, hyper, mask,
           params, epochs, batch_size, shuffle, seed, eval_rows, history):
+    """_train, after kernels.guard.check_train (ValueError for arguments that do not fit)."""
+    check_train(x, y, x_fit, y_fit, x_test, y_test, plan, args, hyper, mask, params, epochs, batch_size,
+                eval_rows, history)
+    return _train(x, y, x_fit, y_fit, x_test, y_test, plan, args, loss, optimizer, schedule, hyper, mask,
+                  params, epochs, batch_size, shuffle, seed, eval_rows, history)
+
+
+@kernel
+def _train(x, y, x_fit, y_fit, x_test, y_test, plan, args, loss, optimizer, schedule, hyper, mask,
+           params, epochs, batch_size, shuffle, seed, eval_rows, history):
     """Train ``params`` in place for ``epochs`` epochs; return the number of epochs completed.
 
     x: (N, n_in), y: (N, n_out): the training data, of the params' dtype. (x_fit, y_fit) and
@@ -449,8 +459,17 @@ def permutations(n, epochs, shuffle, seed):
     return out
 
 
-@kernel
 def loss_and_gradient(plan, args, loss, params, x, y, grads):
+    """_loss_and_gradient, after checking the arguments against the plan (kernels.guard)."""
+    check_plan(plan, args)
+    check_params(plan, params)
+    check_params(plan, grads, "grads")
+    check_data(plan, params.dtype, x, y, "the data", min_rows=1)
+    return _loss_and_gradient(plan, args, loss, params, x, y, grads)
+
+
+@kernel
+def _loss_and_gradient(plan, args, loss, params, x, y, grads):
     """Data loss of the whole model on (x, y) and its gradient into grads (P,), no dropout
     (forward in evaluation mode, so the result is deterministic). For gradient tests."""
     rows = x.shape[0]
@@ -465,8 +484,16 @@ def loss_and_gradient(plan, args, loss, params, x, y, grads):
     return value
 
 
-@kernel
 def predict(plan, args, params, x, out):
+    """_predict, after checking the arguments against the plan (kernels.guard)."""
+    check_plan(plan, args)
+    check_params(plan, params)
+    check_data(plan, params.dtype, x, out, "predict's x and out")
+    return _predict(plan, args, params, x, out)
+
+
+@kernel
+def _predict(plan, args, params, x, out):
     """The model's output on every row of x (evaluation mode: no dropout) into out (N, n_out),
     in chunks of at most 1024 rows."""
     n = x.shape[0]

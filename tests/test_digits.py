@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from experiments.data import load_digits, load_mnist, read_idx
+from experiments.data import load_digits, read_idx
+from experiments.datasets import load_dataset
 from experiments.models import parse_model
 from kernels.plan import Activation, Conv, Dense, Dropout, Pool, Residual
 from runner.cli import app
@@ -63,7 +64,7 @@ def write_mnist(directory: Path, n_train=40, n_test=20, gz=True) -> None:
 @pytest.mark.parametrize("gz", [True, False])
 def test_mnist_idx_files(tmp_path, gz):
     write_mnist(tmp_path, gz=gz)
-    data = load_mnist(tmp_path)
+    data = load_dataset(tmp_path)
     assert data.x_train.shape == (40, 784) and data.x_test.shape == (20, 784) and data.shape == (1, 28, 28)
     assert data.x_train.max() == 1.0 and data.y_train.dtype == np.int64
     raw = read_idx(tmp_path / f"train-labels-idx1-ubyte{'.gz' if gz else ''}")
@@ -78,8 +79,8 @@ def test_idx_reader_rejects_bad_files(tmp_path):
     (tmp_path / "short").write_bytes((tmp_path / "short").read_bytes()[:-1])
     with pytest.raises(ValueError, match="header promises"):
         read_idx(tmp_path / "short")
-    with pytest.raises(FileNotFoundError, match="MNIST"):
-        load_mnist(tmp_path)
+    with pytest.raises(ValueError, match="MNIST IDX"):
+        load_dataset(tmp_path)
 
 
 def test_mlp_and_cnn_reach_95_percent_through_runner_sweep(tmp_path):

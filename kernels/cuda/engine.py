@@ -67,6 +67,7 @@ from kernels.cuda.optimizers import optimizer_step
 from kernels.cuda.pool import avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward
 from kernels.cuda.timer import globaltimer
 from kernels.engine import permutations, workspace_widths
+from kernels.guard import check_train
 from kernels.losses import batch_mean, is_regression
 from kernels.random import stream_key
 from kernels.schedules import learning_rate
@@ -314,6 +315,9 @@ def train(x, y, x_fit, y_fit, x_test, y_test, plan, args, loss, optimizer, sched
     in place, batch_sizes and seeds (R,), history (R, epochs + 1, N_HIST) filled in. A run is
     shuffled unless its batch is the whole training set (experiments.training.fit's rule).
     """
+    for run in range(params.shape[0]):
+        check_train(x, y, x_fit, y_fit, x_test, y_test, plan, args, hyper[run], mask, params[run], epochs,
+                    int(batch_sizes[run]), eval_rows, history[run])
     dtype = params.dtype
     n_runs, n = params.shape[0], x.shape[0]
     capacity = int(max(np.max(batch_sizes), eval_rows))

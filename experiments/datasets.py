@@ -1,0 +1,207 @@
+"""A user's own data set, read and checked before any compiled code sees it.
+
+Formats (by the path):
+- ``*.npz``: arrays ``x`` and ``y`` (split here), or ``x_train``, ``y_train``, ``x_test``,
+  ``y_test``; ``x`` of shape (N, F), (N, H, W) or (N, C, H, W);
+- ``*.parquet``, ``*.csv``: one row per sample, the ``target`` column as y and every other
+  column as a feature (all numeric);
+- a directory: MNIST's four IDX files (experiments.data.MNIST_FILES, plain or .gz), of any
+  image size.
+
+Choices: integer images (uint8, as IDX and most image arrays) are scaled to [0, 1] by 1/255;
+other features are used as given. Without a test split, ``test_fraction`` of the rows is held
+out (stratified by label for classification; scikit-learn's ``random_state=0``). The image
+shape is the arrays' (N, H, W) -> (1, H, W), or ``shape`` ("CxHxW"), or flat (F,); the number of
+classes is the largest label + 1 unless given. Every mismatch raises ValueError with a one-line
+reason naming the file.
+"""
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from experiments.data import MNIST_FILES, read_idx
+
+SUFFIXES = (".npz", ".parquet", ".csv")
+TASKS = ("classification", "regression")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """x_*: (N, F) float64 with F = prod(shape); y_*: (N,) int64 labels in [0, n_classes)
+    (classification) or (N, K) float64 targets (regression, n_classes = 0)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    shape: tuple[int, ...]
+    n_classes: int
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """"1x28x28" -> (1, 28, 28); "" -> (); ValueError if malformed."""
+    if not text:
+        return ()
+    try:
+        dims = tuple(int(d) for d in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"input_shape {text!r}: expected CxHxW, e.g. 1x28x28") from None
+    if len(dims) != 3 or min(dims) < 1:
+        raise ValueError(f"input_shape {text!r}: expected three positive sizes CxHxW, e.g. 1x28x28")
+    return dims
+
+
+def _read_npz(path: Path) -> dict:
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    for keys in (("x_train", "y_train", "x_test", "y_test"), ("x", "y")):
+        if all(k in arrays for k in keys):
+            return {k: arrays[k] for k in keys}
+    raise ValueError(f"{path}: holds {', '.join(arrays) or 'no arrays'}; expected x, y or "
+                     "x_train, y_train, x_test, y_test")
+
+
+def _read_table(path: Path, target: str) -> dict:
+    import pandas as pd
+
+    try:
+        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except Exception as err:
+        raise ValueError(f"{path}: cannot be read ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+    if target not in frame.columns:
+        raise ValueError(f"{path}: no target column {target!r} (columns: {', '.join(map(str, frame.columns))})")
+    features = frame.drop(columns=[target])
+    bad = [str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])
+           or pd.api.types.is_bool_dtype(features[c])]
+    if bad:
+        raise ValueError(f"{path}: feature column {bad[0]!r} is not numeric")
+    return {"x": features.to_numpy(np.float64), "y": frame[target].to_numpy()}
+
+
+def _read_idx_dir(path: Path) -> dict:
+    arrays = {}
+    for key, stem in MNIST_FILES.items():
+        found = [path / name for name in (stem, stem + ".gz") if (path / name).is_file()]
+        if not found:
+            raise ValueError(f"{path}: no {stem} or {stem}.gz (the four MNIST IDX files)")
+        arrays[key] = read_idx(found[0])
+    return arrays
+
+
+def _features(x: np.ndarray, path: Path, what: str) -> np.ndarray:
+    if x.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: {what} has dtype {x.dtype}, not a number type")
+    if x.ndim < 2:
+        raise ValueError(f"{path}: {what} has shape {x.shape}; expected (N, F), (N, H, W) or (N, C, H, W)")
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    if x.dtype == np.uint8:
+        flat /= 255.0
+    if not np.isfinite(flat).all():
+        raise ValueError(f"{path}: {what} has non-finite values (NaN or inf)")
+    return flat
+
+
+def _labels(y: np.ndarray, path: Path, what: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"{path}: {what} has shape {y.shape}; classification needs one label per row")
+    if y.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: {what} has dtype {y.dtype}; labels must be integers 0 .. n_classes-1")
+    if y.dtype.kind == "f" and not (np.isfinite(y).all() and np.all(y == np.round(y))):
+        raise ValueError(f"{path}: {what} has values that are not integers; labels must be 0 .. n_classes-1")
+    labels = y.astype(np.int64)
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"{path}: {what} has the negative label {labels.min()}")
+    return labels
+
+
+def _targets(y: np.ndarray, path: Path, what: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: {what} has dtype {y.dtype}, not a number type")
+    y = y.reshape(len(y), -1).astype(np.float64)
+    if not np.isfinite(y).all():
+        raise ValueError(f"{path}: {what} has non-finite values (NaN or inf)")
+    return y
+
+
+def _split(x, y, fraction: float, stratify: bool):
+    from sklearn.model_selection import train_test_split
+
+    counts = np.unique(y, return_counts=True)[1] if stratify else None
+    strata = y if stratify and counts.min() >= 2 else None
+    return train_test_split(x, y, test_size=fraction, random_state=0, stratify=strata)
+
+
+def load_dataset(path: str | Path, target: str = "label", shape: str = "", n_classes: int = 0,
+                 task: str = "classification", test_fraction: float = 0.25) -> Dataset:
+    """The data set at ``path`` (module docstring), checked; ValueError with a one-line reason."""
+    path = Path(path)
+    if task not in TASKS:
+        raise ValueError(f"task {task!r}: expected one of {', '.join(TASKS)}")
+    if not path.exists():
+        raise ValueError(f"{path}: no such file or directory")
+    stat = path.stat()
+    return _load(path.resolve(), stat.st_mtime_ns, stat.st_size, target, shape, n_classes, task, test_fraction)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: Path, _mtime: int, _size: int, target: str, shape: str, n_classes: int, task: str,
+          test_fraction: float) -> Dataset:
+    """load_dataset, once per file version and options (a sweep checks every grid point)."""
+    if path.is_dir():
+        arrays = _read_idx_dir(path)
+    elif path.suffix == ".npz":
+        arrays = _read_npz(path)
+    elif path.suffix in SUFFIXES:
+        arrays = _read_table(path, target)
+    else:
+        raise ValueError(f"{path}: unknown format (expected {', '.join(SUFFIXES)} or a directory of IDX files)")
+    image = arrays.get("x_train", arrays.get("x"))
+    given = parse_shape(shape)
+    inferred = (1, *image.shape[1:]) if image.ndim == 3 else tuple(image.shape[1:]) if image.ndim == 4 else ()
+    label = _labels if task == "classification" else _targets
+    parts = {}
+    for key in arrays:
+        what = f"array {key}"
+        parts[key] = _features(arrays[key], path, what) if key.startswith("x") else label(arrays[key], path, what)
+    if "x" in parts:
+        if len(parts["x"]) != len(parts["y"]):
+            raise ValueError(f"{path}: {len(parts['x'])} rows of x but {len(parts['y'])} of y")
+        if len(parts["x"]) < 2:
+            raise ValueError(f"{path}: {len(parts['x'])} rows; need at least 2 to split off a test set")
+        if not 0 < test_fraction < 1:
+            raise ValueError(f"test_fraction {test_fraction}: must be in (0, 1)")
+        split = _split(parts["x"], parts["y"], test_fraction, task == "classification")
+        parts = dict(zip(("x_train", "x_test", "y_train", "y_test"), split))
+    for part in ("train", "test"):
+        x, y = parts[f"x_{part}"], parts[f"y_{part}"]
+        if len(x) == 0:
+            raise ValueError(f"{path}: the {part} set is empty")
+        if len(x) != len(y):
+            raise ValueError(f"{path}: {len(x)} rows of x_{part} but {len(y)} of y_{part}")
+    width = parts["x_train"].shape[1]
+    if parts["x_test"].shape[1] != width:
+        raise ValueError(f"{path}: x_test has {parts['x_test'].shape[1]} features, x_train {width}")
+    if task == "regression" and parts["y_test"].shape[1] != parts["y_train"].shape[1]:
+        raise ValueError(f"{path}: y_test has {parts['y_test'].shape[1]} columns, y_train {parts['y_train'].shape[1]}")
+    input_shape = given or inferred or (width,)
+    if int(np.prod(input_shape)) != width:
+        raise ValueError(f"{path}: input_shape {'x'.join(map(str, input_shape))} has {int(np.prod(input_shape))} "
+                         f"entries, the data {width} features")
+    classes = 0
+    if task == "classification":
+        largest = int(max(parts["y_train"].max(), parts["y_test"].max()))
+        classes = n_classes or largest + 1
+        if largest >= classes:
+            raise ValueError(f"{path}: label {largest} does not fit n_classes = {classes} (labels 0 .. {classes - 1})")
+        if classes < 2:
+            raise ValueError(f"{path}: only one class (label 0); classification needs at least 2")
+    data = Dataset(parts["x_train"], parts["y_train"], parts["x_test"], parts["y_test"], input_shape, classes)
+    for a in (data.x_train, data.y_train, data.x_test, data.y_test):
+        a.flags.writeable = False
+    return data
