@@ -1,0 +1,193 @@
+"""Plug-in studies: loaded from a file, a module or an entry point, checked against the study
+contract, and run through every command like a built-in study (the HPC paths: test_hpc)."""
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from experiments import StudyError, get_study
+from runner.cli import app
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "tabular.py"
+RUNNER = Path(sys.executable).with_name("runner")
+
+HEADER = """
+from experiments.study import Param, RunOutput, Study
+
+class Tiny(Study):
+    name = "tiny"
+    title = "a tiny study"
+    params = (Param("a", float, 1.0, "a number"), Param("n", int, 3, "curve length"))
+    default_grid = {"a": [1.0, 2.0]}
+    metrics = {"square": float}
+    curve_columns = {"value": float}
+"""
+GOOD_RUN = """
+    def run(self, config, seed):
+        a, n = config["a"], config["n"]
+        return RunOutput("ok", {"square": a * a + seed}, {"value": [a * k for k in range(n)]})
+"""
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def write_study(directory: Path, body: str = GOOD_RUN, header: str = HEADER, name: str = "tiny.py") -> Path:
+    path = directory / name
+    path.write_text(textwrap.dedent(header) + textwrap.indent(textwrap.dedent(body), "    "))
+    return path
+
+
+def test_a_study_from_a_file_sweeps_reports_and_resumes(tmp_path):
+    study = write_study(tmp_path)
+    out = tmp_path / "out"
+    result = invoke("sweep", f"{study}:Tiny", "--seeds", 2, "--workers", 1, "--out", out)
+    assert result.exit_code == 0, result.output
+    runs = pd.read_parquet(out / "runs").sort_values(["a", "seed"])
+    assert runs["square"].tolist() == [1.0, 2.0, 4.0, 5.0] and set(runs["study"]) == {"tiny"}
+    curves = pd.read_parquet(out / "curves")
+    assert len(curves) == 4 * 3 and curves.groupby("run_id")["epoch"].max().eq(2).all()
+    manifest = json.loads(next((out / "sweeps").glob("*.json")).read_text())
+    assert manifest["study_ref"] == f"{study.resolve()}:Tiny" and manifest["resolved"]["a"] == [1.0, 2.0]
+    again = invoke("sweep", f"{study}:Tiny", "--seeds", 2, "--workers", 1, "--out", out)
+    assert "4 done, 0 to run" in again.output
+    report = invoke("report", out)
+    assert report.exit_code == 0, report.output
+    assert "swept: a" in report.output and "square" in report.output
+    assert (out / "figures" / "square_vs_a.png").stat().st_size > 5000
+    assert (out / "figures" / "curve_value.png").stat().st_size > 5000
+    assert invoke("status", out).exit_code == 0
+    assert "a number" in invoke("studies", f"{study}:Tiny").output
+
+
+def test_a_study_from_a_module_beside_the_user(tmp_path, monkeypatch):
+    write_study(tmp_path, name="my_tiny_module.py")
+    monkeypatch.chdir(tmp_path)
+    result = invoke("sweep", "my_tiny_module:Tiny", "--workers", 1, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_parquet(tmp_path / "out" / "runs")) == 2
+
+
+def test_a_study_registered_by_an_installed_package(tmp_path):
+    """An entry point in the group nn_batch_runner.studies, as an installed package declares it
+    (a dist-info directory on the path), appears in `runner studies` and sweeps by its name."""
+    write_study(tmp_path, name="tinypkg.py")
+    info = tmp_path / "tinypkg-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tinypkg\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[nn_batch_runner.studies]\ntiny = tinypkg:Tiny\n")
+    env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    listed = subprocess.run([RUNNER, "studies"], capture_output=True, text=True, env=env, timeout=120)
+    assert listed.returncode == 0 and "tiny" in listed.stdout and "tinypkg:Tiny" in listed.stdout, listed.stderr
+    done = subprocess.run([RUNNER, "sweep", "tiny", "--workers", "2", "--out", tmp_path / "out"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(pd.read_parquet(tmp_path / "out" / "runs")["square"]) == [1.0, 4.0]
+
+
+@pytest.mark.parametrize("header, body, message", [
+    (HEADER, "x = 1", "does not implement run"),
+    (HEADER.replace('name = "tiny"', 'name = "digits"'), GOOD_RUN, "built-in study"),
+    (HEADER.replace('name = "tiny"', 'name = "my study"'), GOOD_RUN, "without spaces"),
+    (HEADER.replace('{"a": [1.0, 2.0]}', '{"b": [1]}'), GOOD_RUN, "'b', which is not a parameter"),
+    (HEADER.replace('{"a": [1.0, 2.0]}', '{"a": []}'), GOOD_RUN, "non-empty list"),
+    (HEADER.replace('{"square": float}', '{"square": list}'), GOOD_RUN, "metrics['square']"),
+    (HEADER.replace('{"square": float}', '{"status": float}'), GOOD_RUN, "metric 'status' is already"),
+    (HEADER.replace('{"square": float}', '{"a": float}'), GOOD_RUN, "metric 'a' is already a parameter"),
+    (HEADER.replace('{"value": float}', '{"epoch": int}'), GOOD_RUN, "curve column 'epoch'"),
+    (HEADER.replace('Param("n", int, 3,', 'Param("a", int, 3,'), GOOD_RUN, "'a' is declared twice"),
+    (HEADER.replace('Param("n", int, 3,', 'Param("n", list, 3,'), GOOD_RUN, "type must be int"),
+    (HEADER.replace("class Tiny", "raise RuntimeError('broken')\nclass Tiny"), GOOD_RUN, "RuntimeError: broken"),
+])
+def test_a_study_that_breaks_the_contract_exits_2(tmp_path, header, body, message):
+    study = write_study(tmp_path, body, header)
+    result = invoke("sweep", f"{study}:Tiny", "--out", tmp_path / "out")
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(StudyError, match=re.escape(message)):
+        get_study(f"{study}:Tiny")
+
+
+@pytest.mark.parametrize("reference, message", [
+    ("no-such-study", "unknown study 'no-such-study'"),
+    ("missing.py:Tiny", "no such file"),
+    ("{tiny}:Nope", "no subclass of experiments.study.Study called 'Nope'"),
+    ("{tiny}:Param", "no subclass"),
+    ("no_such_module_xyz:Tiny", "ModuleNotFoundError"),
+    ("{tiny}:not-a-name", "expected path/to/file.py:ClassName"),
+])
+def test_a_study_that_cannot_be_found_exits_2(tmp_path, reference, message):
+    tiny = write_study(tmp_path)
+    result = invoke("sweep", reference.format(tiny=tiny), "--out", tmp_path / "out")
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("body, message", [
+    ('def run(self, config, seed):\n    return RunOutput("ok", {"square": 1.0, "cube": 1.0}, {"value": [1.0]})',
+     "returned the metric 'cube', which the study does not declare"),
+    ('def run(self, config, seed):\n    return RunOutput("ok", {}, {"value": [1.0]})',
+     "did not return the declared metric 'square'"),
+    ('def run(self, config, seed):\n    return RunOutput("ok", {"square": 1.0}, {})',
+     "did not return the declared curve column 'value'"),
+    ('def run(self, config, seed):\n    return RunOutput("ok", {"square": 1.0}, {"value": [1.0], "other": [2.0]})',
+     "returned the curve column 'other'"),
+    ('def run(self, config, seed):\n    return {"square": 1.0}',
+     "run returned dict, not a RunOutput"),
+    ('def run(self, config, seed):\n    return RunOutput("fine", {"square": 1.0}, {"value": [1.0]})',
+     "status 'fine'"),
+])
+def test_a_run_that_breaks_its_declaration_is_a_failed_row_naming_the_column(tmp_path, body, message):
+    study = write_study(tmp_path, body)
+    out = tmp_path / "out"
+    result = invoke("sweep", f"{study}:Tiny", "--workers", 1, "--out", out)
+    assert result.exit_code == 1
+    runs = pd.read_parquet(out / "runs")
+    assert (runs["status"] == "failed").all() and runs["error"].str.contains(message, regex=False).all(), runs["error"]
+
+
+def test_curves_of_one_run_have_one_length(tmp_path):
+    header = HEADER.replace('{"value": float}', '{"value": float, "other": float}')
+    body = ('def run(self, config, seed):\n'
+            '    return RunOutput("ok", {"square": 1.0}, {"value": [1.0, 2.0], "other": [1.0]})')
+    study = write_study(tmp_path, body, header)
+    invoke("sweep", f"{study}:Tiny", "--workers", 1, "--out", tmp_path / "out")
+    runs = pd.read_parquet(tmp_path / "out" / "runs")
+    assert runs["error"].str.contains("curves of one run differ in length: value 2, other 1").all()
+
+
+def test_the_example_study_through_the_console_script(tmp_path):
+    """examples/tabular.py on its CSV: sweep on 2 workers, report, status, dry run of a shard."""
+    out = tmp_path / "out"
+    done = subprocess.run([RUNNER, "sweep", f"{EXAMPLE}:TabularStudy", "--seeds", "2", "--workers", "2",
+                           "--out", out], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    runs = pd.read_parquet(out / "runs")
+    assert len(runs) == 6 and (runs["status"] == "ok").all() and (runs["n_params"] == 13 * 32 + 32 + 32 * 3 + 3).all()
+    assert runs.groupby("lr")["final_test_acc"].median().max() > 0.9  # wine is an easy table
+    report = subprocess.run([RUNNER, "report", out], capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0 and "final_test_acc" in report.stdout, report.stderr
+    assert subprocess.run([RUNNER, "status", out], capture_output=True, timeout=120).returncode == 0
+    warm = subprocess.run([RUNNER, "warm", f"{EXAMPLE}:TabularStudy"], capture_output=True, text=True, timeout=600)
+    assert warm.returncode == 0 and "tabular: compiled" in warm.stdout, warm.stderr
+
+
+def test_slurm_scripts_name_the_plugin_and_take_the_directives(tmp_path):
+    result = invoke("slurm", f"{EXAMPLE}:TabularStudy", "--array-size", 2, "--out", tmp_path / "out",
+                    "--max-array-size", 10, "--mem", "4G", "--account", "proj1", "--qos", "short",
+                    "--gres", "gpu:1", "--constraint", "avx512", "--sbatch", "#SBATCH --mail-type=END")
+    assert result.exit_code == 0, result.output
+    script = (tmp_path / "out" / "slurm" / "array-0.sbatch").read_text()
+    for line in ("#SBATCH --mem=4G", "#SBATCH --account=proj1", "#SBATCH --qos=short", "#SBATCH --gres=gpu:1",
+                 "#SBATCH --constraint=avx512", "#SBATCH --mail-type=END", f"sweep {EXAMPLE}:TabularStudy"):
+        assert line in script
+    assert f"warm {EXAMPLE}:TabularStudy" in (tmp_path / "out" / "slurm" / "warmup.sbatch").read_text()
+    bad = invoke("slurm", "digits", "--array-size", 2, "--out", tmp_path / "o2", "--sbatch", "--mem=4G")
+    assert bad.exit_code == 2 and "expected one line '#SBATCH" in bad.output
