@@ -95,6 +95,8 @@ def _features(x: np.ndarray, path: Path, what: str) -> np.ndarray:
         raise ValueError(f"{path}: {what} has dtype {x.dtype}, not a number type")
     if x.ndim < 2:
         raise ValueError(f"{path}: {what} has shape {x.shape}; expected (N, F), (N, H, W) or (N, C, H, W)")
+    if len(x) == 0 or x.size == 0:
+        raise ValueError(f"{path}: {what} has shape {x.shape}: 0 rows or 0 features")
     flat = x.reshape(len(x), -1).astype(np.float64)
     if x.dtype == np.uint8:
         flat /= 255.0

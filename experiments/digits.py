@@ -41,7 +41,7 @@ def _model_spec(value):
 
 
 PATHS = {"mnist": "data_dir", "file": "data"}  # the dataset that reads each path parameter
-FILE_OPTIONS = ("target", "test_fraction")  # read only with dataset=file
+FILE_OPTIONS = ("label", "test_fraction")  # read only with dataset=file
 SHAPE_OPTIONS = ("input_shape", "n_classes")  # read with dataset=mnist or file
 
 
@@ -52,7 +52,7 @@ def load(config: dict) -> Dataset:
     path = config[PATHS[config["dataset"]]]
     if not path:
         raise ValueError(f"dataset={config['dataset']} needs {PATHS[config['dataset']]}=PATH")
-    return load_dataset(path, config["target"], config["input_shape"], config["n_classes"],
+    return load_dataset(path, config["label"], config["input_shape"], config["n_classes"],
                         "classification", config["test_fraction"])
 
 
@@ -86,7 +86,7 @@ class DigitsStudy(Study):
         Param("data_dir", str, "", "dataset=mnist: directory of the IDX files (plain or .gz)"),
         Param("data", str, "", "dataset=file: path of a .npz (x, y or x_train, y_train, x_test, "
               "y_test), .parquet or .csv"),
-        Param("target", str, "label", "dataset=file (.parquet, .csv): the label column"),
+        Param("label", str, "label", "dataset=file (.parquet, .csv): the name of the label column"),
         Param("test_fraction", float, 0.25, "dataset=file without a test split: the share held out",
               check=lambda v: None if 0 < v < 1 else "must be in (0, 1)"),
         Param("input_shape", str, "", "image shape CxHxW of a row, e.g. 1x28x28 (default: the data's, "

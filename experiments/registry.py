@@ -95,6 +95,8 @@ def _instantiate(reference: str, shown: str) -> Study:
     except Exception as err:
         raise StudyError(f"study {shown!r}: {class_name}() raised {type(err).__name__}: {err}") from None
     check_contract(study)
+    if study.name in BUILTIN:
+        raise StudyError(f"study {shown!r}: the name {study.name!r} is a built-in study's; choose another")
     return study
 
 
@@ -136,8 +138,6 @@ def check_contract(study: Study) -> None:
     name = getattr(study, "name", None)
     if not isinstance(name, str) or not name or any(c.isspace() or c in ":/\\" for c in name):
         fail("name must be a non-empty string without spaces, ':' or '/'")
-    if name in BUILTIN:
-        fail(f"the name {name!r} is a built-in study's; choose another")
     params = getattr(study, "params", None)
     if not isinstance(params, tuple) or not all(isinstance(p, Param) for p in params):
         fail("params must be a tuple of experiments.study.Param")
@@ -182,6 +182,8 @@ def check_contract(study: Study) -> None:
         if not isinstance(values, list | tuple) or not values:
             fail(f"default_grid[{key!r}] must be a non-empty list")
         for value in values:
+            if value in param.aliases.values():
+                continue  # e.g. batch_size "full", which the check of batch sizes does not take
             try:
                 param.validate(value)
             except ValueError as err:

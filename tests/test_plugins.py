@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from experiments import StudyError, get_study
+from experiments import StudyError, builtin_studies, get_study
+from experiments.registry import BUILTIN, check_contract
 from runner.cli import app
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "tabular.py"
@@ -65,6 +66,12 @@ def test_a_study_from_a_file_sweeps_reports_and_resumes(tmp_path):
     assert (out / "figures" / "curve_value.png").stat().st_size > 5000
     assert invoke("status", out).exit_code == 0
     assert "a number" in invoke("studies", f"{study}:Tiny").output
+
+
+def test_the_built_in_studies_keep_the_contract():
+    for study in builtin_studies().values():
+        check_contract(study)
+    assert set(builtin_studies()) == set(BUILTIN)
 
 
 def test_a_study_from_a_module_beside_the_user(tmp_path, monkeypatch):

@@ -1,0 +1,214 @@
+"""A user's own data in the training studies: formats, inferred shape and classes, and every
+mismatch caught before compiled code runs (CLI: exit 2, nothing written; API: ValueError)."""
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from experiments.datasets import load_dataset
+from experiments.training import Hyper, fit
+from kernels import codes, engine
+from kernels.guard import parameter_count
+from kernels.plan import Activation, Conv, Dense, Dropout, Pool, Residual, build_plan
+from runner.cli import app
+
+RNG = np.random.default_rng(0)
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def images(n=90, size=16, classes=3):
+    """(n, size, size) uint8 images of ``classes`` classes, each a bright row at its own place."""
+    labels = np.arange(n) % classes
+    x = RNG.integers(0, 40, size=(n, size, size)).astype(np.uint8)
+    x[np.arange(n), labels * size // classes, :] = 255
+    return x, labels
+
+
+@pytest.fixture
+def npz(tmp_path):
+    x, y = images()
+    path = tmp_path / "own.npz"
+    np.savez(path, x=x, y=y)
+    return path
+
+
+@pytest.fixture
+def csv(tmp_path):
+    x, y = images(60, 4, 2)
+    frame = pd.DataFrame(x.reshape(60, -1) / 255.0, columns=[f"f{i}" for i in range(16)]).assign(kind=y)
+    path = tmp_path / "own.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_npz_images_infer_shape_and_classes(npz):
+    data = load_dataset(npz)
+    assert data.shape == (1, 16, 16) and data.n_classes == 3
+    assert data.x_train.shape == (67, 256) and data.x_test.shape == (23, 256)  # a quarter held out
+    assert data.x_train.max() == 1.0  # uint8 scaled by 1/255
+    assert sorted(np.bincount(data.y_test)) == [7, 8, 8]  # stratified
+
+
+def test_a_cnn_on_own_images_through_runner_sweep(tmp_path, npz):
+    out = tmp_path / "out"
+    result = invoke("sweep", "digits", "--grid", "dataset=file", "--grid", f"data={npz}",
+                    "--grid", "model=conv4x3p1-pool2-dense16", "--grid", "epochs=15", "--grid", "batch_size=8",
+                    "--workers", 1, "--out", out)
+    assert result.exit_code == 0, result.output
+    run = pd.read_parquet(out / "runs").iloc[0]
+    assert run["n_params"] == 4 * 9 + 4 + 4 * 8 * 8 * 16 + 16 + 16 * 3 + 3  # 16x16 input, 3 classes
+    assert run["final_test_acc"] > 0.9 and run["data"] == str(npz.resolve())
+
+
+def test_csv_and_parquet_give_the_same_runs(tmp_path, csv):
+    parquet = tmp_path / "own.parquet"
+    pd.read_csv(csv).to_parquet(parquet)
+    finals = []
+    for path in (csv, parquet):
+        out = tmp_path / path.suffix[1:]
+        result = invoke("sweep", "digits", "--grid", "dataset=file", "--grid", f"data={path}", "--grid", "label=kind",
+                        "--grid", "model=dense8", "--grid", "epochs=5", "--workers", 1, "--out", out)
+        assert result.exit_code == 0, result.output
+        finals.append(pd.read_parquet(out / "runs")["final_train_loss"].item())
+    assert finals[0] == finals[1]
+
+
+def test_npz_with_its_own_split(tmp_path):
+    x, y = images(40)
+    path = tmp_path / "split.npz"
+    np.savez(path, x_train=x[:30], y_train=y[:30], x_test=x[30:], y_test=y[30:])
+    data = load_dataset(path, shape="1x16x16", n_classes=5)
+    assert len(data.x_train) == 30 and len(data.x_test) == 10 and data.n_classes == 5
+
+
+def bad_npz(tmp_path, name, **arrays):
+    path = tmp_path / f"{name}.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+def mismatches(tmp_path, npz, csv):
+    """(grid options, message) of data that cannot run: each must exit 2 before anything runs."""
+    x, y = images()
+    nan = x.astype(float)
+    nan[3, 3, 3] = np.nan
+    text = tmp_path / "words.csv"
+    pd.DataFrame({"a": ["x", "y", "z", "w"], "label": [0, 1, 0, 1]}).to_csv(text, index=False)
+    return [
+        (["dataset=file"], "dataset=file needs data=PATH"),
+        ([f"data={npz}"], "is read only with dataset=file (got dataset=digits)"),
+        (["dataset=file", f"data={npz}", f"data_dir={tmp_path}"], "is read only with dataset=mnist"),
+        (["n_classes=3"], "n_classes=3 is not read with dataset=digits"),
+        (["label=kind"], "label='kind' is not read with dataset=digits"),
+        (["dataset=file", f"data={tmp_path / 'nope.npz'}"], "no such file or directory"),
+        (["dataset=file", f"data={csv.with_suffix('.txt')}"], "no such file"),
+        (["dataset=file", f"data={bad_npz(tmp_path, 'keys', a=x)}"], "expected x, y or x_train"),
+        (["dataset=file", f"data={csv}"], "no target column 'label'"),
+        (["dataset=file", f"data={text}"], "feature column 'a' is not numeric"),
+        (["dataset=file", f"data={bad_npz(tmp_path, 'nan', x=nan, y=y)}"], "non-finite values"),
+        (["dataset=file", f"data={bad_npz(tmp_path, 'neg', x=x, y=y - 1)}"], "negative label -1"),
+        (["dataset=file", f"data={bad_npz(tmp_path, 'frac', x=x, y=y + 0.5)}"], "not integers"),
+        (["dataset=file", f"data={bad_npz(tmp_path, 'rows', x=x, y=y[:-1])}"], "90 rows of x but 89 of y"),
+        (["dataset=file", f"data={bad_npz(tmp_path, 'one', x=x, y=0 * y)}"], "only one class"),
+        (["dataset=file", f"data={bad_npz(tmp_path, 'str', x=x.astype(str), y=y)}"], "not a number type"),
+        (["dataset=file", f"data={bad_npz(tmp_path, 'empty', x=x[:0], y=y[:0])}"], "0 rows or 0 features"),
+        (["dataset=file", f"data={npz}", "n_classes=2"], "label 2 does not fit n_classes = 2"),
+        (["dataset=file", f"data={npz}", "input_shape=1x8x8"], "input_shape 1x8x8 has 64 entries, the data 256"),
+        (["dataset=file", f"data={npz}", "input_shape=16x16"], "expected three positive sizes"),
+        (["dataset=file", f"data={csv}", "label=kind", "model=conv4x3"], "does not fit the 16 inputs"),
+        (["dataset=file", f"data={npz}", "batch_size=100"], "batch_size 100 is more than the 67 training rows"),
+        (["dataset=file", f"data={npz}", "train_size=500"], "train_size 500 is more than the 67 training rows"),
+        (["dataset=mnist"], "dataset=mnist needs data_dir=PATH"),
+        (["dataset=mnist", f"data_dir={tmp_path}"], "no train-images-idx3-ubyte"),
+    ]
+
+
+def test_mismatched_data_exits_2_with_nothing_written(tmp_path, npz, csv):
+    cases = mismatches(tmp_path, npz, csv)
+    assert len(cases) >= 15
+    for options, message in cases:
+        for dry in ([], ["--dry-run"]):
+            out = tmp_path / "out"
+            result = invoke("sweep", "digits", *(a for o in options for a in ("--grid", o)), *dry, "--out", out)
+            assert result.exit_code == 2, (options, result.output)
+            assert message in result.output and result.output.count("\n") == 1, (options, result.output)
+            assert not out.exists()
+
+
+def test_the_other_training_studies_take_own_data(tmp_path, npz):
+    dense = {"learning-rate": [256, 64, 3], "lcurve-penalty": [256, 128, 64, 3]}  # their default models
+    for study, widths in dense.items():
+        result = invoke("sweep", study, "--grid", "dataset=file", "--grid", f"data={npz}", "--grid", "epochs=2",
+                        "--grid", "lr=0.01", "--grid", "optimizer=adam", "--grid", "l2=0", "--grid", "train_size=0",
+                        "--workers", 1, "--out", tmp_path / study)
+        assert result.exit_code == 0, result.output
+        n_params = sum(a * b + b for a, b in zip(widths, widths[1:]))
+        assert pd.read_parquet(tmp_path / study / "runs")["n_params"].item() == n_params
+
+
+# The API: fit and the engine's entry points check what they are given.
+
+PLAN = build_plan(4, [Dense(5), Activation("tanh"), Dense(2)])
+
+
+def fit_args(**changes):
+    x, y = RNG.standard_normal((10, 4)), RNG.standard_normal((10, 2))
+    args = dict(x=x, y=y, plan=PLAN, params=PLAN.init_params(RNG, np.float64), loss="mse", optimizer="sgd",
+                hyper=Hyper(lr=0.1), epochs=2, batch_size=5, seed=0)
+    return {**args, **changes}
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"x": np.zeros((10, 20))}, "x of the training data has 20 columns; the model takes 4 inputs"),
+    ({"y": np.zeros((10, 3))}, "y of the training data has 3 columns; the model has 2 outputs"),
+    ({"y": np.zeros((9, 2))}, "x has 10 rows, y 9"),
+    ({"x": np.zeros((10, 4), np.float32)}, "dtype float32; expected float64"),
+    ({"params": np.zeros(7)}, "params has 7 entries; the plan lays out 37"),
+    ({"params": np.zeros(37, np.int64)}, "params must be a float32 or float64 array"),
+    ({"x": np.zeros((4, 10)).T}, "not C-contiguous"),
+    ({"x": [[0.0] * 4] * 10}, "must be a NumPy array"),
+    ({"batch_size": 11}, "batch_size 11 is not in 1 .. 10"),
+    ({"batch_size": 0}, "batch_size 0 is not in 1 .. 10"),
+    ({"epochs": -1}, "epochs must be >= 0"),
+    ({"x": np.zeros((0, 4)), "y": np.zeros((0, 2))}, "has 0 rows; needs at least 1"),
+    ({"test_set": (np.zeros((3, 5)), np.zeros((3, 2)))}, "x of the test monitor set has 5 columns"),
+    ({"fit_set": (np.zeros((3, 4)), np.zeros((3, 1)))}, "y of the fit monitor set has 1 columns"),
+])
+def test_fit_rejects_what_does_not_fit_the_plan(changes, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        fit(**fit_args(**changes))
+
+
+def test_engine_entry_points_check_their_arguments():
+    params = PLAN.init_params(RNG, np.float64)
+    x, y = RNG.standard_normal((10, 4)), RNG.standard_normal((10, 2))
+    hyper, mask = Hyper(lr=0.1).vector(np.float64), PLAN.penalty_mask(False, np.float64)
+    history = np.zeros((2, codes.N_HIST))
+
+    def train(**changes):
+        a = dict(x=x, y=y, x_fit=x, y_fit=y, x_test=x[:0], y_test=y[:0], plan=PLAN.table, args=PLAN.args,
+                 loss=codes.LOSS_MSE, optimizer=0, schedule=0, hyper=hyper, mask=mask, params=params.copy(),
+                 epochs=1, batch_size=5, shuffle=True, seed=0, eval_rows=16, history=history)
+        return engine.train(**{**a, **changes})
+
+    assert train() == 1
+    for changes, message in [({"history": np.zeros((1, codes.N_HIST))}, "history has shape"),
+                             ({"mask": mask[:-1]}, "mask has 36 entries"),
+                             ({"hyper": hyper[:3]}, "hyper has 3 entries"),
+                             ({"eval_rows": 0}, "eval_rows must be >= 1"),
+                             ({"plan": PLAN.table[:, :5].copy()}, "plan has shape")]:
+        with pytest.raises(ValueError, match=message):
+            train(**changes)
+    with pytest.raises(ValueError, match="predict's x and out"):
+        engine.predict(PLAN.table, PLAN.args, params, x, np.zeros((10, 3)))
+    with pytest.raises(ValueError, match="grads has 36 entries"):
+        engine.loss_and_gradient(PLAN.table, PLAN.args, codes.LOSS_MSE, params, x, y, np.zeros(36))
+
+
+def test_parameter_count_of_the_table_equals_the_plans():
+    plan = build_plan((1, 8, 8), [Conv(3, 3, 1, 1), Activation("relu"), Pool(2, kind="max"), Dropout(0.5),
+                                  Dense(12, bias=False), Residual(6, "tanh"), Dense(4)])
+    assert parameter_count(plan.table) == plan.n_params > 0
