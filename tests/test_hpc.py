@@ -177,16 +177,87 @@ def test_real_slurm_array_equals_the_local_run(tmp_path, reference):
     out = tmp_path / "out"
     submitted = run("slurm", *SWEEP, "--array-size", 4, "--out", out, "--submit")
     assert submitted.returncode == 0, submitted.stderr
-    jobs = submitted.stdout.split("submitted: warm-up ")[1].split(";")[0].replace("arrays", "").replace(",", " ").split()
-    deadline = time.time() + 600
-    while time.time() < deadline:
-        queued = subprocess.run(["squeue", "-h", "-j", ",".join(jobs)], capture_output=True, text=True).stdout
-        if not queued.strip():
-            break
-        time.sleep(1)
+    wait_for_jobs(submitted.stdout)
     logs = "\n".join(p.read_text() for p in sorted((out / "slurm" / "logs").glob("*.out")))
     assert len(list((out / "slurm" / "logs").glob("array-*.out"))) == 4, logs
     status = run("status", out)
     assert status.returncode == 0, status.stdout + logs
     pd.testing.assert_frame_equal(results(out), results(reference))
     assert np.all(load(out)["threads"] == 1)
+
+
+# A plug-in study from examples/ and a user's .npz data set, through every way a sweep runs.
+EXAMPLE = Path(__file__).parents[1] / "examples" / "tabular.py"
+OUTCOME = ["run_id", "sweep_id", "status", "seed", "lr", "final_train_loss", "final_test_acc"]
+
+
+@pytest.fixture(scope="module")
+def user_sweeps(tmp_path_factory) -> dict:
+    """name -> (sweep arguments, its results run whole in one process)."""
+    root = tmp_path_factory.mktemp("user")
+    rng = np.random.default_rng(0)
+    labels = np.arange(120) % 3
+    x = rng.integers(0, 40, size=(120, 6, 6)).astype(np.uint8)
+    x[np.arange(120), 2 * labels, :] = 255
+    np.savez(root / "own.npz", x=x, y=labels)
+    sweeps = {"plugin": [f"{EXAMPLE}:TabularStudy", "--grid", "epochs=10", "--seeds", "2"],
+              "npz": ["digits", "--grid", "dataset=file", "--grid", f"data={root / 'own.npz'}", "--grid",
+                      "model=dense8", "--grid", "epochs=5", "--grid", "lr=0.001,0.01,0.1"]}
+    out = {}
+    for name, args in sweeps.items():
+        out[name] = root / name
+        done = run("sweep", *args, "--workers", 1, "--out", out[name])
+        assert done.returncode == 0, done.stderr
+    return {name: (args, out[name]) for name, args in sweeps.items()}
+
+
+def outcome(out: Path) -> pd.DataFrame:
+    return load(out)[OUTCOME].sort_values("run_id").reset_index(drop=True)
+
+
+@pytest.mark.parametrize("name", ["plugin", "npz"])
+def test_user_sweeps_in_concurrent_shards_report_and_status(tmp_path, user_sweeps, name):
+    args, reference = user_sweeps[name]
+    out = tmp_path / "out"
+    procs = [subprocess.Popen([RUNNER, "sweep", *args, "--workers", "1", "--out", out, "--shard", f"{i}/2"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    assert all(p.wait(timeout=600) == 0 for p in procs), [p.stderr.read() for p in procs]
+    pd.testing.assert_frame_equal(outcome(out), outcome(reference))
+    assert run("status", out).returncode == 0
+    report = run("report", out)
+    assert report.returncode == 0 and "final_test_acc" in report.stdout, report.stderr
+
+
+@pytest.mark.parametrize("name", ["plugin", "npz"])
+def test_user_sweeps_on_dask(tmp_path, user_sweeps, name):
+    pytest.importorskip("distributed")
+    args, reference = user_sweeps[name]
+    done = run("sweep", *args, "--executor", "dask", "--workers", 2, "--out", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    pd.testing.assert_frame_equal(outcome(tmp_path / "out"), outcome(reference))
+
+
+def wait_for_jobs(stdout: str) -> None:
+    """Wait until the jobs that `runner slurm --submit` printed have left the queue."""
+    jobs = stdout.split("submitted: warm-up ")[1].split(";")[0].replace("arrays", "").replace(",", " ").split()
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        queued = subprocess.run(["squeue", "-h", "-j", ",".join(jobs)], capture_output=True, text=True).stdout
+        if not queued.strip():
+            return
+        time.sleep(1)
+
+
+@pytest.mark.skipif(not slurm_ready() and not os.environ.get("CI"),
+                    reason="no SLURM cluster here (sbatch or SLURM_CONF absent); CI starts one "
+                           "with scripts/slurm_cluster.sh")
+def test_user_sweeps_as_real_slurm_arrays(tmp_path, user_sweeps):
+    assert slurm_ready(), "CI must run this test: .ci/run starts a one-node cluster and exports SLURM_CONF"
+    for name, (args, reference) in user_sweeps.items():
+        out = tmp_path / name
+        submitted = run("slurm", *args, "--array-size", 2, "--out", out, "--submit")
+        assert submitted.returncode == 0, submitted.stderr
+        wait_for_jobs(submitted.stdout)
+        logs = "\n".join(p.read_text() for p in sorted((out / "slurm" / "logs").glob("*.out")))
+        assert run("status", out).returncode == 0, logs
+        pd.testing.assert_frame_equal(outcome(out), outcome(reference))

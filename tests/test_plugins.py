@@ -179,6 +179,9 @@ def test_the_example_study_through_the_console_script(tmp_path):
     runs = pd.read_parquet(out / "runs")
     assert len(runs) == 6 and (runs["status"] == "ok").all() and (runs["n_params"] == 13 * 32 + 32 + 32 * 3 + 3).all()
     assert runs.groupby("lr")["final_test_acc"].median().max() > 0.9  # wine is an easy table
+    manifest = json.loads(next((out / "sweeps").glob("*.json")).read_text())
+    assert manifest["command"][1:] == ["sweep", f"{EXAMPLE}:TabularStudy", "--seeds", "2", "--workers", "2",
+                                       "--out", str(out)]
     report = subprocess.run([RUNNER, "report", out], capture_output=True, text=True, timeout=300)
     assert report.returncode == 0 and "final_test_acc" in report.stdout, report.stderr
     assert subprocess.run([RUNNER, "status", out], capture_output=True, timeout=120).returncode == 0
