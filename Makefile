@@ -1,4 +1,6 @@
 # Set-up is `make run` and `make test`; both create .venv and install the package into it.
+# `make run` installs only what running needs; the test extras (PyTorch, pytest, Dask, the
+# CUDA simulator) come with `make test`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,6 +11,10 @@ OUT ?= out/batch-size
 $(BIN)/runner: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test-extras: $(BIN)/runner
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
@@ -16,7 +22,7 @@ run: $(BIN)/runner
 	$(BIN)/runner sweep batch-size --out $(OUT)
 	$(BIN)/runner report $(OUT)
 
-test: $(BIN)/runner
+test: $(VENV)/.test-extras
 	$(BIN)/python -m pytest -q
 
 bench: $(BIN)/runner

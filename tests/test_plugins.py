@@ -201,3 +201,18 @@ def test_slurm_scripts_name_the_plugin_and_take_the_directives(tmp_path):
     assert f"warm {EXAMPLE}:TabularStudy" in (tmp_path / "out" / "slurm" / "warmup.sbatch").read_text()
     bad = invoke("slurm", "digits", "--array-size", 2, "--out", tmp_path / "o2", "--sbatch", "--mem=4G")
     assert bad.exit_code == 2 and "expected one line '#SBATCH" in bad.output
+
+
+def test_the_readme_study_runs_as_shown(tmp_path, monkeypatch):
+    """The README's "Write your own study" example, copied from the README, swept as shown."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## Write your own study")[1]
+    (tmp_path / "mystudy.py").write_text(section.split("```python\n")[1].split("```")[0])
+    monkeypatch.chdir(tmp_path)
+    result = invoke("sweep", "mystudy.py:Quadratic", "--grid", "a=0.5,2", "--seeds", 3, "--workers", 1)
+    assert result.exit_code == 0, result.output
+    runs = pd.read_parquet(tmp_path / "out" / "quadratic" / "runs")
+    assert len(runs) == 2 * 3 * 3
+    one = runs[(runs["a"] == 0.5) & (runs["lr"] == 0.1) & (runs["seed"] == 0)]
+    assert one["final"].item() == pytest.approx(0.9**20)  # x ← (1 − 2·a·lr) x, twenty times
+    assert invoke("report", tmp_path / "out" / "quadratic").exit_code == 0
