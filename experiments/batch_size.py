@@ -26,14 +26,23 @@ Choices the book leaves open (recorded in every row through the parameters):
 - Batches without replacement within an epoch (a fresh permutation each epoch); the
   deterministic GD curve of Fig 8.3 is the full batch b = N, written ``batch_size=full``.
 - Times are seconds spent in updates only (the end-of-epoch evaluation is timed apart).
+
+Your own regression data (``data=PATH``: a .npz with ``x`` (N, F) and ``y`` (N,) or (N, K),
+or a .parquet / .csv with the ``label`` column as y and the others as x; experiments.datasets):
+the model is the same linear least squares, f(x) = A x̂ with x̂ = (1, x), every row trains (no
+test split), and L_min, L̄ and the monitored excess loss are exactly as above.
+``n_samples`` and ``n_outputs`` are then the data's N and K; ``degree`` and ``noise`` do not
+apply and are recorded as 0.
 """
 import functools
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
 from scipy.linalg import solve_triangular
 
+from experiments.datasets import load_dataset
 from experiments.study import Param, RunOutput, Study, at_least, positive
 from experiments.training import fit, hyper_from, optimizer_params, target_param
 from kernels.codes import HIST_TRAIN_LOSS, HIST_TRAIN_TIME, HIST_WALL_TIME
@@ -101,6 +110,22 @@ def problem(n_samples: int, n_outputs: int, degree: int, noise: float, seed: int
     return Problem(xhat, y, l_min, *arrays[2:])
 
 
+@functools.lru_cache(maxsize=4)
+def data_problem(path: str, label: str) -> Problem:
+    """The user's data set at ``path`` as a Problem (module docstring), made once per process."""
+    data = load_dataset(path, label, task="regression", test_fraction=0)
+    xhat = np.column_stack([np.ones(len(data.x_train)), data.x_train])
+    y = np.ascontiguousarray(data.y_train)
+    l_min = mse(xhat, exact_minimizer(xhat, y), y)
+    if not l_min > 0:
+        raise ValueError(f"{path}: the linear model fits these data exactly (L_min = {l_min:g}); "
+                         "the relative loss L/L_min - 1 is undefined")
+    arrays = (xhat, y, *excess_loss_set(xhat, y))
+    for a in arrays:
+        a.flags.writeable = False
+    return Problem(xhat, y, l_min, *arrays[2:])
+
+
 def first_reach(values: np.ndarray, level: float) -> int | None:
     """Index of the first entry <= level, or None."""
     hits = np.flatnonzero(values <= level)
@@ -125,6 +150,9 @@ class BatchSizeStudy(Study):
               check=positive),
         Param("dtype", str, "float64", "floating-point type of the training", choices=("float64", "float32")),
         target_param(),
+        Param("data", str, "", "your regression data (.npz, .parquet, .csv) instead of the book's "
+              "polynomial problem"),
+        Param("label", str, "y", "data=.parquet/.csv: the name of the target column"),
     )
     default_grid = {"batch_size": [2**k for k in range(12)] + [0]}
     metrics = {
@@ -151,6 +179,17 @@ class BatchSizeStudy(Study):
 
     def normalize(self, config: dict) -> dict:
         config = dict(config)
+        defaults = self.defaults()
+        if config["data"]:
+            for key in ("n_samples", "n_outputs", "degree", "noise"):
+                if config[key] != defaults[key]:
+                    raise ValueError(f"{key}={config[key]!r} does not apply to data={config['data']!r} "
+                                     "(the data set it)")
+            config["data"] = str(Path(config["data"]).resolve())
+            own = data_problem(config["data"], config["label"])
+            config.update(n_samples=own.y.shape[0], n_outputs=own.y.shape[1], degree=0, noise=0.0)
+        elif config["label"] != defaults["label"]:
+            raise ValueError(f"label={config['label']!r} is read only with data=PATH")
         n = config["n_samples"]
         if config["batch_size"] == 0:  # the "full" alias: deterministic GD
             config["batch_size"] = n
@@ -161,8 +200,11 @@ class BatchSizeStudy(Study):
     def run(self, config: dict, seed: int) -> RunOutput:
         dtype = np.dtype(config["dtype"])
         n_samples, batch_size = config["n_samples"], config["batch_size"]
-        xhat, y, l_min, fit_x, fit_y = problem(n_samples, config["n_outputs"], config["degree"], config["noise"],
-                                               seed)
+        if config["data"]:
+            xhat, y, l_min, fit_x, fit_y = data_problem(config["data"], config["label"])
+        else:
+            xhat, y, l_min, fit_x, fit_y = problem(n_samples, config["n_outputs"], config["degree"],
+                                                   config["noise"], seed)
         plan = build_plan(xhat.shape[1], [Dense(config["n_outputs"], bias=False)])
         params = plan.init_params(np.random.default_rng([seed, 1]), dtype)
         result = fit(xhat.astype(dtype), y.astype(dtype), plan, params, loss="mse", optimizer=config["optimizer"],

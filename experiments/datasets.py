@@ -10,7 +10,8 @@ Formats (by the path):
 
 Choices: integer images (uint8, as IDX and most image arrays) are scaled to [0, 1] by 1/255;
 other features are used as given. Without a test split, ``test_fraction`` of the rows is held
-out (stratified by label for classification; scikit-learn's ``random_state=0``). The image
+out (stratified by label for classification; scikit-learn's ``random_state=0``); with
+``test_fraction=0`` every row trains and the test set is empty. The image
 shape is the arrays' (N, H, W) -> (1, H, W), or ``shape`` ("CxHxW"), or flat (F,); the number of
 classes is the largest label + 1 unless given. Every mismatch raises ValueError with a one-line
 reason naming the file.
@@ -174,15 +175,19 @@ def _load(path: Path, _mtime: int, _size: int, target: str, shape: str, n_classe
     if "x" in parts:
         if len(parts["x"]) != len(parts["y"]):
             raise ValueError(f"{path}: {len(parts['x'])} rows of x but {len(parts['y'])} of y")
-        if len(parts["x"]) < 2:
+        if not 0 <= test_fraction < 1:
+            raise ValueError(f"test_fraction {test_fraction}: must be in [0, 1)")
+        if test_fraction == 0:
+            x, y = parts["x"], parts["y"]
+            parts = {"x_train": x, "y_train": y, "x_test": x[:0], "y_test": y[:0]}
+        elif len(parts["x"]) < 2:
             raise ValueError(f"{path}: {len(parts['x'])} rows; need at least 2 to split off a test set")
-        if not 0 < test_fraction < 1:
-            raise ValueError(f"test_fraction {test_fraction}: must be in (0, 1)")
-        split = _split(parts["x"], parts["y"], test_fraction, task == "classification")
-        parts = dict(zip(("x_train", "x_test", "y_train", "y_test"), split))
+        else:
+            split = _split(parts["x"], parts["y"], test_fraction, task == "classification")
+            parts = dict(zip(("x_train", "x_test", "y_train", "y_test"), split))
     for part in ("train", "test"):
         x, y = parts[f"x_{part}"], parts[f"y_{part}"]
-        if len(x) == 0:
+        if len(x) == 0 and (part == "train" or test_fraction > 0):
             raise ValueError(f"{path}: the {part} set is empty")
         if len(x) != len(y):
             raise ValueError(f"{path}: {len(x)} rows of x_{part} but {len(y)} of y_{part}")
@@ -197,7 +202,7 @@ def _load(path: Path, _mtime: int, _size: int, target: str, shape: str, n_classe
                          f"entries, the data {width} features")
     classes = 0
     if task == "classification":
-        largest = int(max(parts["y_train"].max(), parts["y_test"].max()))
+        largest = int(np.concatenate([parts["y_train"], parts["y_test"]]).max())
         classes = n_classes or largest + 1
         if largest >= classes:
             raise ValueError(f"{path}: label {largest} does not fit n_classes = {classes} (labels 0 .. {classes - 1})")

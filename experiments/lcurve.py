@@ -18,11 +18,15 @@ against the noiseless y_true (``truth_mse``).
 - ``lcurve-penalty``: the same question for λ₂ (and λ₁) as a penalty in gradient training of
   an MLP on the digits (experiments.digits).
 - ``lcurve-depth``: MLPs of depth 1 ... 8 on this regression (full-batch Adam, a fixed budget of
-  epochs) and on the digits.
+  epochs), on the digits, or on your regression data (``data=file --grid data_file=PATH``:
+  experiments.datasets; ``test_fraction`` held out, ``truth_mse`` empty).
 """
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 
+from experiments.datasets import load_dataset
 from experiments.digits import DigitsStudy
 from experiments.study import Param, RunOutput, Study, at_least, positive
 from experiments.training import Hyper, fit
@@ -86,12 +90,13 @@ def ridge(a: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
     return vt.T @ (filt * (u.T @ y))
 
 
-def errors(pred: np.ndarray, y_true, y_train, y_test) -> dict:
-    """The notes' norms and the true mean squared errors of a fit's prediction on the grid."""
-    r_train, r_test = pred - y_train, pred - y_test
+def errors(pred: np.ndarray, pred_test: np.ndarray, y_train, y_test, y_true=None) -> dict:
+    """The notes' norms and the true mean squared errors of a fit's predictions on the training
+    and test points (the same grid in the notes' studies), and against the noiseless y_true."""
+    r_train, r_test = pred - y_train, pred_test - y_test
     return {"train_norm": float(np.linalg.norm(r_train)), "test_norm": float(np.linalg.norm(r_test)),
             "train_mse": float(np.mean(r_train**2)), "test_mse": float(np.mean(r_test**2)),
-            "truth_mse": float(np.mean((pred - y_true) ** 2))}
+            "truth_mse": None if y_true is None else float(np.mean((pred - y_true) ** 2))}
 
 
 ERROR_COLUMNS = {name: pa.float64() for name in ("train_norm", "test_norm", "train_mse", "test_mse", "truth_mse")}
@@ -138,7 +143,7 @@ class LCurveDegree(Study):
             a = poly_basis(x, config["degree"])
             alpha = a.T @ y_train  # QᵀQ = I: the least-squares fit is Qᵀy
             coef_error = None
-        metrics = {**errors(a @ alpha, y_true, y_train, y_test), "n_points": len(x), "n_basis": a.shape[1],
+        metrics = {**errors(a @ alpha, a @ alpha, y_train, y_test, y_true), "n_points": len(x), "n_basis": a.shape[1],
                    "coef_error": coef_error}
         return RunOutput(status="ok", metrics=metrics, curves={})
 
@@ -166,7 +171,7 @@ class LCurveLambda(Study):
         y_true, y_train, y_test = make_data(x, seed)
         a = np.vander(x, config["degree"] + 1, increasing=True)
         alpha = ridge(a, y_train, config["lam"])
-        metrics = {**errors(a @ alpha, y_true, y_train, y_test),
+        metrics = {**errors(a @ alpha, a @ alpha, y_train, y_test, y_true),
                    "residual_norm": float(np.linalg.norm(a @ alpha - y_train)),
                    "solution_norm": float(np.linalg.norm(alpha)), "condition_number": float(np.linalg.cond(a))}
         return RunOutput(status="ok", metrics=metrics, curves={})
@@ -185,7 +190,12 @@ class LCurveDepth(Study):
     title = "Train and test error against MLP depth"
     source = "Treister §1's question carried to depth; Redfern §4 (width and depth)"
     params = (
-        Param("data", str, "regression", "regression (Treister §1 data) or digits", choices=("regression", "digits")),
+        Param("data", str, "regression", "regression (Treister §1 data), digits, or file (your regression "
+              "data at data_file)", choices=("regression", "digits", "file")),
+        Param("data_file", str, "", "data=file: a .npz (x, y or x_train, y_train, x_test, y_test), .parquet or .csv"),
+        Param("label", str, "y", "data=file (.parquet, .csv): the name of the target column"),
+        Param("test_fraction", float, 0.25, "data=file without a test split: the share held out",
+              check=lambda v: None if 0 < v < 1 else "must be in (0, 1)"),
         Param("depth", int, 1, "hidden layers", check=at_least(0)),
         Param("width", int, 32, "units per hidden layer", check=at_least(1)),
         Param("activation", str, "tanh", "hidden activation", choices=("tanh", "relu", "softplus", "silu", "elu")),
@@ -202,27 +212,47 @@ class LCurveDepth(Study):
 
     def normalize(self, config: dict) -> dict:
         config = dict(config)
-        if config["data"] == "regression":
+        defaults = self.defaults()
+        if config["data"] != "file":
+            for key in ("data_file", "label", "test_fraction"):
+                if config[key] != defaults[key]:
+                    raise ValueError(f"{key}={config[key]!r} is read only with data=file (got data={config['data']})")
+        else:
+            if not config["data_file"]:
+                raise ValueError("data=file needs data_file=PATH")
+            config["data_file"] = str(Path(config["data_file"]).resolve())
+            self._file(config)  # read and checked once here, before any run
+        if config["data"] != "digits":
             config["train_size"] = 0  # unused
         return config
+
+    @staticmethod
+    def _file(config: dict):
+        return load_dataset(config["data_file"], config["label"], task="regression",
+                            test_fraction=config["test_fraction"])
 
     def run(self, config: dict, seed: int) -> RunOutput:
         if config["data"] == "digits":
             return self._digits(config, seed)
-        x = grid(config["delta"], config["stop"])
-        y_true, y_train, y_test = make_data(x, seed)
+        if config["data"] == "file":
+            data = self._file(config)
+            xs, y_train, x_test, y_test, y_true = data.x_train, data.y_train, data.x_test, data.y_test, None
+        else:
+            x = grid(config["delta"], config["stop"])
+            y_true, y_train, y_test = (y[:, None] for y in make_data(x, seed))
+            xs = x_test = x[:, None]
         layers = []
         for _ in range(config["depth"]):
             layers += [Dense(config["width"]), Activation(config["activation"])]
-        plan = build_plan(1, layers + [Dense(1)])
+        plan = build_plan(xs.shape[1], layers + [Dense(y_train.shape[1])])
         params = plan.init_params(np.random.default_rng([seed, 2]), np.float64)
-        xs = x[:, None]
-        result = fit(xs, y_train[:, None], plan, params, loss="mse", optimizer="adam", hyper=Hyper(lr=config["lr"]),
-                     epochs=config["epochs"], batch_size=len(x), seed=seed, test_set=(xs, y_test[:, None]))
-        pred = np.empty((len(x), 1))
+        result = fit(xs, y_train, plan, params, loss="mse", optimizer="adam", hyper=Hyper(lr=config["lr"]),
+                     epochs=config["epochs"], batch_size=len(xs), seed=seed, test_set=(x_test, y_test))
+        pred, pred_test = np.empty_like(y_train), np.empty_like(y_test)
         predict(plan.table, plan.args, params, xs, pred)
+        predict(plan.table, plan.args, params, x_test, pred_test)
         h = result.history
-        metrics = {**errors(pred[:, 0], y_true, y_train, y_test), "n_params": plan.n_params,
+        metrics = {**errors(pred, pred_test, y_train, y_test, y_true), "n_params": plan.n_params,
                    "final_train_loss": float(h[-1, codes.HIST_TRAIN_LOSS]),
                    "final_test_loss": float(h[-1, codes.HIST_TEST_LOSS]), "final_test_acc": None,
                    "epochs_done": result.epochs_done, "train_time_s": float(h[-1, codes.HIST_TRAIN_TIME])}

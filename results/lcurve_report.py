@@ -170,20 +170,23 @@ def depth_report(runs, curves, fig_dir: Path) -> tuple[str, list[Path]]:
     for data, group in runs.groupby("data"):
         if data == "digits":
             text, figs = _against(group, "depth", fig_dir, "lcurve depth digits: train and test against depth", False)
-        else:
-            table = group[group["status"] == "ok"].groupby("depth").agg(
+            texts.append(text)
+            paths += figs
+            continue
+        for source, part in group.groupby("data_file"):  # "" for the Treister data
+            table = part[part["status"] == "ok"].groupby("depth").agg(
                 seeds=("seed", "nunique"), n_params=("n_params", "first"), train_mse=("train_mse", "median"),
                 test_mse=("test_mse", "median"), truth_mse=("truth_mse", "median"))
+            name = Path(source).stem if source else "regression"
             fig, ax = plt.subplots(figsize=(6.5, 4.2))
-            for column in ("train_mse", "test_mse", "truth_mse"):
+            for column in ("train_mse", "test_mse") + ("truth_mse",) * (not source):
                 ax.plot(table.index, table[column], "o-", label=column)
-            ax.axhline(0.25, color="k", ls=":", label="noise variance 0.25")
+            if not source:
+                ax.axhline(0.25, color="k", ls=":", label="noise variance 0.25")
             ax.set(yscale="log", xlabel="depth (hidden layers)", ylabel="mean squared error (median over seeds)",
-                   title="MLP depth on the Treister §1 data")
+                   title=f"MLP depth on {source or 'the Treister §1 data'}")
             ax.legend()
-            text = "lcurve depth regression: train and test against depth\n\n" + table.to_string(
-                float_format=lambda v: f"{v:.4g}")
-            figs = [save(fig, fig_dir / "lcurve_depth_regression.png")]
-        texts.append(text)
-        paths += figs
+            texts.append(f"lcurve depth {name}: train and test against depth\n\n"
+                         + table.to_string(float_format=lambda v: f"{v:.4g}"))
+            paths.append(save(fig, fig_dir / f"lcurve_depth_{name}.png"))
     return "\n\n".join(texts), paths

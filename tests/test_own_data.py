@@ -212,3 +212,59 @@ def test_parameter_count_of_the_table_equals_the_plans():
     plan = build_plan((1, 8, 8), [Conv(3, 3, 1, 1), Activation("relu"), Pool(2, kind="max"), Dropout(0.5),
                                   Dense(12, bias=False), Residual(6, "tanh"), Dense(4)])
     assert parameter_count(plan.table) == plan.n_params > 0
+
+
+# Regression data in the batch-size and depth studies.
+
+@pytest.fixture
+def regression(tmp_path):
+    x = RNG.uniform(-1, 1, (300, 3))
+    y = np.column_stack([np.sin(3 * x[:, 0]), x[:, 1] * x[:, 2]]) + 0.1 * RNG.standard_normal((300, 2))
+    np.savez(tmp_path / "reg.npz", x=x, y=y)
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "out": y[:, 0]}).to_csv(tmp_path / "reg.csv", index=False)
+    return x, y
+
+
+def test_batch_size_study_on_own_regression_data(tmp_path, regression):
+    x, y = regression
+    out = tmp_path / "out"
+    result = invoke("sweep", "batch-size", "--grid", f"data={tmp_path / 'reg.npz'}", "--grid", "batch_size=8,full",
+                    "--grid", "epochs=100", "--workers", 1, "--out", out)
+    assert result.exit_code == 0, result.output
+    runs = pd.read_parquet(out / "runs").sort_values("batch_size")
+    assert runs["n_samples"].tolist() == [300, 300] and runs["batch_size"].tolist() == [8, 300]
+    assert (runs["n_outputs"] == 2).all() and (runs["degree"] == 0).all()
+    xhat = np.column_stack([np.ones(300), x])
+    residual = y - xhat @ np.linalg.lstsq(xhat, y, rcond=None)[0]
+    np.testing.assert_allclose(runs["l_min"], np.mean(np.sum(residual**2, axis=1)), rtol=1e-12)
+    sgd, gd = runs["final_rel_loss"]
+    assert gd < 1e-8 and 0 < sgd < 0.2  # GD reaches the exact minimizer (8.17); SGD levels out near it
+
+
+def test_depth_study_on_own_regression_data(tmp_path, regression):
+    out = tmp_path / "out"
+    result = invoke("sweep", "lcurve-depth", "--grid", "data=file", "--grid", f"data_file={tmp_path / 'reg.csv'}",
+                    "--grid", "label=out", "--grid", "depth=0,2", "--grid", "epochs=200", "--workers", 1, "--out", out)
+    assert result.exit_code == 0, result.output
+    runs = pd.read_parquet(out / "runs").sort_values("depth")
+    assert runs["n_params"].tolist() == [3 + 1, 3 * 32 + 32 + 32 * 32 + 32 + 32 + 1]
+    assert runs["truth_mse"].isna().all() and runs["test_mse"].iloc[1] < runs["test_mse"].iloc[0]
+    report = invoke("report", out)
+    assert report.exit_code == 0 and "lcurve depth reg" in report.output
+
+
+@pytest.mark.parametrize("study, options, message", [
+    ("batch-size", ["data={reg}", "N=100"], "n_samples=100 does not apply to data="),
+    ("batch-size", ["label=out"], "label='out' is read only with data=PATH"),
+    ("batch-size", ["data={csv}"], "no target column 'y'"),
+    ("batch-size", ["data={csv}", "label=out", "batch_size=500"], "batch_size: 500 is larger than n_samples = 300"),
+    ("lcurve-depth", ["data=file"], "data=file needs data_file=PATH"),
+    ("lcurve-depth", ["data_file={reg}"], "is read only with data=file (got data=regression)"),
+    ("lcurve-depth", ["data=file", "data_file={csv}", "label=nope"], "no target column 'nope'"),
+])
+def test_mismatched_regression_data_exits_2(tmp_path, regression, study, options, message):
+    paths = {"reg": tmp_path / "reg.npz", "csv": tmp_path / "reg.csv"}
+    out = tmp_path / "out"
+    result = invoke("sweep", study, *(a for o in options for a in ("--grid", o.format(**paths))), "--out", out)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not out.exists()
