@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from experiments.data import load_digits, one_hot
 from experiments.datasets import Dataset, load_dataset
-from experiments.models import parse_model
+from experiments.models import parse_activation, parse_model
 from experiments.study import Param, RunOutput, Study, at_least
 from experiments.training import fit, hyper_from, optimizer_params, target_param
 from kernels import codes
@@ -30,6 +30,17 @@ from kernels.plan import Dense, build_plan
 MLP = "dense64"
 CNN = "conv8x3p1-pool2-conv16x3p1-pool2-dense64"
 TRAINABLE = tuple(name for name, (*_, differentiable) in codes.ACTIVATIONS.items() if differentiable)
+
+
+def _trainable_activation(value):
+    """Check: ``name[:β[:γ]]`` of an activation with a gradient."""
+    try:
+        layer = parse_activation(value)
+    except ValueError as err:
+        return str(err)
+    if layer is None or layer.name not in TRAINABLE:
+        return f"not an activation with a gradient ({', '.join(TRAINABLE)}, optionally :β:γ)"
+    return None
 
 
 def _model_spec(value):
@@ -75,7 +86,8 @@ class DigitsStudy(Study):
     params = (
         Param("model", str, MLP, "hidden layers, e.g. dense64-dense32 or conv8x3p1-pool2-dense64",
               check=_model_spec),
-        Param("activation", str, "relu", "activation after each dense/conv layer", choices=TRAINABLE),
+        Param("activation", str, "relu", "activation after each dense/conv layer: a name, optionally "
+              "with β and γ (sigmoid:2:1)", check=_trainable_activation),
         Param("loss", str, "softmax-ce", "training loss", choices=("softmax-ce", "logistic", "hinge", "mse", "mse-half")),
         *optimizer_params("adam", 1e-3, step=10),
         Param("batch_size", int, 32, "mini-batch size", check=at_least(1)),

@@ -40,10 +40,25 @@ DEGREES = [1, 3, 5, 7, 10, 15, 20, 50, 100]  # L125
 DELTAS = [0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001]  # L106
 
 
+MAX_POINTS = 10**6  # of the grid x: beyond it the bases (n × k) outgrow memory
+
+
+def n_points(delta: float, stop: float) -> int:
+    """The number of points of x = 0.01:δ:stop."""
+    return int(np.floor((stop - 0.01) / delta + 1e-9)) + 1
+
+
+def check_points(config: dict) -> None:
+    """ValueError unless the configuration's grid has at most MAX_POINTS points."""
+    n = (config["stop"] - 0.01) / config["delta"]
+    if n >= MAX_POINTS:
+        raise ValueError(f"delta={config['delta']:g} and stop={config['stop']:g} give {n:.3g} points; "
+                         f"at most {MAX_POINTS} are allowed")
+
+
 def grid(delta: float, stop: float) -> np.ndarray:
     """x = start:δ:stop as Julia's range, start = 0.01, both ends included when on the grid."""
-    n = int(np.floor((stop - 0.01) / delta + 1e-9)) + 1
-    return 0.01 + delta * np.arange(n)
+    return 0.01 + delta * np.arange(n_points(delta, stop))
 
 
 def true_basis(x: np.ndarray) -> np.ndarray:
@@ -123,10 +138,12 @@ class LCurveDegree(Study):
 
     def normalize(self, config: dict) -> dict:
         config = dict(config)
+        check_points(config)
+        points = n_points(config["delta"], config["stop"])
         if config["basis"] == "oracle":
             config["degree"] = 0  # unused
-        elif config["degree"] + 1 > len(grid(config["delta"], config["stop"])):
-            raise ValueError(f"degree {config['degree']} needs more than {len(grid(config['delta'], config['stop']))} points")
+        elif config["degree"] + 1 > points:
+            raise ValueError(f"degree {config['degree']} needs more than {points} points")
         return config
 
     def warm_up(self) -> None:
@@ -162,6 +179,10 @@ class LCurveLambda(Study):
     metrics = {**ERROR_COLUMNS, "residual_norm": pa.float64(), "solution_norm": pa.float64(),
                "condition_number": pa.float64()}
     curve_columns = {}
+
+    def normalize(self, config: dict) -> dict:
+        check_points(config)
+        return dict(config)
 
     def warm_up(self) -> None:
         """Nothing to compile: least squares by LAPACK."""
@@ -222,6 +243,8 @@ class LCurveDepth(Study):
                 raise ValueError("data=file needs data_file=PATH")
             config["data_file"] = str(Path(config["data_file"]).resolve())
             self._file(config)  # read and checked once here, before any run
+        if config["data"] == "regression":
+            check_points(config)
         if config["data"] != "digits":
             config["train_size"] = 0  # unused
         return config

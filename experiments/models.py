@@ -24,7 +24,8 @@ _POOL = re.compile(r"(max|avg)?pool(\d+)(?:s(\d+))?")
 _NUMBER = r"(\d+(?:\.\d*)?(?:e-?\d+)?)"
 
 
-def _activation(token: str) -> Activation | None:
+def parse_activation(token: str) -> Activation | None:
+    """``name[:β[:γ]]`` -> an Activation; None if ``name`` is not an activation."""
     name, *values = token.split(":")
     if name not in ACTIVATIONS:
         return None
@@ -42,13 +43,13 @@ def parse_model(spec: str, activation: str = "relu") -> list:
     tokens = [t for t in spec.strip().lower().split("-") if t]
     if not tokens:
         raise ValueError("empty model spec")
-    default = _activation(activation)
+    default = parse_activation(activation)
     if default is None:
         raise ValueError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
     layers = []
     for i, token in enumerate(tokens):
         following = tokens[i + 1] if i + 1 < len(tokens) else ""
-        needs_activation = _activation(following) is None
+        needs_activation = parse_activation(following) is None
         if m := re.fullmatch(r"dense(\d+)", token):
             layers.append(Dense(int(m[1])))
         elif m := _CONV.fullmatch(token):
@@ -64,7 +65,7 @@ def parse_model(spec: str, activation: str = "relu") -> list:
             needs_activation = False
         elif token == "flatten":
             continue
-        elif (act := _activation(token)) is not None:
+        elif (act := parse_activation(token)) is not None:
             layers.append(act)
             needs_activation = False
         else:

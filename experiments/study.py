@@ -52,7 +52,10 @@ class Param:
         return value
 
     def validate(self, value) -> None:
-        """Raise ValueError with a one-line reason if ``value`` is not allowed."""
+        """Raise ValueError with a one-line reason if ``value`` is not allowed (a float must
+        also be finite)."""
+        if self.type is float and not np.isfinite(value):
+            raise ValueError(f"{self.name}: must be finite (got {value!r})")
         if self.choices and value not in self.choices:
             raise ValueError(f"{self.name}: {value!r} is not one of {', '.join(self.choices)}")
         if self.check is not None and (reason := self.check(value)):

@@ -10,7 +10,6 @@ or of a local array that the kernel goes on using after the view's last use (Num
 local array after its last use by name), and never return one.
 """
 from numba import types
-from numba.core import cgutils
 from numba.core.imputils import impl_ret_untracked
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array

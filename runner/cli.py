@@ -146,6 +146,8 @@ def sweep(
         "--config", help="A TOML sweep file (README: Sweep files); options given here override it.")] = None,
     from_manifest: Annotated[Path | None, typer.Option(
         "--from", help="Rerun (resume) the sweep recorded in OUT/sweeps/SWEEP_ID.json.")] = None,
+    max_runs: Annotated[int | None, typer.Option(
+        help="Refuse a sweep of more runs than this [default: 100000].", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs; run nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Rerun runs whose results exist.")] = False,
 ) -> None:
@@ -184,15 +186,17 @@ def sweep(
         from runner.pool import start_fork_server
 
         start_fork_server()
-    from runner.grid import GridError, expand, parse_grid, parse_shard, shard_from_slurm
+    from runner.grid import MAX_RUNS, GridError, expand, parse_grid, parse_shard, shard_from_slurm
 
+    if max_runs is not None and max_runs < 1:
+        fail(f"--max-runs must be >= 1, got {max_runs}")
     chosen = study_named(options["study"])
     if options["target"] is not None:
         if "target" not in chosen.defaults():
             fail(f"--target: study {chosen.name} has no target parameter (it does not run the training engine)")
         grid = [*grid, f"target={options['target']}"]
     try:
-        specs = expand(chosen, parse_grid(chosen, grid), seeds)
+        specs = expand(chosen, parse_grid(chosen, grid), seeds, max_runs or MAX_RUNS)
         part = parse_shard(options["shard"]) if options["shard"] else shard_from_slurm(os.environ)
     except GridError as err:
         fail(str(err))

@@ -2,7 +2,9 @@
 
 Values: a comma list (``batch_size=1,2,4``) or a range ``start:stop:linK`` / ``start:stop:logK``
 (K points, both ends included, evenly spaced or log-spaced). Integer parameters take ranges only
-where every point is an integer (``1:2048:log12`` = 1, 2, 4, ..., 2048).
+where every point is an integer (``1:2048:log12`` = 1, 2, 4, ..., 2048). A ``:`` in the value of a
+text parameter is literal (``model=dense8-prelu:0.05``). A range has at most MAX_RANGE points and
+a sweep at most MAX_RUNS runs unless ``expand`` is told more (``runner sweep --max-runs``).
 """
 import hashlib
 import itertools
@@ -14,6 +16,8 @@ import numpy as np
 
 from experiments.study import Param, Study
 
+MAX_RANGE = 10_000
+MAX_RUNS = 100_000
 RANGE = re.compile(r"^(?P<start>[^:]+):(?P<stop>[^:]+):(?P<kind>lin|log)(?P<count>\d+)$")
 
 
@@ -36,8 +40,10 @@ def _range(param: Param, text: str, match: re.Match) -> list:
     except ValueError:
         raise GridError(f"{param.name}: malformed range {text!r} (use start:stop:linK or start:stop:logK)") from None
     count = int(match["count"])
-    if count < 1:
-        raise GridError(f"{param.name}: a range needs at least 1 point, got {text!r}")
+    if not 1 <= count <= MAX_RANGE:
+        raise GridError(f"{param.name}: a range has 1 to {MAX_RANGE} points, got {text!r}")
+    if not (np.isfinite(start) and np.isfinite(stop)):
+        raise GridError(f"{param.name}: a range needs finite ends, got {text!r}")
     if match["kind"] == "log":
         if start <= 0 or stop <= 0:
             raise GridError(f"{param.name}: a log range needs positive ends, got {text!r}")
@@ -54,7 +60,7 @@ def _range(param: Param, text: str, match: re.Match) -> list:
 
 def parse_values(param: Param, text: str) -> list:
     """The typed, validated values of one ``--grid`` right-hand side."""
-    if ":" in text:
+    if ":" in text and param.type in (int, float):
         match = RANGE.match(text.strip())
         if match is None:
             raise GridError(f"{param.name}: malformed range {text!r} (use start:stop:linK or start:stop:logK)")
@@ -105,13 +111,18 @@ def sweep_id(run_ids: list[str]) -> str:
     return hashlib.sha256(",".join(sorted(run_ids)).encode()).hexdigest()[:12]
 
 
-def expand(study: Study, overrides: dict, seeds: int) -> list[RunSpec]:
+def expand(study: Study, overrides: dict, seeds: int, max_runs: int = MAX_RUNS) -> list[RunSpec]:
     """Every (configuration, seed) of the study's default grid with ``overrides`` replacing
     its lists, parameters outside the grid at their defaults, in a deterministic order.
-    Configurations that normalize to the same one are run once. GridError if one is invalid.
+    Configurations that normalize to the same one are run once. GridError if one is invalid,
+    or if the grid has more than ``max_runs`` runs (counted before anything is expanded).
     """
     grid = {**study.default_grid, **overrides}
     names = [p.name for p in study.params if p.name in grid]
+    size = seeds * int(np.prod([len(grid[n]) for n in names], dtype=object))
+    if size > max_runs:
+        raise GridError(f"the sweep has {size} runs, more than {max_runs}; "
+                        f"pass --max-runs {size} to run it anyway")
     specs = {}
     for values in itertools.product(*(grid[n] for n in names)):
         try:

@@ -185,6 +185,10 @@ def test_the_example_study_through_the_console_script(tmp_path):
     report = subprocess.run([RUNNER, "report", out], capture_output=True, text=True, timeout=300)
     assert report.returncode == 0 and "final_test_acc" in report.stdout, report.stderr
     assert subprocess.run([RUNNER, "status", out], capture_output=True, timeout=120).returncode == 0
+    merged = subprocess.run([RUNNER, "merge", out], capture_output=True, text=True, timeout=120)
+    assert merged.returncode == 0 and "runs: 6 files -> 1" in merged.stdout, merged.stderr
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "runs").sort_values("run_id").reset_index(drop=True),
+                                  runs.sort_values("run_id").reset_index(drop=True))
     warm = subprocess.run([RUNNER, "warm", f"{EXAMPLE}:TabularStudy"], capture_output=True, text=True, timeout=600)
     assert warm.returncode == 0 and "tabular: compiled" in warm.stdout, warm.stderr
 

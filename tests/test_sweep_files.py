@@ -49,7 +49,8 @@ def test_the_command_line_overrides_the_file(tmp_path):
                     "--seeds", 1, "--dry-run", "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output
     assert "1 runs, 0 done, 1 to run" in result.output
-    aliased = invoke("sweep", "--config", write(tmp_path), "--grid", "n_samples=512", "--dry-run", "--out", tmp_path / "o")
+    aliased = invoke("sweep", "--config", write(tmp_path), "--grid", "n_samples=512", "--dry-run",
+                     "--out", tmp_path / "o")
     assert "12 runs" in aliased.output  # n_samples replaces the file's N, its alias
 
 
