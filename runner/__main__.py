@@ -1,3 +1,3 @@
-from runner.cli import app
+from runner.console import main
 
-app(prog_name="runner")
+main()

@@ -206,14 +206,14 @@ def sweep(
         _check_same_sweep(from_manifest, specs)
     pool = None
     if local_pool and len(specs) > 1:
-        from runner.pool import start_pool
+        from runner.pool import Pool
 
-        pool = start_pool(min(workers, len(specs)))
+        pool = Pool(min(workers, len(specs)))
     try:
         run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, scheduler, dry_run, force, pool)
     finally:
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.close()
 
 
 def _merge_config(path: Path, options: dict, grid: list[str]) -> tuple[dict, list[str]]:
@@ -330,7 +330,7 @@ def execute(study, todo: list, sid: str, out: Path, workers: int, counts: dict,
         results = run_dask(study.reference, todo, sid, workers, scheduler)
         label = f"{study.name} (dask{' ' + scheduler if scheduler else f', {workers} workers'})"
     else:
-        results = run_local(study.reference, todo, sid, workers, pool)
+        results = run_local(study, todo, sid, workers, pool)
         label = f"{study.name} ({workers} workers)"
 
     def record(row: dict, curves: dict) -> None:
@@ -348,7 +348,8 @@ def execute(study, todo: list, sid: str, out: Path, workers: int, counts: dict,
     else:
         for k, (row, curves) in enumerate(results, 1):
             record(row, curves)
-            typer.echo(f"[{k}/{len(todo)}] {row['run_id']} {row['status']} {row['run_time_s']:.2f}s"
+            took = "" if row["run_time_s"] is None else f" {row['run_time_s']:.2f}s"
+            typer.echo(f"[{k}/{len(todo)}] {row['run_id']} {row['status']}{took}"
                        + (f" {row['error']}" if row["error"] else ""))
 
 

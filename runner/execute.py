@@ -4,20 +4,20 @@
 ``run_local`` runs specs on a process pool (runner.pool: one run per worker at a time, with
 Numba, OpenMP and BLAS threads pinned to 1) or in this process when workers == 1; ``run_dask``
 on Dask distributed workers. Both yield (row, curves) in completion order, and the caller
-writes them: one writer per results directory per process, and workers need neither pyarrow
-nor a file system shared with the caller.
+writes them: one writer per results directory per process, and workers need no file system
+shared with the caller.
 """
 import time
 import traceback
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from datetime import UTC, datetime
 
 import numpy as np
 
 from experiments import get_study
+from experiments.study import Study
 from results.provenance import provenance
 from runner.grid import RunSpec
-from runner.pool import pin_threads, start_pool
+from runner.pool import Pool, pin_threads
 
 
 def execute_run(study_ref: str, spec: RunSpec, sweep_id: str) -> tuple[dict, dict]:
@@ -27,8 +27,6 @@ def execute_run(study_ref: str, spec: RunSpec, sweep_id: str) -> tuple[dict, dic
     study = get_study(study_ref)
     started = datetime.now(UTC)
     t0 = time.perf_counter()
-    row = {"run_id": spec.run_id, "sweep_id": sweep_id, "study": study.name, "seed": spec.seed,
-           **spec.config, "error": None, "diverged_epoch": None}
     curves = {"epoch": np.zeros(0, np.int64)}
     try:
         out = study.run(spec.config, spec.seed)
@@ -36,16 +34,27 @@ def execute_run(study_ref: str, spec: RunSpec, sweep_id: str) -> tuple[dict, dic
     except Exception as err:  # a failed run is data, not a crash of the sweep
         if _interrupted(err):
             raise KeyboardInterrupt from err  # Ctrl-C inside compiled code: not the run's failure
-        row.update(status="failed", error="".join(traceback.format_exception_only(err)).strip(),
-                   compile_time_s=None)
+        row = failed_row(study.name, spec, sweep_id, "".join(traceback.format_exception_only(err)).strip(), started)
     else:
-        row.update(out.metrics, status=out.status, diverged_epoch=out.diverged_epoch,
-                   compile_time_s=out.compile_time_s)
+        row = _row(study.name, spec, sweep_id, started, status=out.status, diverged_epoch=out.diverged_epoch,
+                   compile_time_s=out.compile_time_s, **out.metrics)
         n = len(next(iter(out.curves.values()))) if out.curves else 0
         curves = {"epoch": np.arange(n, dtype=np.int64), **out.curves}
-    row.update(run_time_s=time.perf_counter() - t0, started_at=started,
-               finished_at=datetime.now(UTC), **provenance(spec.config.get("target", "cpu")))
+    row["run_time_s"] = time.perf_counter() - t0
     return row, curves
+
+
+def _row(study_name: str, spec: RunSpec, sweep_id: str, started: datetime, **outcome) -> dict:
+    return {"run_id": spec.run_id, "sweep_id": sweep_id, "study": study_name, "seed": spec.seed, **spec.config,
+            "error": None, "diverged_epoch": None, **outcome, "started_at": started,
+            "finished_at": datetime.now(UTC), **provenance(spec.config.get("target", "cpu"))}
+
+
+def failed_row(study_name: str, spec: RunSpec, sweep_id: str, error: str, started: datetime | None = None) -> dict:
+    """The ``runs`` row of a run that failed with ``error`` (a one-line reason)."""
+    started = started or datetime.now(UTC)
+    return _row(study_name, spec, sweep_id, started, status="failed", error=error, compile_time_s=None,
+                run_time_s=None)
 
 
 def _interrupted(err: BaseException) -> bool:
@@ -58,34 +67,22 @@ def _interrupted(err: BaseException) -> bool:
     return False
 
 
-def run_local(study_ref: str, specs: list[RunSpec], sweep_id: str, workers: int,
-              pool: ProcessPoolExecutor | None = None):
-    """Yield (row, curves) of every spec in completion order. ``pool``: a pool from start_pool
-    to use (and shut down); by default one is started when workers > 1.
-
-    On KeyboardInterrupt (the workers ignore SIGINT and leave it to this process) pending runs
-    are cancelled and the workers terminated; every run already yielded is the caller's.
-    """
+def run_local(study: Study, specs: list[RunSpec], sweep_id: str, workers: int, pool: Pool | None = None):
+    """Yield (row, curves) of every spec in completion order: in this process when workers
+    == 1 (and no pool is given), else on ``pool`` (by default a new runner.pool.Pool). A run
+    whose worker died on both tries is a ``failed`` row with the reason, and the rest go on.
+    Leaving the loop early (Ctrl-C, an error, the caller closing it) kills the workers."""
     if pool is None and (workers <= 1 or len(specs) <= 1):
         for spec in specs:
-            yield execute_run(study_ref, spec, sweep_id)
+            yield execute_run(study.reference, spec, sweep_id)
         return
-    if pool is None:
-        pool = start_pool(min(workers, len(specs)))
-    try:
-        pending = {pool.submit(execute_run, study_ref, spec, sweep_id) for spec in specs}
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield future.result()
-    except (KeyboardInterrupt, GeneratorExit):
-        # Ctrl-C, or the caller stopped consuming (Ctrl-C while it was writing): stop the runs
-        # in flight now rather than wait for them. (No public API for it before Python 3.14.)
-        for process in list(pool._processes.values()):
-            process.terminate()
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    pool = pool or Pool(min(workers, len(specs)))
+
+    def lost(args: tuple, reason: str) -> tuple[dict, dict]:
+        _, spec, _ = args
+        return failed_row(study.name, spec, sweep_id, reason), {"epoch": np.zeros(0, np.int64)}
+
+    yield from pool.imap(execute_run, [(study.reference, spec, sweep_id) for spec in specs], lost)
 
 
 def run_dask(study_ref: str, specs: list[RunSpec], sweep_id: str, workers: int, scheduler: str | None):

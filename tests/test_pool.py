@@ -3,7 +3,7 @@ import gc
 import os
 import sys
 
-from runner.pool import FORK_SERVER, THREAD_VARIABLES, start_pool
+from runner.pool import FORK_SERVER, THREAD_VARIABLES, Pool
 
 
 def worker_state() -> dict:
@@ -15,11 +15,7 @@ def worker_state() -> dict:
 
 def test_workers_start_loaded_and_pinned():
     assert FORK_SERVER  # Linux: CI and every cluster this runs on
-    pool = start_pool(2)
-    try:
-        states = [pool.submit(worker_state).result(timeout=300) for _ in range(4)]
-    finally:
-        pool.shutdown()
+    states = list(Pool(2).imap(worker_state, [()] * 4, lost=lambda args, reason: reason))
     for state in states:
         assert state["pid"] != os.getpid()
         assert state["engine_loaded"]  # imported once, by the server (runner.preload)
