@@ -35,10 +35,20 @@ def _temporary(path: Path) -> Path:
     return path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
 
 
-def _write_atomic(table: pa.Table, path: Path) -> None:
+def _replace_with(path: Path, write) -> None:
+    """Call ``write(tmp)`` on a temporary name beside ``path``, then rename it to ``path``;
+    on any error the temporary file is removed and the error raised."""
     tmp = _temporary(path)
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_atomic(table: pa.Table, path: Path) -> None:
+    _replace_with(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def write_manifest(out_dir: Path, record: dict) -> None:
@@ -54,14 +64,23 @@ def write_manifest(out_dir: Path, record: dict) -> None:
     if isinstance(old, dict) and {**old, "command": None} == {**json.loads(text), "command": None}:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary(path)
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    _replace_with(path, lambda tmp: tmp.write_text(text))
+
+
+def read_manifest(path: Path) -> dict | None:
+    """A sweep manifest, or None if the file is not one (unreadable, not JSON, keys missing)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    keys = ("sweep_id", "study", "grid", "seeds", "run_ids")
+    return record if isinstance(record, dict) and all(k in record for k in keys) else None
 
 
 def manifests(out_dir: Path) -> list[dict]:
-    """Every sweep manifest under out_dir."""
-    return [json.loads(p.read_text()) for p in sorted((out_dir / "sweeps").glob("*.json"))]
+    """Every readable sweep manifest under out_dir (integrity.problems lists the others)."""
+    found = (read_manifest(p) for p in sorted((out_dir / "sweeps").glob("*.json")))
+    return [m for m in found if m is not None]
 
 
 def write_run(out_dir: Path, study: Study, row: dict, curves: dict) -> None:
@@ -83,20 +102,49 @@ def _files(out_dir: Path, table: str) -> list[Path]:
     return sorted((out_dir / table).glob("*.parquet"), key=lambda f: (not f.name.startswith("part-"), f.name))
 
 
+def read_file(path: Path, columns: list[str] | None = None) -> pa.Table | None:
+    """``columns`` of one Parquet file, or None if it cannot be read (truncated, not Parquet,
+    columns missing, or gone: removed by a merge meanwhile). Read with ParquetFile:
+    pyarrow.dataset would import pandas, a quarter second of every sweep."""
+    try:
+        return pq.ParquetFile(path).read(columns=columns)
+    except (OSError, ValueError, KeyError, pa.ArrowException):
+        return None
+
+
 def _read_columns(out_dir: Path, table: str, columns: list[str]) -> pa.Table | None:
-    """``columns`` of every file of the table, or None without any. Files are read one by one
-    with ParquetFile: pyarrow.dataset would import pandas, a quarter second of every sweep."""
-    files = _files(out_dir, table)
-    return pa.concat_tables([pq.ParquetFile(f).read(columns=columns) for f in files]) if files else None
+    """``columns`` of every readable file of the table, or None without any."""
+    tables = [t for t in (read_file(f, columns) for f in _files(out_dir, table)) if t is not None]
+    return pa.concat_tables(tables) if tables else None
 
 
 def run_statuses(out_dir: Path) -> dict[str, str]:
-    """run_id -> status of every run recorded under out_dir (the newest row; empty if none)."""
+    """run_id -> status of every run recorded under out_dir whose curves are readable too (the
+    newest row; empty if none). A run whose runs or curves file is unreadable is not in it, so
+    a sweep runs it again."""
     runs = _read_columns(out_dir, RUNS, ["run_id", "status", "finished_at"])
     if runs is None:
         return {}
     runs = runs.sort_by("finished_at")
-    return dict(zip(runs.column("run_id").to_pylist(), runs.column("status").to_pylist()))
+    statuses = dict(zip(runs.column("run_id").to_pylist(), runs.column("status").to_pylist()))
+    curves = _curve_ids(out_dir)
+    return {rid: status for rid, status in statuses.items() if rid in curves}
+
+
+def _curve_ids(out_dir: Path) -> set[str]:
+    """The run ids with readable curves: a per-run file whose footer reads, or rows in a part."""
+    ids = set()
+    for f in _files(out_dir, CURVES):
+        if f.name.startswith("part-"):
+            part = read_file(f, ["run_id"])
+            ids |= set() if part is None else set(part.column("run_id").unique().to_pylist())
+        else:
+            try:
+                pq.read_metadata(f)
+            except (OSError, pa.ArrowException):
+                continue
+            ids.add(f.stem)
+    return ids
 
 
 def studies_in(out_dir: Path) -> set[str]:
@@ -140,7 +188,9 @@ def merge(out_dir: Path) -> dict[str, tuple[int, int]]:
             result[name] = (len(files), len(files))
             continue
         stamps = {f: (f.stat().st_mtime_ns, f.stat().st_size) for f in files}
-        tables = [pq.read_table(f) for f in files]
+        tables = [read_file(f) for f in files]
+        if any(t is None for t in tables):
+            raise ValueError(f"{directory}: unreadable files; quarantine them first (results.integrity)")
         index = np.concatenate([np.full(t.num_rows, i) for i, t in enumerate(tables)])
         table = _last_file_wins(pa.concat_tables(tables), index)
         if name == RUNS:
@@ -157,12 +207,11 @@ def merge(out_dir: Path) -> dict[str, tuple[int, int]]:
 
 
 def load(out_dir: Path, table: str = RUNS) -> "pandas.DataFrame":  # noqa: F821 (pandas loads on use)
-    """One table as a DataFrame, one row per run id (per run and epoch); FileNotFoundError if
-    there is none."""
-    files = _files(out_dir, table)
-    if not files:
+    """One table as a DataFrame, one row per run id (per run and epoch), from its readable
+    files; FileNotFoundError if there is none."""
+    tables = [t for t in (read_file(f) for f in _files(out_dir, table)) if t is not None]
+    if not tables:
         raise FileNotFoundError(f"no {table} table under {out_dir}")
-    tables = [pq.read_table(f) for f in files]
     index = np.concatenate([np.full(t.num_rows, i) for i, t in enumerate(tables)])
     data = _last_file_wins(pa.concat_tables(tables), index)
     return (_newest_runs(data) if table == RUNS else data).to_pandas()

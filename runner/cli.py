@@ -181,10 +181,11 @@ def sweep(
         fail(f"--executor must be local or dask, got {executor!r}")
     if scheduler and executor != "dask":
         fail("--scheduler needs --executor dask")
+    from runner.pool import pin_threads, start_fork_server
+
+    pin_threads()  # before NumPy and Numba load here: --workers 1 computes as a worker does
     local_pool = executor == "local" and workers > 1 and not dry_run
     if local_pool:
-        from runner.pool import start_fork_server
-
         start_fork_server()
     from runner.grid import MAX_RUNS, GridError, expand, parse_grid, parse_shard, shard_from_slurm
 
@@ -279,6 +280,11 @@ def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, schedule
     from runner.grid import shard as select_shard
     from runner.grid import sweep_id
 
+    if not dry_run and out.is_dir():
+        from results.integrity import clean_temporaries
+
+        clean_temporaries(out)
+        set_aside(out)
     others = studies_in(out) - {chosen.name}
     if others:
         fail(f"{out} holds results of another study ({', '.join(sorted(others))}); use another --out")
@@ -296,16 +302,20 @@ def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, schedule
             params = " ".join(f"{k}={s.config[k]}" for k in varying)
             typer.echo(f"  {s.run_id}  seed={s.seed} {params}  [{state}]")
         return
-    write_manifest(out, {"sweep_id": sid, "study": chosen.name, "study_ref": chosen.reference, "grid": grid,
-                         "resolved": resolved_grid(specs), "seeds": seeds, "run_ids": sorted(s.run_id for s in specs),
-                         "command": sys.argv})
     counts = {"ok": 0, "diverged": 0, "failed": 0}
     try:
+        write_manifest(out, {"sweep_id": sid, "study": chosen.name, "study_ref": chosen.reference, "grid": grid,
+                             "resolved": resolved_grid(specs), "seeds": seeds,
+                             "run_ids": sorted(s.run_id for s in specs), "command": sys.argv})
         execute(chosen, todo, sid, out, workers, counts, executor, scheduler, pool)
     except KeyboardInterrupt:
         kept = sum(counts.values())
         typer.echo(f"interrupted: kept the {kept} finished runs; run the same command again to resume", err=True)
         raise typer.Exit(130) from None
+    except OSError as err:  # a full disk, a file system gone: the written runs are whole and kept
+        typer.echo(f"error: cannot write to {out}: {err.strerror or err}; kept the {sum(counts.values())} "
+                   "finished runs; run the same command again to resume", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"{len(todo)} runs: " + ", ".join(f"{counts[k]} {k}" for k in ("ok", "diverged", "failed"))
                + f". Results: {out}/runs, {out}/curves. Report: runner report {out}")
     if counts["diverged"] or counts["failed"]:
@@ -358,9 +368,15 @@ def status(
     out: Annotated[Path, typer.Argument(help="Results directory of one or more sweeps.")],
 ) -> None:
     """Count done, diverged, failed and missing runs against the grids of the sweeps in OUT
-    (their manifests under OUT/sweeps). Exit code 0 when every run is done (ok or diverged)."""
+    (their manifests under OUT/sweeps), and list the files no reader can use (a run whose file
+    is unreadable counts as missing; `runner sweep` reruns it, `runner merge` quarantines the
+    file). Exit code 0 when every run is done (ok or diverged) and no file is unreadable."""
+    from results.integrity import problems
     from results.store import manifests, run_statuses
 
+    found = problems(out)
+    for path, reason in found:
+        typer.echo(f"unreadable: {path}: {reason}")
     sweeps = manifests(out)
     if not sweeps:
         fail(f"{out}: no sweep manifests under {out / 'sweeps'}")
@@ -372,8 +388,8 @@ def status(
         command = " ".join([m["study"], *(f"--grid {g}" for g in m["grid"]), f"--seeds {m['seeds']}"])
         typer.echo(f"sweep {m['sweep_id']}: {command}: {_show(counts)}")
     counts = _count(expected, statuses)
-    typer.echo(f"all: {_show(counts)}")
-    if counts["failed"] or counts["missing"]:
+    typer.echo(f"all: {_show(counts)}" + (f"; {len(found)} unreadable files" if found else ""))
+    if counts["failed"] or counts["missing"] or found:
         raise typer.Exit(1)
 
 
@@ -464,13 +480,28 @@ def merge(
     out: Annotated[Path, typer.Argument(help="Results directory.")],
 ) -> None:
     """Compact the per-run Parquet files of OUT into one file per table, dropping duplicate run
-    ids (the newest row wins). Reading the tables gives the same data before and after."""
+    ids (the newest row wins). Reading the tables gives the same data before and after.
+    Unreadable or foreign files are first moved to OUT/quarantine, abandoned temporary files
+    removed; merges of one OUT wait for each other."""
+    from results.integrity import clean_temporaries, merge_lock
     from results.store import merge as merge_tables
 
     if not (out / "runs").is_dir():
         fail(f"{out}: no runs table")
-    for table, (before, after) in merge_tables(out).items():
-        typer.echo(f"{table}: {before} files -> {after}")
+    with merge_lock(out):
+        clean_temporaries(out)
+        set_aside(out)
+        for table, (before, after) in merge_tables(out).items():
+            typer.echo(f"{table}: {before} files -> {after}")
+
+
+def set_aside(out: Path) -> None:
+    """Quarantine the files under OUT that no reader can use, saying so on stderr."""
+    from results.integrity import problems, quarantine
+
+    found = problems(out)
+    for (path, reason), moved in zip(found, quarantine(out, found)):
+        typer.echo(f"quarantined {path} ({reason}) -> {moved}", err=True)
 
 
 @app.command()

@@ -23,7 +23,7 @@ def test_lists_ranges_and_aliases():
     ("lr=0", "must be > 0"),
     ("lr=-0.1", "must be > 0"),
     ("lr=1:2", "malformed range"),
-    ("lr=1:2:log0", "at least 1 point"),
+    ("lr=1:2:log0", "a range has 1 to 10000 points"),
     ("lr=0:1:log3", "positive ends"),
     ("batch_size=1:10:lin3", "does not give integers"),
     ("dtype=float16", "not one of"),

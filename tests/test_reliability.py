@@ -150,3 +150,110 @@ def test_ctrl_c_at_any_moment_of_the_start_prints_one_line(tmp_path, delay):
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode in (0, 130) and "Traceback" not in err and "Error" not in err, err
+
+
+# Results directories with corrupt, foreign and abandoned files.
+
+QUICK = ["batch-size", "--grid", "N=64", "--grid", "n=2", "--grid", "epochs=3", "--grid", "batch_size=1,4,16,full"]
+
+
+@pytest.fixture
+def swept(tmp_path) -> Path:
+    out = tmp_path / "out"
+    result = invoke("sweep", *QUICK, "--workers", 1, "--out", out)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_corrupt_and_foreign_files_are_named_rerun_and_quarantined(swept):
+    runs = sorted((swept / "runs").glob("*.parquet"))
+    curves = sorted((swept / "curves").glob("*.parquet"))
+    runs[0].write_bytes(runs[0].read_bytes()[:100])  # truncated
+    runs[1].write_bytes(b"garbage" * 100)
+    curves[2].write_bytes(curves[2].read_bytes()[:-30])  # a truncated curves file
+    (swept / "runs" / "notes.txt").write_text("my notes")
+    next((swept / "sweeps").glob("*.json")).with_name("bad.json").write_text("{oops")
+    status = invoke("status", swept)
+    assert status.exit_code == 1, status.output
+    for name in (runs[0].name, runs[1].name, curves[2].name, "notes.txt", "bad.json"):
+        assert f"/{name}: " in status.output
+    assert "4 runs: 1 ok, 0 diverged, 0 failed, 3 missing; 5 unreadable files" in status.output
+    assert len(invoke("report", swept).output) > 0  # readers skip what they cannot read
+    again = invoke("sweep", *QUICK, "--workers", 1, "--out", swept)
+    assert again.exit_code == 0 and "1 done, 3 to run" in again.output, again.output
+    assert again.output.count("quarantined") == 5
+    assert len(pd.read_parquet(swept / "runs")) == 4 and len(pd.read_parquet(swept / "curves")) == 4 * 4
+    assert sorted(p.name for p in (swept / "quarantine" / "runs").iterdir()) == sorted([runs[0].name, runs[1].name,
+                                                                                          "notes.txt"])
+    assert invoke("status", swept).exit_code == 0
+
+
+def test_merge_quarantines_and_merges_lock_each_other(swept):
+    (swept / "curves" / "stray.bin").write_bytes(b"\x00" * 10)
+    result = invoke("merge", swept)
+    assert result.exit_code == 0 and "quarantined" in result.output and "runs: 4 files -> 1" in result.output
+    assert (swept / "quarantine" / "curves" / "stray.bin").exists()
+    procs = [subprocess.Popen([RUNNER, "merge", swept], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    for _ in range(3):
+        redo = invoke("sweep", *QUICK, "--force", "--workers", 1, "--out", swept)
+        assert redo.exit_code == 0
+    assert all(p.wait(timeout=120) == 0 for p in procs), [p.stderr.read() for p in procs]
+    assert subprocess.run([RUNNER, "merge", swept], capture_output=True).returncode == 0
+    assert len(pd.read_parquet(swept / "runs")) == 4 and len(pd.read_parquet(swept / "curves")) == 4 * 4
+
+
+def test_abandoned_temporary_files_are_removed_and_live_ones_kept(swept):
+    import socket
+
+    host = socket.gethostname()
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # its pid names no running process now
+    abandoned = swept / "runs" / f".x.parquet.{host}.{dead.pid}.abcd1234.tmp"
+    live = swept / "runs" / f".y.parquet.{host}.{os.getpid()}.abcd1234.tmp"
+    old_foreign = swept / "curves" / ".z.parquet.elsewhere.example.org.1.abcd1234.tmp"
+    for path in (abandoned, live, old_foreign):
+        path.write_bytes(b"partial")
+    os.utime(old_foreign, (time.time() - 2 * 86400,) * 2)
+    assert invoke("sweep", *QUICK, "--workers", 1, "--out", swept).exit_code == 0
+    assert not abandoned.exists() and live.exists() and not old_foreign.exists()
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_finished_runs(tmp_path, monkeypatch):
+    import errno
+
+    import pyarrow.parquet as pq
+
+    write_table, calls = pq.write_table, []
+
+    def filling(table, where, **kwargs):
+        calls.append(where)
+        if len(calls) > 4:  # two runs' files fit
+            Path(where).write_bytes(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_table(table, where, **kwargs)
+
+    monkeypatch.setattr(pq, "write_table", filling)
+    out = tmp_path / "out"
+    result = invoke("sweep", *QUICK, "--workers", 1, "--out", out)
+    assert result.exit_code == 1 and result.output.count("\n") == 4, result.output  # header, 2 progress, error
+    assert "error: cannot write to" in result.output and "No space left on device; kept the 2 finished runs" \
+        in result.output
+    assert len(pd.read_parquet(out / "runs")) == 2
+    assert not [p for p in out.rglob(".*.tmp")]  # the half-written temporary file is gone
+
+
+def test_same_bits_whatever_the_worker_count_or_executor(tmp_path):
+    """A float32 CNN with dropout, the arithmetic most sensitive to threads and order."""
+    args = ["digits", "--grid", "model=conv4x3-pool2-dropout0.3-dense16", "--grid", "dtype=float32",
+            "--grid", "epochs=2", "--grid", "train_size=300", "--seeds", "2"]
+    finals = []
+    for options in (["--workers", "1"], ["--workers", "2"], ["--executor", "dask", "--workers", "2"]):
+        out = tmp_path / "-".join(options)
+        done = subprocess.run([RUNNER, "sweep", *args, *options, "--out", out], capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr
+        runs = pd.read_parquet(out / "runs").sort_values("run_id")
+        assert (runs["threads"] == 1).all()
+        finals.append(runs["final_train_loss"].to_numpy())
+    assert finals[0].tobytes() == finals[1].tobytes() == finals[2].tobytes()
