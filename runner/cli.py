@@ -26,6 +26,19 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
+class WriteError(Exception):
+    """The results could not be written (``__cause__``: the OSError, e.g. a full disk)."""
+
+
+def say(line: str) -> None:
+    """Print a line on stdout; once stdout is closed (``runner sweep ... | head``), print
+    nothing more and go on: the results are in files, the output is only progress."""
+    try:
+        typer.echo(line)
+    except BrokenPipeError:
+        sys.stdout = open(os.devnull, "w")  # for the rest of the process
+
+
 def study_named(reference: str):
     """The study that ``reference`` names (experiments.registry), or exit 2. The studies (with
     Numba and the kernels) are imported under runner.pool.frozen_imports: a quarter of a second
@@ -293,8 +306,8 @@ def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, schedule
     statuses = {} if force else run_statuses(out)
     todo = [s for s in mine if statuses.get(s.run_id) not in DONE]
     where = f" shard {part[0]}/{part[1]}:" if part else ""
-    typer.echo(f"sweep {sid}: {chosen.name},{where} {len(mine)} runs, {len(mine) - len(todo)} done, "
-               f"{len(todo)} to run -> {out}")
+    say(f"sweep {sid}: {chosen.name},{where} {len(mine)} runs, {len(mine) - len(todo)} done, "
+        f"{len(todo)} to run -> {out}")
     if dry_run:
         varying = [k for k in specs[0].config if len({s.config[k] for s in specs}) > 1]
         for s in mine:
@@ -304,19 +317,23 @@ def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, schedule
         return
     counts = {"ok": 0, "diverged": 0, "failed": 0}
     try:
-        write_manifest(out, {"sweep_id": sid, "study": chosen.name, "study_ref": chosen.reference, "grid": grid,
-                             "resolved": resolved_grid(specs), "seeds": seeds,
-                             "run_ids": sorted(s.run_id for s in specs), "command": sys.argv})
+        try:
+            write_manifest(out, {"sweep_id": sid, "study": chosen.name, "study_ref": chosen.reference, "grid": grid,
+                                 "resolved": resolved_grid(specs), "seeds": seeds,
+                                 "run_ids": sorted(s.run_id for s in specs), "command": sys.argv})
+        except OSError as err:
+            raise WriteError from err
         execute(chosen, todo, sid, out, workers, counts, executor, scheduler, pool)
     except KeyboardInterrupt:
         kept = sum(counts.values())
         typer.echo(f"interrupted: kept the {kept} finished runs; run the same command again to resume", err=True)
         raise typer.Exit(130) from None
-    except OSError as err:  # a full disk, a file system gone: the written runs are whole and kept
-        typer.echo(f"error: cannot write to {out}: {err.strerror or err}; kept the {sum(counts.values())} "
+    except WriteError as err:  # a full disk, a file system gone: the written runs are whole and kept
+        cause = err.__cause__
+        typer.echo(f"error: cannot write to {out}: {cause.strerror or cause}; kept the {sum(counts.values())} "
                    "finished runs; run the same command again to resume", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"{len(todo)} runs: " + ", ".join(f"{counts[k]} {k}" for k in ("ok", "diverged", "failed"))
+    say(f"{len(todo)} runs: " + ", ".join(f"{counts[k]} {k}" for k in ("ok", "diverged", "failed"))
                + f". Results: {out}/runs, {out}/curves. Report: runner report {out}")
     if counts["diverged"] or counts["failed"]:
         raise typer.Exit(1)
@@ -344,7 +361,10 @@ def execute(study, todo: list, sid: str, out: Path, workers: int, counts: dict,
         label = f"{study.name} ({workers} workers)"
 
     def record(row: dict, curves: dict) -> None:
-        write_run(out, study, row, curves)
+        try:
+            write_run(out, study, row, curves)
+        except OSError as err:
+            raise WriteError from err
         counts[row["status"]] += 1
 
     if sys.stderr.isatty():
@@ -359,8 +379,7 @@ def execute(study, todo: list, sid: str, out: Path, workers: int, counts: dict,
         for k, (row, curves) in enumerate(results, 1):
             record(row, curves)
             took = "" if row["run_time_s"] is None else f" {row['run_time_s']:.2f}s"
-            typer.echo(f"[{k}/{len(todo)}] {row['run_id']} {row['status']}{took}"
-                       + (f" {row['error']}" if row["error"] else ""))
+            say(f"[{k}/{len(todo)}] {row['run_id']} {row['status']}{took}" + (f" {row['error']}" if row["error"] else ""))
 
 
 @app.command()

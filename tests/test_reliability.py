@@ -26,7 +26,8 @@ def invoke(*args):
     (["lcurve-degree", "--grid", "stop=inf"], "stop: must be finite"),
     (["batch-size", "--grid", "noise=inf"], "noise: must be finite"),
     (["gd-1d", "--grid", "x0=nan"], "x0: must be finite"),
-    (["gd-1d", "--grid", "lr=1e-3:1:log5000", "--grid", "x0=1:2:lin2000"], "the sweep has 10000000 runs, more than 100000"),
+    (["gd-1d", "--grid", "lr=1e-3:1:log5000", "--grid", "x0=1:2:lin2000"],
+     "the sweep has 10000000 runs, more than 100000"),
     (["batch-size", "--seeds", "200000"], "more than 100000"),
     (["batch-size", "--max-runs", "0"], "--max-runs must be >= 1"),
     (["gd-1d", "--grid", "lr=1e-3:1:log4", "--grid", "x0=1:2:lin3", "--max-runs", "11"],
@@ -257,3 +258,12 @@ def test_same_bits_whatever_the_worker_count_or_executor(tmp_path):
         assert (runs["threads"] == 1).all()
         finals.append(runs["final_train_loss"].to_numpy())
     assert finals[0].tobytes() == finals[1].tobytes() == finals[2].tobytes()
+
+
+def test_a_closed_stdout_does_not_stop_the_sweep(tmp_path):
+    """`runner sweep ... | head -2`: the output stops, the sweep goes on to its end."""
+    out = tmp_path / "out"
+    done = subprocess.run(f"{RUNNER} sweep {' '.join(QUICK)} --workers 2 --out {out} | head -2", shell=True,
+                          capture_output=True, text=True, timeout=300)
+    assert done.stdout.count("\n") == 2 and "Traceback" not in done.stderr, done.stderr
+    assert len(pd.read_parquet(out / "runs")) == 4
