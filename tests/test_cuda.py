@@ -337,3 +337,21 @@ def test_target_for_a_study_without_engine_is_rejected(tmp_path):
     done = subprocess.run([sys.executable, "-m", "runner", "sweep", "gd-1d", "--target", "cuda", "--out", str(tmp_path / "o")],
                           capture_output=True, text=True)
     assert done.returncode == 2 and "no target parameter" in done.stderr
+
+
+def test_the_cuda_engine_checks_its_arguments_against_the_plan():
+    """Like the CPU engine's: a mismatch raises ValueError before anything reaches the device."""
+    rng = np.random.default_rng(2)
+    plan = build_plan(3, [Dense(2)])
+    x, y = rng.standard_normal((10, 3)), rng.standard_normal((10, 2))
+    params = np.tile(plan.init_params(rng, np.float64), (2, 1))
+    hyper = np.tile(Hyper(lr=0.1).vector(np.float64), (2, 1))
+    mask = plan.penalty_mask(False, np.float64)
+    history = np.zeros((2, 2, codes.N_HIST))
+    args = (plan.table, plan.args, codes.LOSS_MSE, 0, 0)
+    with pytest.raises(ValueError, match="x of the training data has 4 columns; the model takes 3 inputs"):
+        g_engine.train(np.zeros((10, 4)), y, x, y, x, y, *args, hyper, mask, params, 1, [5, 5], [0, 1], 16, history)
+    with pytest.raises(ValueError, match=r"batch_size 11 is not in 1 \.\. 10"):
+        g_engine.train(x, y, x, y, x, y, *args, hyper, mask, params, 1, [5, 11], [0, 1], 16, history)
+    with pytest.raises(ValueError, match="params has 7 entries"):
+        g_engine.train(x, y, x, y, x, y, *args, hyper, mask, np.zeros((2, 7)), 1, [5, 5], [0, 1], 16, history)
