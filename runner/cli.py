@@ -171,6 +171,9 @@ def sweep(
     Ctrl-C stops after keeping every finished run (exit code 130); rerunning the same command
     resumes.
     """
+    from runner.pool import pin_threads, start_fork_server
+
+    pin_threads()  # before NumPy and Numba load here: --workers 1 computes as a worker does
     options = {"study": study, "seeds": seeds, "out": out, "workers": workers, "executor": executor,
                "scheduler": scheduler, "shard": shard, "target": target}
     if from_manifest is not None:
@@ -194,9 +197,6 @@ def sweep(
         fail(f"--executor must be local or dask, got {executor!r}")
     if scheduler and executor != "dask":
         fail("--scheduler needs --executor dask")
-    from runner.pool import pin_threads, start_fork_server
-
-    pin_threads()  # before NumPy and Numba load here: --workers 1 computes as a worker does
     local_pool = executor == "local" and workers > 1 and not dry_run
     if local_pool:
         start_fork_server()
@@ -293,14 +293,14 @@ def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, schedule
     from runner.grid import shard as select_shard
     from runner.grid import sweep_id
 
+    others = studies_in(out) - {chosen.name}
+    if others:
+        fail(f"{out} holds results of another study ({', '.join(sorted(others))}); use another --out")
     if not dry_run and out.is_dir():
         from results.integrity import clean_temporaries
 
         clean_temporaries(out)
         set_aside(out)
-    others = studies_in(out) - {chosen.name}
-    if others:
-        fail(f"{out} holds results of another study ({', '.join(sorted(others))}); use another --out")
     sid = sweep_id([s.run_id for s in specs])
     mine = select_shard(specs, *part) if part else specs
     statuses = {} if force else run_statuses(out)
@@ -334,7 +334,7 @@ def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, schedule
                    "finished runs; run the same command again to resume", err=True)
         raise typer.Exit(1) from None
     say(f"{len(todo)} runs: " + ", ".join(f"{counts[k]} {k}" for k in ("ok", "diverged", "failed"))
-               + f". Results: {out}/runs, {out}/curves. Report: runner report {out}")
+        + f". Results: {out}/runs, {out}/curves. Report: runner report {out}")
     if counts["diverged"] or counts["failed"]:
         raise typer.Exit(1)
 
