@@ -75,6 +75,6 @@ class TabularStudy(Study):
                    "final_test_loss": float(h[-1, codes.HIST_TEST_LOSS]),
                    "final_test_acc": float(h[-1, codes.HIST_TEST_ACC]),
                    "train_time_s": float(h[-1, codes.HIST_TRAIN_TIME])}
-        return RunOutput(status="diverged" if result.diverged else "ok", metrics=metrics, curves=curves,
-                         compile_time_s=result.compile_time_s,
-                         diverged_epoch=result.epochs_done if result.diverged else None)
+        diverged = result.diverged_epoch()  # the engine's definition: not finite, or 10× the initial loss
+        return RunOutput(status="ok" if diverged is None else "diverged", metrics=metrics, curves=curves,
+                         compile_time_s=result.compile_time_s, diverged_epoch=diverged)

@@ -239,7 +239,6 @@ class BatchSizeStudy(Study):
         }
         curves = {"loss": losses, "rel_loss": rel,
                   "train_time_s": train_times, "wall_time_s": wall_times}
-        diverged = result.diverged
-        return RunOutput(status="diverged" if diverged else "ok", metrics=metrics, curves=curves,
-                         compile_time_s=result.compile_time_s,
-                         diverged_epoch=result.epochs_done if diverged else None)
+        diverged = result.diverged_epoch(config["diverge_factor"])
+        return RunOutput(status="ok" if diverged is None else "diverged", metrics=metrics, curves=curves,
+                         compile_time_s=result.compile_time_s, diverged_epoch=diverged)

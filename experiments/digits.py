@@ -208,6 +208,6 @@ class DigitsStudy(Study):
             "eval_time_s": float(curves["wall_time_s"][-1]) - train_time,
             "time_per_epoch_s": train_time / done if done else None,
         }
-        diverged = result.diverged
-        return RunOutput(status="diverged" if diverged else "ok", metrics=metrics, curves=curves,
-                         compile_time_s=result.compile_time_s, diverged_epoch=done if diverged else None)
+        diverged = result.diverged_epoch(config["diverge_factor"])
+        return RunOutput(status="ok" if diverged is None else "diverged", metrics=metrics, curves=curves,
+                         compile_time_s=result.compile_time_s, diverged_epoch=diverged)

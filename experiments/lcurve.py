@@ -29,7 +29,7 @@ import pyarrow as pa
 from experiments.datasets import load_dataset
 from experiments.digits import DigitsStudy
 from experiments.study import Param, RunOutput, Study, at_least, positive
-from experiments.training import Hyper, fit
+from experiments.training import Hyper, diverge_param, fit
 from kernels import codes
 from kernels.engine import predict
 from kernels.plan import Activation, Dense, build_plan
@@ -224,6 +224,7 @@ class LCurveDepth(Study):
         Param("epochs", int, 2000, "full-batch epochs (regression) or epochs of batch 32 (digits)",
               check=at_least(1)),
         Param("train_size", int, 300, "digits: training images used (0: all)", check=at_least(0)),
+        diverge_param(),
         *DATA_PARAMS,
     )
     default_grid = {"depth": list(range(1, 9))}
@@ -279,16 +280,18 @@ class LCurveDepth(Study):
                    "final_train_loss": float(h[-1, codes.HIST_TRAIN_LOSS]),
                    "final_test_loss": float(h[-1, codes.HIST_TEST_LOSS]), "final_test_acc": None,
                    "epochs_done": result.epochs_done, "train_time_s": float(h[-1, codes.HIST_TRAIN_TIME])}
-        return RunOutput(status="diverged" if result.diverged else "ok", metrics=metrics,
+        diverged = result.diverged_epoch(config["diverge_factor"])
+        return RunOutput(status="ok" if diverged is None else "diverged", metrics=metrics,
                          curves={"train_loss": h[:, codes.HIST_TRAIN_LOSS], "test_loss": h[:, codes.HIST_TEST_LOSS]},
                          compile_time_s=result.compile_time_s,
-                         diverged_epoch=result.epochs_done if result.diverged else None)
+                         diverged_epoch=diverged)
 
     def _digits(self, config: dict, seed: int) -> RunOutput:
         digits = DigitsStudy()
         model = "-".join([f"dense{config['width']}"] * config["depth"]) or "identity"
         sub = digits.normalize({**digits.defaults(), "model": model, "activation": config["activation"],
-                                "lr": config["lr"], "epochs": config["epochs"], "train_size": config["train_size"]})
+                                "lr": config["lr"], "epochs": config["epochs"], "train_size": config["train_size"],
+                                "diverge_factor": config["diverge_factor"]})
         out = digits.run(sub, seed)
         m = out.metrics
         metrics = {**dict.fromkeys(ERROR_COLUMNS), "n_params": m["n_params"],

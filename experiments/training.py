@@ -10,6 +10,7 @@ from kernels import codes, engine
 from kernels.plan import Plan
 
 EVAL_ROWS = 1024  # chunk size of the monitor evaluation at the end of each epoch
+DIVERGE_FACTOR = 10.0  # a run diverged when its training loss exceeds this × its initial loss
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,14 @@ def optimizer_params(optimizer: str, lr: float, step: int) -> tuple[Param, ...]:
         Param("l1", float, 0.0, "λ₁ of the L1 penalty λ₁Σ|w|", check=_non_negative),
         Param("l2", float, 0.0, "λ₂ of the L2 penalty (λ₂/2)Σw²", check=_non_negative),
         Param("penalize_biases", bool, False, "apply the penalties to biases too"),
+        diverge_param(),
     )
+
+
+def diverge_param() -> Param:
+    """The divergence criterion of a training study (Fit.diverged_epoch), recorded in every row."""
+    return Param("diverge_factor", float, DIVERGE_FACTOR, "a run diverged when its training loss exceeds "
+                 "this × its initial loss, or is not finite", check=lambda v: None if v >= 1 else "must be >= 1")
 
 
 def _target_available(target):
@@ -103,9 +111,13 @@ class Fit:
     def column(self, col: int) -> np.ndarray:
         return self.history[:, col]
 
-    @property
-    def diverged(self) -> bool:
-        return not np.isfinite(self.history[-1, codes.HIST_TRAIN_LOSS])
+    def diverged_epoch(self, factor: float = DIVERGE_FACTOR) -> int | None:
+        """The first epoch whose training loss is not finite or exceeds ``factor`` times the
+        initial loss (row 0); None if there is none. The definition of a diverged run."""
+        loss = self.history[:, codes.HIST_TRAIN_LOSS]
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(loss[1:]) | (loss[1:] > factor * loss[0])
+        return int(np.argmax(bad)) + 1 if bad.any() else None
 
 
 def _call(target, x, y, fit_set, test_set, plan, loss, optimizer, schedule, hyper, mask, params, epochs,

@@ -9,19 +9,26 @@ from results import digits_report
 from results.plots import plt, save
 
 
+STABLE_ACCURACY_SHARE = 0.5  # stable: test accuracy at least this share of the optimizer's best
+
+
 def optimizer_table(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
-    """Per optimizer: the best τ₀ (lowest median final training loss) and the stable range,
-    the τ₀ whose runs all finished with a training loss below the initial one."""
+    """Per optimizer: the best τ₀ (lowest median final training loss among the stable ones)
+    and the stable range. A τ₀ is stable when every run of it is ok (none diverged: a training
+    loss never above diverge_factor × the initial one, never infinite), every run ends below its
+    initial training loss, and the median final test accuracy is at least STABLE_ACCURACY_SHARE
+    of the best median over the optimizer's τ₀."""
     start = curves[curves["epoch"] == 0].set_index("run_id")["train_loss"]
     runs = runs.assign(initial_loss=runs["run_id"].map(start))
     rows = []
     for optimizer, group in runs.groupby("optimizer"):
         per_lr = group.groupby("lr").agg(
             loss=("final_train_loss", "median"), acc=("final_test_acc", "median"),
-            stable=("status", lambda s: bool((s == "ok").all())),
+            ok=("status", lambda s: bool((s == "ok").all())),
             improved=("final_train_loss", lambda s: bool((s < runs.loc[s.index, "initial_loss"]).all())),
             diverged=("status", lambda s: int((s == "diverged").sum())))
-        stable = per_lr[per_lr["stable"] & per_lr["improved"]]
+        accurate = per_lr["acc"] >= STABLE_ACCURACY_SHARE * per_lr["acc"].max()
+        stable = per_lr[per_lr["ok"] & per_lr["improved"] & accurate]
         best = stable["loss"].idxmin() if len(stable) else np.nan
         rows.append({"optimizer": optimizer, "best_lr": best,
                      "best_final_train_loss": stable["loss"].min() if len(stable) else np.nan,
@@ -78,7 +85,9 @@ def learning_rate_report(runs: pd.DataFrame, curves: pd.DataFrame, fig_dir: Path
     summary = digits_report.summarize(runs)
     text = "\n".join([
         f"Learning-rate study: {len(runs)} runs, " + ", ".join(f"{k} {v}" for k, v in runs["status"].value_counts().items()),
-        "", "Per optimizer (stable: every seed finished below its initial loss):",
+        "", "Per optimizer. Stable τ₀: no seed diverged (training loss above diverge_factor × its initial "
+            "value, or not finite), every seed ended below its initial loss, and the median test accuracy is "
+            f"at least {STABLE_ACCURACY_SHARE:.0%} of the optimizer's best:",
         table.to_string(index=False, float_format=lambda v: f"{v:.4g}"),
         "", summary.to_string(index=False, float_format=lambda v: f"{v:.4g}"),
     ])

@@ -76,4 +76,14 @@ def test_gd_is_deterministic_and_smooth():
 def test_too_large_learning_rate_diverges():
     out = STUDY.run(small(lr=50.0), seed=0)
     assert out.status == "diverged" and out.diverged_epoch is not None
-    assert out.metrics["epochs_done"] == out.diverged_epoch < 30
+    assert out.diverged_epoch <= out.metrics["epochs_done"] < 30  # stopped where the loss became inf
+
+
+def test_divergence_is_a_loss_above_a_factor_of_the_initial_one():
+    """GD at τ = 1.5 grows the loss without bound but stays finite for 5 epochs: diverged at the
+    first epoch above diverge_factor × the initial loss, ok for a factor no loss reaches."""
+    out = STUDY.run(small(batch_size=0, lr=1.5, epochs=5), seed=0)
+    loss = out.curves["loss"] - out.metrics["l_min"]  # the monitored excess loss
+    assert np.isfinite(loss).all() and loss[-1] > 10 * loss[0]
+    assert out.status == "diverged" and out.diverged_epoch == int(np.argmax(loss > 10 * loss[0]))
+    assert STUDY.run(small(batch_size=0, lr=1.5, epochs=5, diverge_factor=1e300), seed=0).status == "ok"
