@@ -6,6 +6,7 @@ import pandas as pd
 
 from results.digits_report import loss_against_lr
 from results.plots import plt, save
+from results.summary import swept
 
 
 def label(row) -> str:
@@ -102,8 +103,11 @@ def figures(runs: pd.DataFrame, curves: pd.DataFrame, summary: pd.DataFrame, tar
 
 
 def learning_rate_report(runs: pd.DataFrame, fig_dir: Path) -> tuple[str, list[Path]]:
-    """A sweep over optimizers or learning rates on the regression: L̄ per (optimizer, τ, b)."""
-    table = runs[runs["status"] != "failed"].groupby(["optimizer", "lr", "batch_size"]).agg(
+    """A sweep over optimizers or learning rates on the regression: L̄ per (optimizer, τ, b)
+    and every other swept key."""
+    keys = ["optimizer", "lr", "batch_size"]
+    keys += [k for k in swept(runs) if k not in keys]
+    table = runs[runs["status"] != "failed"].groupby(keys).agg(
         seeds=("seed", "nunique"),
         final_rel_loss=("final_rel_loss", "median"),
         min_rel_loss=("min_rel_loss", "median"),
@@ -120,9 +124,25 @@ def learning_rate_report(runs: pd.DataFrame, fig_dir: Path) -> tuple[str, list[P
 
 def report(runs: pd.DataFrame, curves: pd.DataFrame, fig_dir: Path) -> tuple[str, list[Path]]:
     """The printed summary (table and findings) and the figure paths; a sweep over optimizers
-    or learning rates gets the learning-rate view instead of the book's figures."""
+    or learning rates gets the learning-rate view instead of the book's figures. Other swept
+    keys are never merged: each combination of their values gets its own section and figures
+    (in a subdirectory of fig_dir named by the values)."""
     if runs["optimizer"].nunique() > 1 or runs["lr"].nunique() > 1:
         return learning_rate_report(runs, fig_dir)
+    others = [k for k in swept(runs) if k != "batch_size"]
+    if not others:
+        return _report(runs, curves, fig_dir)
+    texts, paths = [], []
+    for values, group in runs.groupby(others, sort=True):
+        values = values if isinstance(values, tuple) else (values,)
+        name = ", ".join(f"{k}={v}" for k, v in zip(others, values))
+        text, figs = _report(group, curves[curves["run_id"].isin(group["run_id"])], fig_dir / name.replace(", ", "_"))
+        texts.append(f"[{name}]\n{text}")
+        paths += figs
+    return "\n\n".join(texts), paths
+
+
+def _report(runs: pd.DataFrame, curves: pd.DataFrame, fig_dir: Path) -> tuple[str, list[Path]]:
     target = float(runs["rel_loss_target"].iloc[0])
     summary = summarize(runs)
     text = "\n".join([

@@ -3,35 +3,57 @@
 The built-in studies have their own reports (the texts' figures and findings); any other study
 gives its ``Study.report``, by default the shared summary of results.summary. The study is
 found by the reference its sweep manifests record; where it cannot be loaded any more (a
-plug-in file moved), the shared summary is made from the tables alone.
+plug-in file moved), the shared summary is made from the tables alone. Every report also
+gives the shared table of numbers (results.summary.numbers), which ``--format`` prints.
 """
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from results import batch_size_report, digits_report, lcurve_report, lr_report, summary
-from results.store import CURVES, RUNS, load, manifests
+from results.store import CURVES, RUNS, _files, load, manifests
 
 REPORTS = {"batch-size": batch_size_report.report, "digits": digits_report.report,
            "learning-rate": lr_report.learning_rate_report, "gd-1d": lr_report.gd_1d_report,
            "lcurve-degree": lcurve_report.degree_report, "lcurve-lambda": lcurve_report.lambda_report,
            "lcurve-penalty": lcurve_report.penalty_report, "lcurve-depth": lcurve_report.depth_report}
+MERGE_HINT_FILES = 500  # more per-run files than this: the report says how to read faster
 
 
-def report(out_dir: Path) -> tuple[str, list[Path]]:
-    """Summary text and figure paths (under out_dir/figures) for the study in out_dir."""
+@dataclass
+class Report:
+    """What ``runner report`` shows: the study's text, its figures and the shared table."""
+
+    text: str
+    figures: list[Path]
+    numbers: pd.DataFrame
+
+
+def report(out_dir: Path) -> Report:
+    """The report of the study in out_dir, figures written under out_dir/figures."""
     from experiments import StudyError, get_study
 
+    t0 = time.perf_counter()
     runs = load(out_dir, RUNS)
     curves = load(out_dir, CURVES)
+    files = len(_files(out_dir, RUNS)) + len(_files(out_dir, CURVES))
+    seconds = time.perf_counter() - t0
     studies = runs["study"].unique().tolist()
     if len(studies) != 1:
         raise ValueError(f"{out_dir} holds runs of {len(studies)} studies; expected one")
     name = studies[0]
     if name in REPORTS:
-        return REPORTS[name](runs, curves, out_dir / "figures")
-    refs = [m.get("study_ref", m["study"]) for m in manifests(out_dir) if m["study"] == name]
-    try:
-        study = get_study(refs[-1] if refs else name)
-    except StudyError as err:
-        text, paths = summary.report(runs, curves, out_dir / "figures", title=name)
-        return f"(the study's own report is unavailable: {err})\n{text}", paths
-    return study.report(runs, curves, out_dir / "figures")
+        text, paths = REPORTS[name](runs, curves, out_dir / "figures")
+    else:
+        refs = [m.get("study_ref", m["study"]) for m in manifests(out_dir) if m["study"] == name]
+        try:
+            text, paths = get_study(refs[-1] if refs else name).report(runs, curves, out_dir / "figures")
+        except StudyError as err:
+            text, paths = summary.report(runs, curves, out_dir / "figures", title=name)
+            text = f"(the study's own report is unavailable: {err})\n{text}"
+    if files > MERGE_HINT_FILES:
+        text += (f"\n\nRead {files} per-run files in {seconds:.1f} s. `runner merge {out_dir}` compacts them "
+                 "into one file per table (the same data), which reads in a fraction of that.")
+    return Report(text, paths, summary.numbers(runs))

@@ -40,27 +40,45 @@ def swept(runs: pd.DataFrame) -> list[str]:
     return [p for p in parameters(runs) if runs[p].nunique(dropna=False) > 1]
 
 
-def _iqr(values: pd.Series) -> str:
-    values = values.dropna()
-    if values.empty:
-        return "-"
-    q1, median, q3 = np.quantile(values, [0.25, 0.5, 0.75])
-    return f"{median:.4g}" if len(values) == 1 else f"{median:.4g} [{q1:.4g}, {q3:.4g}]"
+QUARTILES = {0.25: "q1", 0.5: "median", 0.75: "q3"}
+
+
+def numbers(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per combination of the swept keys: seeds, status counts, and per metric its
+    median, first and third quartile over the group's finished runs (``M_median``, ``M_q1``,
+    ``M_q3``; NaN where no finished run has a finite value)."""
+    keys, columns = swept(runs), metrics(runs)
+    by = keys or ["_all"]
+    data = runs.assign(_all=0, **{s: runs["status"] == s for s in STATUSES})
+    table = data.groupby(by, dropna=False, sort=True).agg(seeds=("seed", "nunique"),
+                                                          **{s: (s, "sum") for s in STATUSES})
+    finished = data.loc[data["status"] != "failed", by + columns].replace([np.inf, -np.inf], np.nan)
+    quartiles = finished.groupby(by, dropna=False, sort=True)[columns].quantile(list(QUARTILES)).unstack()
+    for m in columns:
+        for q, suffix in QUARTILES.items():
+            table[f"{m}_{suffix}"] = quartiles[(m, q)].reindex(table.index) if len(quartiles) else np.nan
+    table = table.reset_index()
+    return table.drop(columns="_all") if not keys else table
 
 
 def table(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per combination of the swept keys: seeds, status counts, metric medians [IQR]."""
-    keys = swept(runs)
-    groups = runs.groupby(keys, dropna=False, sort=True) if keys else [((), runs)]
-    rows = []
-    for values, group in groups:
-        values = values if isinstance(values, tuple) else (values,)
-        finished = group[group["status"] != "failed"]
-        row = dict(zip(keys, values), seeds=group["seed"].nunique(),
-                   **{s: int((group["status"] == s).sum()) for s in STATUSES})
-        row.update({m: _iqr(finished[m]) for m in metrics(runs)})
-        rows.append(row)
-    return pd.DataFrame(rows)
+    """numbers() for reading: each metric as "median [q1, q3]" ("-" where there is none)."""
+    table = numbers(runs)
+    for m in metrics(runs):
+        q1, median, q3 = (table.pop(f"{m}_{suffix}") for suffix in QUARTILES.values())
+        table[m] = [("-" if np.isnan(b) else f"{b:.4g}" if a == c else f"{b:.4g} [{a:.4g}, {c:.4g}]")
+                    for a, b, c in zip(q1, median, q3)]
+    return table
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """A DataFrame as a GitHub-flavoured Markdown table."""
+    def cell(v) -> str:
+        return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + " --- |" * len(table.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
 
 
 def _metric_figures(runs: pd.DataFrame, fig_dir: Path) -> list[Path]:

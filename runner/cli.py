@@ -552,15 +552,29 @@ def check(
 @app.command()
 def report(
     out: Annotated[Path, typer.Argument(help="Results directory of a sweep.")],
+    format: Annotated[str, typer.Option(
+        "--format", help="text: the study's summary, findings and figure paths; markdown, csv or json: "
+                         "the table of every swept key's groups (seeds, ok/diverged/failed counts, each "
+                         "metric's median, first and third quartile), for notebooks and scripts.")] = "text",
 ) -> None:
     """Print a study's summary and findings and write its figures to OUT/figures."""
+    if format not in ("text", "markdown", "csv", "json"):
+        fail(f"--format must be text, markdown, csv or json, got {format!r}")
     from results.report import report as make_report
+    from results.summary import markdown
 
     try:
-        text, paths = make_report(out)
+        made = make_report(out)
     except (FileNotFoundError, ValueError) as err:
         fail(str(err))
-    typer.echo(text)
-    typer.echo("\nFigures:")
-    for path in paths:
-        typer.echo(f"  {path}")
+    if format == "markdown":
+        typer.echo(markdown(made.numbers))
+    elif format == "csv":
+        typer.echo(made.numbers.to_csv(index=False), nl=False)
+    elif format == "json":
+        typer.echo(made.numbers.to_json(orient="records", indent=1, double_precision=15))
+    else:
+        typer.echo(made.text)
+        typer.echo("\nFigures:")
+        for path in made.figures:
+            typer.echo(f"  {path}")

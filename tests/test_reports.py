@@ -1,0 +1,102 @@
+"""The shared report layer: every swept key kept apart, counts, medians and IQRs as pandas
+computes them, diverged and failed groups shown, any format; reports never raise."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from results import summary
+from runner.cli import app
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def synthetic_runs() -> pd.DataFrame:
+    """Runs in the runs table's column order: lr × width × 3 seeds; lr = 1 always diverges
+    (an infinite loss), width 8 at lr = 0.01 always fails."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for lr in (0.01, 0.1, 1.0):
+        for width in (8, 16):
+            for seed in range(3):
+                status = "diverged" if lr == 1.0 else "failed" if (lr, width) == (0.01, 8) else "ok"
+                loss = np.inf if lr == 1.0 else None if status == "failed" else rng.uniform(0, 1)
+                rows.append({"run_id": f"{lr}-{width}-{seed}", "seed": seed, "lr": lr, "width": width,
+                             "fixed": "same", "status": status, "error": None, "diverged_epoch": None,
+                             "loss": loss, "acc": None if status == "failed" else rng.uniform(0, 1),
+                             "run_time_s": 1.0})
+    return pd.DataFrame(rows)
+
+
+def test_groups_are_every_swept_key_with_counts_and_pandas_quartiles():
+    runs = synthetic_runs()
+    assert summary.parameters(runs) == ["lr", "width", "fixed"] and summary.swept(runs) == ["lr", "width"]
+    table = summary.numbers(runs).set_index(["lr", "width"])
+    assert len(table) == 6  # 3 × 2: no two values of a swept key merged
+    assert (table["seeds"] == 3).all()
+    assert table.loc[(0.01, 8), ["ok", "diverged", "failed"]].tolist() == [0, 0, 3]
+    assert table.loc[(1.0, 16), ["ok", "diverged", "failed"]].tolist() == [0, 3, 0]
+    assert np.isnan(table.loc[(0.01, 8), "loss_median"])  # all failed: no value, still a row
+    assert np.isnan(table.loc[(1.0, 8), "loss_median"])  # infinite losses are not medians
+    assert table.loc[(1.0, 8), "acc_median"] == pytest.approx(
+        runs.query("lr == 1.0 and width == 8")["acc"].median())
+    for (lr, width), group in runs[runs["status"] == "ok"].groupby(["lr", "width"]):
+        for column in ("loss", "acc"):
+            q1, median, q3 = group[column].astype(float).quantile([0.25, 0.5, 0.75])
+            assert table.loc[(lr, width), [f"{column}_q1", f"{column}_median", f"{column}_q3"]].tolist() == \
+                pytest.approx([q1, median, q3])
+    text = summary.table(runs)
+    assert text.loc[0, "loss"] == "-" and "[" in text.loc[2, "loss"]
+
+
+def test_the_shared_report_draws_diverged_and_failed_groups(tmp_path):
+    runs = synthetic_runs()
+    curves = pd.DataFrame({"run_id": np.repeat(runs["run_id"], 3), "epoch": np.tile([0, 1, 2], len(runs)),
+                           "value": np.tile([1.0, np.inf, -1.0], len(runs))})
+    text, paths = summary.report(runs, curves, tmp_path, title="synthetic")
+    assert "swept: lr, width" in text
+    assert {p.name for p in paths} == {"loss_vs_lr.png", "acc_vs_lr.png", "loss_vs_width.png", "acc_vs_width.png",
+                                       "curve_value.png"}
+    assert all(p.stat().st_size > 5000 for p in paths)
+
+
+def test_two_swept_keys_are_never_merged_in_a_built_in_report(tmp_path):
+    out = tmp_path / "out"
+    assert invoke("sweep", "batch-size", "--grid", "batch_size=8,64", "--grid", "noise=0.1,1.0", "--grid", "N=256",
+                  "--grid", "n=2", "--grid", "epochs=5", "--workers", 1, "--out", out).exit_code == 0
+    result = invoke("report", out)
+    assert result.exit_code == 0 and "[noise=0.1]" in result.output and "[noise=1.0]" in result.output
+    rows = json.loads(invoke("report", out, "--format", "json").output)
+    assert sorted((r["batch_size"], r["noise"], r["seeds"]) for r in rows) == [
+        (8, 0.1, 1), (8, 1.0, 1), (64, 0.1, 1), (64, 1.0, 1)]
+
+
+def test_a_report_of_diverged_runs_keeps_its_table(tmp_path):
+    """The issue's example: GD and b = 32 at τ = 10 (both diverge) used to raise 'Data cannot
+    be log-scaled' and lose the table."""
+    out = tmp_path / "out"
+    invoke("sweep", "batch-size", "--grid", "batch_size=32,full", "--grid", "lr=10", "--grid", "epochs=5",
+           "--grid", "N=512", "--workers", 1, "--out", out)
+    result = invoke("report", out)
+    assert result.exit_code == 0, result.output
+    assert "diverged 2" in result.output and "Figures:" in result.output
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "csv", "json"])
+def test_report_formats(tmp_path, fmt):
+    out = tmp_path / "out"
+    assert invoke("sweep", "gd-1d", "--grid", "lr=0.01,0.1", "--grid", "iterations=20", "--workers", 1,
+                  "--out", out).exit_code == 0
+    text = invoke("report", out, "--format", fmt).output
+    if fmt == "markdown":
+        assert text.splitlines()[1].startswith("| --- |") and len(text.splitlines()) == 2 + 2
+    elif fmt == "csv":
+        table = pd.read_csv(pd.io.common.StringIO(text))
+        assert table["lr"].tolist() == [0.01, 0.1] and "final_x_median" in table
+    else:
+        assert [r["lr"] for r in json.loads(text)] == [0.01, 0.1]
+    assert invoke("report", out, "--format", "xml").exit_code == 2
