@@ -9,10 +9,6 @@ from results.plots import plt, save
 from results.summary import swept
 
 
-def label(row) -> str:
-    return "GD" if row["method"] == "gd" else f"b={row['batch_size']}"
-
-
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per (method, batch size): medians over seeds of the study's metrics."""
     done = runs[runs["status"] != "failed"]
@@ -29,7 +25,14 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index().sort_values(["method", "batch_size"], ascending=[False, True])
 
 
-def findings(summary: pd.DataFrame, target: float) -> list[str]:
+def fastest_per_seed(runs: pd.DataFrame) -> pd.Series:
+    """b₀ of each seed: the SGD batch size that reached the target in the least training time
+    (seeds where none reached it are left out)."""
+    hit = runs[(runs["method"] == "sgd") & runs["time_to_target_s"].notna()]
+    return hit.loc[hit.groupby("seed")["time_to_target_s"].idxmin()].set_index("seed")["batch_size"]
+
+
+def findings(summary: pd.DataFrame, target: float, runs: pd.DataFrame) -> list[str]:
     """The book's qualitative claims (L1474-1503), each checked against our numbers."""
     sgd = summary[summary["method"] == "sgd"].sort_values("batch_size")
     lines = []
@@ -42,13 +45,18 @@ def findings(summary: pd.DataFrame, target: float) -> list[str]:
         f"Mean relative loss over the last 50 epochs {'falls' if falls else 'does NOT fall monotonically'} "
         f"as b grows: {last50[0]:.3g} at b={b[0]:.0f} to {last50[-1]:.3g} at b={b[-1]:.0f} (Fig 8.5a).")
     never = sgd.loc[sgd["reached"] == 0, "batch_size"].tolist()
-    lines.append(f"Never reach relative loss {target:g}: b = {', '.join(map(str, never)) or 'none'} (Fig 8.4 (i)).")
+    lines.append(f"Never reach relative loss {target:g}: " + (f"b = {', '.join(map(str, never))}" if never
+                 else "every batch size reaches it") + " (Fig 8.4 (i)).")
     reached = sgd[sgd["reached"] > 0]
     if len(reached):
         best = reached.loc[reached["time_to_target_s"].idxmin()]
         lines.append(
             f"Fastest to reach {target:g}: b = {best['batch_size']} in {best['time_to_target_s']:.4f} s "
-            f"(epoch {best['epochs_to_target']:.0f}); the book finds b0 ≈ 32 (Fig 8.4 (iii)).")
+            f"(epoch {best['epochs_to_target']:.0f}, medians over seeds); the book finds b0 ≈ 32 (Fig 8.4 (iii)).")
+        b0 = fastest_per_seed(runs)
+        if b0.size > 1:
+            spread = ", ".join(f"b = {b}: {n}" for b, n in b0.value_counts().sort_index().items())
+            lines.append(f"b0 per seed over {b0.size} seeds (how many seeds each b is fastest in): {spread}.")
     t = sgd["time_per_iter_us"].to_numpy(float)
     slope, intercept = np.polyfit(b, t, 1)
     r2 = 1 - np.sum((t - (slope * b + intercept)) ** 2) / np.sum((t - t.mean()) ** 2)
@@ -62,44 +70,70 @@ def figures(runs: pd.DataFrame, curves: pd.DataFrame, summary: pd.DataFrame, tar
     """Write Figs 8.3, 8.4 and 8.5 as PNG files into fig_dir; return their paths."""
     fig_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    first = runs[runs["status"] != "failed"].sort_values("seed").drop_duplicates(["method", "batch_size"])
-    first = first.sort_values(["method", "batch_size"], ascending=[False, True])
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    colors = plt.cm.viridis(np.linspace(0, 0.95, len(first)))
-    for color, (_, run) in zip(colors, first.iterrows()):
-        c = curves[(curves["run_id"] == run["run_id"]) & (curves["epoch"] > 0)]
-        style = dict(color="k", lw=2) if run["method"] == "gd" else dict(color=color, lw=1)
-        ax.plot(c["epoch"], c["rel_loss"], label=label(run), **style)
-    ax.axhline(target, color="r", ls="--", lw=0.8, label=f"L̄ = {target:g}")
-    ax.set(yscale="log", xlabel="epoch", ylabel="relative loss L/L_min − 1",
-           title=f"Fig 8.3: relative loss per epoch (seed {int(first['seed'].min())})")
-    ax.legend(ncol=2, fontsize=7)
+    done = runs[runs["status"] != "failed"]
+    seeds = done["seed"].nunique()
+    spread = f"median{', IQR' if seeds > 1 else ''} over {seeds} seed{'s' * (seeds != 1)}"
+    sizes = sorted(done.loc[done["method"] == "sgd", "batch_size"].unique())
+    panels = [part for part in np.array_split(np.array(sizes, dtype=int), 3) if len(part)] or [np.array([], int)]
+    gd = done[done["method"] == "gd"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), sharey=True, squeeze=False)
+    for ax, part in zip(axes[0], panels):
+        colors = plt.cm.viridis(np.linspace(0, 0.9, max(len(part), 1)))
+        for color, b in zip(colors, part):
+            _curve_band(ax, done[(done["method"] == "sgd") & (done["batch_size"] == b)], curves, f"b={b}", color, 1)
+        if len(gd):
+            _curve_band(ax, gd, curves, "GD", "k", 2)
+        ax.axhline(target, color="r", ls="--", lw=0.8, label=f"L̄ = {target:g}")
+        ax.set(yscale="log", xlabel="epoch", title=f"b = {part[0]} … {part[-1]}" if len(part) else "GD")
+        ax.legend(fontsize=7)
+    axes[0, 0].set_ylabel("relative loss L/L_min − 1")
+    fig.suptitle(f"Fig 8.3: relative loss per epoch, small, middle and large batches ({spread})", fontsize=10)
     paths.append(save(fig, fig_dir / "fig8_3_relative_loss.png"))
 
     sgd = summary[summary["method"] == "sgd"]
+    sgd_runs = done[done["method"] == "sgd"]
     fig, ax = plt.subplots(figsize=(6, 4))
     hit = sgd[sgd["reached"] > 0]
-    ax.plot(hit["batch_size"], hit["time_to_target_s"], "o-")
+    _median_iqr(ax, sgd_runs[sgd_runs["time_to_target_s"].notna()], "time_to_target_s")
     miss = sgd[sgd["reached"] == 0]
     if len(miss):
         ax.plot(miss["batch_size"], np.full(len(miss), hit["time_to_target_s"].max() if len(hit) else 1.0),
                 "rx", label=f"never reaches {target:g}")
         ax.legend()
     ax.set(xscale="log", yscale="log", xlabel="batch size b", ylabel="seconds of training",
-           title=f"Fig 8.4: time to reach L̄ = {target:g}")
+           title=f"Fig 8.4: time to reach L̄ = {target:g} ({spread})")
+    ax.title.set_fontsize(9)
     ax.set_xscale("log", base=2)
     paths.append(save(fig, fig_dir / "fig8_4_time_to_target.png"))
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
-    a.plot(sgd["batch_size"], sgd["mean_rel_loss_last50"], "o-")
+    _median_iqr(a, sgd_runs, "mean_rel_loss_last50")
     a.set(xscale="log", yscale="log", xlabel="batch size b", ylabel="mean L̄, last 50 epochs",
           title="Fig 8.5a: average relative loss, last 50 epochs")
-    b.plot(sgd["batch_size"], sgd["time_per_iter_us"], "o-")
-    b.set(xlabel="batch size b", ylabel="µs per iteration", title="Fig 8.5b: time per iteration")
+    _median_iqr(b, sgd_runs.assign(time_per_iter_us=1e6 * sgd_runs["time_per_iter_s"]), "time_per_iter_us")
+    b.set(xscale="log", yscale="log", xlabel="batch size b", ylabel="µs per iteration",
+          title="Fig 8.5b: time per iteration (log-log)")
     a.set_xscale("log", base=2)
+    b.set_xscale("log", base=2)
+    fig.suptitle(spread, fontsize=9)
     paths.append(save(fig, fig_dir / "fig8_5_last50_and_time_per_iteration.png"))
     return paths
+
+
+def _curve_band(ax, runs: pd.DataFrame, curves: pd.DataFrame, label: str, color, width: float) -> None:
+    """The relative-loss curves of ``runs``: median line and IQR band over them, epochs ≥ 1."""
+    c = curves[curves["run_id"].isin(runs["run_id"]) & (curves["epoch"] > 0)]
+    q = c.groupby("epoch")["rel_loss"].quantile([0.25, 0.5, 0.75]).unstack()
+    if len(q):
+        ax.plot(q.index, q[0.5], color=color, lw=width, label=label)
+        ax.fill_between(q.index, q[0.25], q[0.75], color=color, alpha=0.2, lw=0)
+
+
+def _median_iqr(ax, runs: pd.DataFrame, column: str) -> None:
+    """``column`` against the batch size: the median over seeds, the IQR as error bars."""
+    q = runs.groupby("batch_size")[column].quantile([0.25, 0.5, 0.75]).unstack()
+    if len(q):
+        ax.errorbar(q.index, q[0.5], yerr=[q[0.5] - q[0.25], q[0.75] - q[0.5]], fmt="o-", capsize=3)
 
 
 def learning_rate_report(runs: pd.DataFrame, fig_dir: Path) -> tuple[str, list[Path]]:
@@ -151,6 +185,6 @@ def _report(runs: pd.DataFrame, curves: pd.DataFrame, fig_dir: Path) -> tuple[st
         "",
         summary.to_string(index=False, float_format=lambda v: f"{v:.4g}"),
         "",
-        *findings(summary, target),
+        *findings(summary, target, runs),
     ])
     return text, figures(runs, curves, summary, target, fig_dir)

@@ -74,7 +74,8 @@ def degree_report(runs, curves, fig_dir: Path) -> tuple[str, list[Path]]:
         turns = degree_turns(runs)
         if len(turns):
             near = float((turns["steps_apart"] <= 1).mean())
-            lines += [f"Turn of the training curve (maximum curvature, log-log) over {len(turns)} seeds: "
+            lines += [f"Turn of the training curve (maximum curvature, log-log) over {len(turns)} "
+                      f"seed{'s' * (len(turns) != 1)}: "
                       f"median degree {turns['turn_degree'].median():g}; test optimum: median degree "
                       f"{turns['test_optimal_degree'].median():g}; the turn is at or next to the test optimum "
                       f"(within one step of the degree grid) in {near:.0%} of the seeds; choosing the turn "
@@ -148,14 +149,18 @@ def _against(runs, column, fig_dir: Path, name: str, log_x: bool) -> tuple[str, 
         n_params=("n_params", "first"))
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4))
     x = table.index.to_numpy(float)
-    if log_x:
-        x = np.where(x > 0, x, x[x > 0].min() / 10 if (x > 0).any() else 1)  # λ = 0 drawn a decade left
+    zero = log_x and (x == 0).any() and (x > 0).any()
+    if zero:  # λ = 0 has no place on a log axis: drawn a decade left of the smallest λ, marked
+        x = np.where(x > 0, x, x[x > 0].min() / 10)
     ax.plot(x, table["final_train_loss"], "o-", label="train")
     ax.plot(x, table["final_test_loss"], "o-", label="test")
     ax.set(xscale="log" if log_x else "linear", yscale="log", xlabel=column, ylabel="final loss", title=name)
-    ax.legend()
     bx.plot(x, table["final_test_acc"], "o-")
     bx.set(xscale="log" if log_x else "linear", xlabel=column, ylabel="test accuracy")
+    if zero:
+        for axis in (ax, bx):
+            axis.axvline(x.min(), color="0.6", ls=":", lw=1, label=f"{column} = 0 (drawn here)")
+    ax.legend()
     text = f"{name}: {len(runs)} runs\n\n" + table.to_string(float_format=lambda v: f"{v:.4g}")
     return text, [save(fig, fig_dir / f"{name.split(':')[0].replace(' ', '_')}.png")]
 

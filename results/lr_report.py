@@ -72,7 +72,7 @@ def learning_rate_figures(runs, curves, table, fig_dir: Path) -> list[Path]:
             run_id = group.loc[group["lr"] == lr, "run_id"].iloc[0]
             c = curves[curves["run_id"] == run_id].sort_values("epoch")
             ax.plot(c["epoch"], c["train_loss"], label=f"τ₀={lr:g}")
-        ax.set(yscale="log", title=row["optimizer"], xlabel="epoch")
+        ax.set(yscale="log", title=row["optimizer"], xlabel="epoch", ylabel="training loss")
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(optimizers):]:
         ax.axis("off")
@@ -130,8 +130,9 @@ def gd_1d_report(runs: pd.DataFrame, curves: pd.DataFrame, fig_dir: Path) -> tup
             c = curves[curves["run_id"] == row["run_id"]]
             ax.plot(c["epoch"], np.abs(c["x"]).clip(lower=1e-12), label=f"τ={row['tau']:g}")
         ax.axhline(1e-3, color="k", lw=0.8, ls="--")
-        ax.set(xscale="symlog", yscale="log", xlabel="n", ylabel="|xₙ| (clipped at 1e-12)",
-               title="GD on x² (Table 8.1)")
+        ax.set(xscale="symlog", yscale="log", xlabel="n (linear to 1, logarithmic beyond)",
+               ylabel="|xₙ| (clipped at 1e-12)", title="GD on x² (Table 8.1)")
+        ax.set_xlim(left=0)
         ax.legend(fontsize=8)
         paths.append(save(fig, fig_dir / "table8_1_iterates.png"))
     if (threshold := sin_threshold(runs)) is not None:
