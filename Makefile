@@ -29,6 +29,7 @@ bench: $(BIN)/runner
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench_batch_size.py
 	$(BIN)/python benchmarks/bench_kernels.py
+	$(BIN)/python benchmarks/bench_report.py
 
 bench-cuda: $(BIN)/runner  # needs an NVIDIA GPU
 	$(BIN)/pip install --quiet -e '.[cuda]'
