@@ -148,12 +148,19 @@ def learning_rate_report(runs: pd.DataFrame, fig_dir: Path) -> tuple[str, list[P
         diverged=("status", lambda s: int((s == "diverged").sum())),
         first_diverged_epoch=("diverged_epoch", "min"),
     ).reset_index()
-    text = "\n".join([
-        f"Batch-size study, swept over optimizer and learning rate: {len(runs)} runs, "
-        + ", ".join(f"{k} {v}" for k, v in runs["status"].value_counts().items()), "",
-        table.to_string(index=False, float_format=lambda v: f"{v:.4g}"),
-    ])
-    return text, [loss_against_lr(runs, fig_dir / "rel_loss_vs_lr.png", column="final_rel_loss")]
+    lines = [f"Batch-size study, swept over optimizer and learning rate: {len(runs)} runs, "
+             + ", ".join(f"{k} {v}" for k, v in runs["status"].value_counts().items()), "",
+             table.to_string(index=False, float_format=lambda v: f"{v:.4g}")]
+    ok = runs[runs["status"] == "ok"]
+    if ok["batch_size"].nunique() > 1:
+        b0 = {group: fastest_per_seed(part) for group, part in ok.groupby(["optimizer", "lr"])}
+        lines += ["", "b0 (the SGD batch size fastest to the target, per seed) against the learning rate "
+                  "(the book's b0 ≈ 32 gives no τ):"]
+        lines += [f"  {optimizer} τ = {lr:g}: " + (", ".join(f"b = {b}: {n} seed{'s' * (n != 1)}"
+                                                           for b, n in seeds.value_counts().sort_index().items())
+                                                 or "no batch size reaches the target")
+                  for (optimizer, lr), seeds in b0.items()]
+    return "\n".join(lines), [loss_against_lr(runs, fig_dir / "rel_loss_vs_lr.png", column="final_rel_loss")]
 
 
 def report(runs: pd.DataFrame, curves: pd.DataFrame, fig_dir: Path) -> tuple[str, list[Path]]:
