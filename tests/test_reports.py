@@ -100,3 +100,19 @@ def test_report_formats(tmp_path, fmt):
     else:
         assert [r["lr"] for r in json.loads(text)] == [0.01, 0.1]
     assert invoke("report", out, "--format", "xml").exit_code == 2
+
+
+def test_b0_per_seed_and_against_the_learning_rate(tmp_path):
+    out = tmp_path / "out"
+    assert invoke("sweep", "batch-size", "--grid", "batch_size=4,8,16,32,64", "--grid", "lr=0.05,0.25",
+                  "--grid", "N=2048", "--grid", "n=8", "--grid", "epochs=30", "--seeds", 2, "--workers", 1,
+                  "--out", out).exit_code == 0
+    text = invoke("report", out).output
+    lines = [line.strip() for line in text.splitlines() if line.strip().startswith("sgd τ =")]
+    assert [line.split(":")[0] for line in lines] == ["sgd τ = 0.05", "sgd τ = 0.25"]
+    b0 = [int(line.split("b = ")[1].split(":")[0]) for line in lines]
+    assert b0[0] < b0[1]  # a larger step favours a larger batch
+    one = tmp_path / "one"
+    assert invoke("sweep", "batch-size", "--grid", "batch_size=4,8,16,32,64", "--grid", "N=2048", "--grid", "n=8",
+                  "--grid", "epochs=30", "--seeds", 2, "--workers", 1, "--out", one).exit_code == 0
+    assert "b0 per seed over 2 seeds" in invoke("report", one).output
