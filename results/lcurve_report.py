@@ -90,13 +90,50 @@ def degree_report(runs, curves, fig_dir: Path) -> tuple[str, list[Path]]:
                title="Treister Fig. 2: train and test error against degree")
         ax.legend()
         paths.append(save(fig, fig_dir / "lcurve_degree.png"))
+        paths.append(fitted_polynomials(poly, fig_dir))
     oracle = runs[runs["basis"] == "oracle"]
     if len(oracle):
         table = oracle.groupby("delta").agg(n_points=("n_points", "first"), coef_error=("coef_error", "median"),
                                             truth_mse=("truth_mse", "median")).sort_values("n_points")
         lines += ["Oracle fit with the true basis [x, sin 10x, exp 2x] (medians over seeds): the error falls "
                   "as the grid refines.", table.to_string(float_format=lambda v: f"{v:.4g}"), ""]
+        if oracle["n_points"].nunique() > 1:
+            fig, ax = plt.subplots(figsize=(6, 4))
+            for column, name in (("coef_error", "‖α − α_true‖"), ("truth_mse", "MSE against the noiseless y")):
+                q = oracle.groupby("n_points")[column].quantile([0.25, 0.5, 0.75]).unstack()
+                ax.errorbar(q.index, q[0.5], yerr=[q[0.5] - q[0.25], q[0.75] - q[0.5]], fmt="o-", capsize=3,
+                            label=name)
+            ax.set(xscale="log", yscale="log", xlabel="grid points n", ylabel="error (median, IQR over seeds)",
+                   title="The oracle fit's error against the grid size")
+            ax.legend()
+            paths.append(save(fig, fig_dir / "lcurve_oracle_grid.png"))
     return "\n".join(lines), paths
+
+
+FIG1_DEGREES = (1, 5, 20, 100)  # the fits drawn over the data, where the sweep has them
+
+
+def fitted_polynomials(poly: pd.DataFrame, fig_dir: Path) -> Path:
+    """Treister's Fig 1: the data of the smallest seed and the fitted polynomials of a few of
+    the swept degrees over it, recomputed from the study's own data and basis (the runs table
+    holds errors, not coefficients)."""
+    from experiments.lcurve import grid, make_data, poly_basis
+
+    run = poly.sort_values("seed").iloc[0]
+    same = poly[(poly["seed"] == run["seed"]) & (poly["delta"] == run["delta"]) & (poly["stop"] == run["stop"])]
+    swept = sorted(same["degree"].unique())
+    degrees = [d for d in FIG1_DEGREES if d in swept] or swept[:: max(1, len(swept) // 4)]
+    x = grid(run["delta"], run["stop"])
+    y_true, y_train, _ = make_data(x, int(run["seed"]))
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    ax.plot(x, y_train, "k.", ms=4, label="data (training noise)")
+    ax.plot(x, y_true, "k--", lw=1, label="y_true")
+    for degree in degrees:
+        q = poly_basis(x, int(degree))
+        ax.plot(x, q @ (q.T @ y_train), lw=1.2, label=f"degree {degree}")
+    ax.set(xlabel="x", ylabel="y", title=f"Treister Fig. 1: least-squares polynomials (seed {int(run['seed'])})")
+    ax.legend(fontsize=7)
+    return save(fig, fig_dir / "lcurve_fitted_polynomials.png")
 
 
 def lambda_corners(runs: pd.DataFrame) -> pd.DataFrame:

@@ -97,6 +97,10 @@ def test_degree_and_lambda_studies_through_the_cli(tmp_path):
     assert sorted(runs["degree"].unique()) == [1, 3, 5, 7, 10, 15, 20, 50, 100] and len(runs) == 45
     text = report(tmp_path / "d").output
     assert "Turn of the training curve" in text and (tmp_path / "d" / "figures" / "lcurve_degree.png").exists()
+    assert (tmp_path / "d" / "figures" / "lcurve_fitted_polynomials.png").stat().st_size > 20_000  # Fig 1
+    oracle = sweep("lcurve-degree", "--grid", "basis=oracle", "--grid", "delta=0.1,0.01", "--grid", "stop=1.0",
+                   "--seeds", 2, "--workers", 1, "--out", tmp_path / "d")
+    assert oracle.exit_code == 0 and "lcurve_oracle_grid.png" in report(tmp_path / "d").output
 
     assert sweep("lcurve-lambda", "--seeds", 2, "--workers", 1, "--out", tmp_path / "l").exit_code == 0
     text = report(tmp_path / "l").output
