@@ -484,6 +484,33 @@ def _loss_and_gradient(plan, args, loss, params, x, y, grads):
     return value
 
 
+def forward_differences(plan, args, loss, params, x, y, eps, grads):
+    """_forward_differences, after checking the arguments against the plan (kernels.guard)."""
+    check_plan(plan, args)
+    check_params(plan, params)
+    check_params(plan, grads, "grads")
+    check_data(plan, params.dtype, x, y, "the data", min_rows=1)
+    return _forward_differences(plan, args, loss, params, x, y, eps, grads)
+
+
+@kernel
+def _forward_differences(plan, args, loss, params, x, y, eps, grads):
+    """The data loss on (x, y), returned, and its gradient by forward differences into grads
+    (P,): (L(θ + ε e_i) − L(θ)) / ε for every parameter i, one forward pass each (evaluation
+    mode). The finite-difference gradient of Berlyand & Jabin Exercise 9.8, for comparison with
+    backpropagation (loss_and_gradient): P + 1 forward passes against one forward and one
+    backward. params is restored entry by entry."""
+    capacity = x.shape[0]
+    act, _, cache, icache, _ = _workspaces(plan, capacity, params.dtype)
+    base = evaluate(plan, args, loss, params, x, y, act, cache, icache, capacity)[0]
+    for i in range(params.shape[0]):
+        kept = params[i]
+        params[i] = kept + eps
+        grads[i] = (evaluate(plan, args, loss, params, x, y, act, cache, icache, capacity)[0] - base) / eps
+        params[i] = kept
+    return base
+
+
 def predict(plan, args, params, x, out):
     """_predict, after checking the arguments against the plan (kernels.guard)."""
     check_plan(plan, args)

@@ -526,6 +526,9 @@ def set_aside(out: Path) -> None:
 @app.command()
 def check(
     seed: Annotated[int, typer.Option(help="Seed of the random inputs and directions.")] = 0,
+    timing: Annotated[bool, typer.Option(
+        "--timing", help="Instead: time backpropagation against finite differences on Berlyand & Jabin "
+                         "Exercise 9.8's network of 30 one-neuron layers, then 60.")] = False,
 ) -> None:
     """Run the Taylor, Jacobian and transpose tests (Treister §6.3) on every kernel.
 
@@ -534,6 +537,9 @@ def check(
     linear along d, so the second-order error is rounding); transpose: |uᵀJv − vᵀJᵀu|, relative.
     Exit code 1 if any kernel fails.
     """
+    if timing:
+        _exercise_9_8(seed)
+        return
     from kernels.checks import TRANSPOSE_TOL, check_all
 
     results = check_all(seed)
@@ -547,6 +553,22 @@ def check(
                f"transpose error < {TRANSPOSE_TOL:g})")
     if failed:
         raise typer.Exit(1)
+
+
+def _exercise_9_8(seed: int) -> None:
+    """``runner check --timing`` (kernels.timing)."""
+    from kernels.timing import EPS, exercise_9_8
+
+    rows = [exercise_9_8(layers, seed) for layers in (30, 60)]
+    typer.echo(f"{'layers':>6} {'backprop µs':>12} {'differences µs':>15} {'ratio':>7} {'max |BP − FD|':>14}")
+    for r in rows:
+        typer.echo(f"{r.layers:>6} {1e6 * r.backprop_s:>12.2f} {1e6 * r.differences_s:>15.2f} "
+                   f"{r.differences_s / r.backprop_s:>7.1f} {r.max_difference:>14.2e}")
+    small, large = rows
+    typer.echo(f"doubling the layers: backpropagation ×{large.backprop_s / small.backprop_s:.2f} (O(layers): 2), "
+               f"finite differences ×{large.differences_s / small.differences_s:.2f} (O(layers²): 4); "
+               f"the gradients agree to O(ε = {EPS:g}) relative to their scale "
+               f"{max(r.gradient_scale for r in rows):.3g}.")
 
 
 @app.command()

@@ -2,7 +2,11 @@
 import numpy as np
 import pytest
 
+from kernels import codes
 from kernels.checks import Case, all_cases, run_check
+from kernels.engine import forward_differences, loss_and_gradient
+from kernels.plan import Activation, Dense, build_plan
+from kernels.timing import EPS, LEAK
 
 CASES = all_cases(np.random.default_rng(0))
 
@@ -31,3 +35,45 @@ def test_every_differentiable_kernel_has_a_case():
         assert f"loss {loss}" in names
     for kernel in ("dense", "conv", "maxpool", "avgpool", "dropout", "penalty", "residual"):
         assert kernel in names
+
+
+def test_exercise_9_8_backprop_equals_the_books_recurrence_and_differences():
+    """The engine's gradient of the exercise's one-neuron network equals the book's BP listing
+    (L2295-2304, dedented) to rounding, and forward differences with ε = 0.001 to O(ε)."""
+    layers = 5
+    plan = build_plan(1, [layer for _ in range(layers) for layer in (Dense(1), Activation("prelu", LEAK))])
+    rng = np.random.default_rng(3)
+    a, b, x = rng.uniform(0.8, 1.2, layers), rng.uniform(-0.1, 0.1, layers), rng.uniform(0, 1)
+    params = np.ravel(np.column_stack([a, b]))
+
+    def relu(v):
+        return v if v > 0 else LEAK * v
+
+    def drelu(v):
+        return 1.0 if v > 0 else LEAK
+
+    h = [x]
+    for i in range(layers):
+        h.append(relu(a[i] * h[i] + b[i]))
+    dh = [2 * h[layers]]  # dL/dh_{i+1}, built from the last layer down
+    for i in range(layers - 1, 0, -1):
+        dh.insert(0, dh[0] * drelu(a[i] * h[i] + b[i]) * a[i])
+    book = np.ravel(np.column_stack([[dh[i] * drelu(a[i] * h[i] + b[i]) * h[i] for i in range(layers)],
+                                     [dh[i] * drelu(a[i] * h[i] + b[i]) for i in range(layers)]]))
+    grads, differences = np.empty_like(params), np.empty_like(params)
+    loss = loss_and_gradient(plan.table, plan.args, codes.LOSS_MSE, params, np.array([[x]]), np.zeros((1, 1)), grads)
+    assert loss == pytest.approx(h[layers] ** 2, rel=1e-14)
+    np.testing.assert_allclose(grads, book, rtol=1e-12)
+    forward_differences(plan.table, plan.args, codes.LOSS_MSE, params, np.array([[x]]), np.zeros((1, 1)), EPS,
+                        differences)
+    assert np.max(np.abs(differences - grads)) < 10 * EPS * np.max(np.abs(grads))
+
+
+def test_runner_check_timing_prints_both_sizes():
+    from typer.testing import CliRunner
+
+    from runner.cli import app
+
+    result = CliRunner().invoke(app, ["check", "--timing"])
+    assert result.exit_code == 0 and "doubling the layers" in result.output
+    assert [line.split()[0] for line in result.output.splitlines()[1:3]] == ["30", "60"]
