@@ -37,7 +37,6 @@ from kernels.plan import Activation, Dense, build_plan
 ALPHA_TRUE = np.array([0.3, 1.0, 0.5])  # Treister L95-L97
 NOISE = 0.5  # L85
 DEGREES = [1, 3, 5, 7, 10, 15, 20, 50, 100]  # L125
-DELTAS = [0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001]  # L106
 
 
 MAX_POINTS = 10**6  # of the grid x: beyond it the bases (n × k) outgrow memory

@@ -18,7 +18,8 @@ class Hyper:
     """The optimizer, schedule and penalty settings of one run (kernels.codes.H_*).
 
     Defaults: Adam's β₁ = 0.9, β₂ = 0.999, ε = 1e-8 (Kingma & Ba), also used as the momentum
-    and RMSProp β (β₁) and ε; no penalty; step schedule ×0.1 every 30 epochs.
+    and RMSProp β (β₁) and ε; no penalty; step schedule ×0.1 every 30 epochs; no checks of the
+    fit-set loss within epochs (check_every > 0: see kernels.engine.train).
     """
 
     lr: float
@@ -30,13 +31,15 @@ class Hyper:
     l2: float = 0.0
     decay: float = 0.1
     step: int = 30
+    check_every: int = 0
+    check_level: float = 0.0
 
     def vector(self, dtype) -> np.ndarray:
         hyper = np.zeros(codes.N_HYPER, dtype)
         hyper[[codes.H_LR, codes.H_BETA1, codes.H_BETA2, codes.H_EPS, codes.H_BIAS_CORRECTION,
-               codes.H_L1, codes.H_L2, codes.H_DECAY, codes.H_STEP]] = (
+               codes.H_L1, codes.H_L2, codes.H_DECAY, codes.H_STEP, codes.H_CHECK_EVERY, codes.H_CHECK_LEVEL]] = (
             self.lr, self.beta1, self.beta2, self.eps, self.bias_correction, self.l1, self.l2,
-            self.decay, self.step)
+            self.decay, self.step, self.check_every, self.check_level)
         return hyper
 
 

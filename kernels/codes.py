@@ -110,7 +110,9 @@ H_L1 = 5  # λ₁ of the L1 penalty λ₁ Σ|w|
 H_L2 = 6  # λ₂ of the L2 penalty (λ₂/2) Σ w²
 H_DECAY = 7  # schedule factor γ (step, exponential, inverse)
 H_STEP = 8  # schedule period in epochs (step)
-N_HYPER = 9
+H_CHECK_EVERY = 9  # steps between checks of the fit-set loss within epochs (0: no checks)
+H_CHECK_LEVEL = 10  # the fit-set loss whose first reach a check records
+N_HYPER = 11
 
 # Columns of the per-epoch ``history`` (float64, row 0 = before training).
 HIST_TRAIN_LOSS = 0  # data loss (no penalty) on the training monitor set
@@ -120,4 +122,6 @@ HIST_TEST_ACC = 3
 HIST_LR = 4  # learning rate used in the epoch
 HIST_TRAIN_TIME = 5  # cumulative seconds in updates
 HIST_WALL_TIME = 6  # cumulative seconds including evaluation
-N_HIST = 7
+HIST_REACH_STEP = 7  # in the epoch where a check first found the fit-set loss <= H_CHECK_LEVEL: that step
+HIST_REACH_TIME = 8  # ... and the seconds in updates from the start of training to it (NaN elsewhere)
+N_HIST = 9

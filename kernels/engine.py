@@ -36,12 +36,16 @@ from kernels.codes import (
     COL_STRIDE,
     COL_W_IN,
     COL_W_OUT,
+    H_CHECK_EVERY,
+    H_CHECK_LEVEL,
     H_DECAY,
     H_L1,
     H_L2,
     H_LR,
     H_STEP,
     HIST_LR,
+    HIST_REACH_STEP,
+    HIST_REACH_TIME,
     HIST_TEST_ACC,
     HIST_TEST_LOSS,
     HIST_TRAIN_ACC,
@@ -378,6 +382,12 @@ def _train(x, y, x_fit, y_fit, x_test, y_test, plan, args, loss, optimizer, sche
     size of the monitor evaluation.
     history: (epochs + 1, N_HIST) float64, row 0 before training (columns kernels.codes.HIST_*).
     Stops early, after recording it, at the first epoch whose training loss is not finite.
+
+    Checks within epochs (hyper[H_CHECK_EVERY] = k > 0): after every k-th step the fit-set loss
+    is evaluated until it is first <= hyper[H_CHECK_LEVEL] (the end of each epoch counts as a
+    check too); that step (counted from the start) and the seconds in updates up to it go to
+    HIST_REACH_STEP and HIST_REACH_TIME of the epoch where it happened. The checks' own time is
+    left out of HIST_TRAIN_TIME.
     """
     n = x.shape[0]
     n_out = y.shape[1]
@@ -407,12 +417,15 @@ def _train(x, y, x_fit, y_fit, x_test, y_test, plan, args, loss, optimizer, sche
     history[0, HIST_WALL_TIME] = 0.0
     if not np.isfinite(history[0, HIST_TRAIN_LOSS]):
         return 0
+    check_every = int(hyper[H_CHECK_EVERY])
+    checking = check_every > 0 and history[0, HIST_TRAIN_LOSS] > hyper[H_CHECK_LEVEL]
     step = 0
     for epoch in range(1, epochs + 1):
         rate = learning_rate(schedule, float(hyper[H_LR]), float(hyper[H_DECAY]), float(hyper[H_STEP]),
                              epoch - 1, epochs)
         lr = dtype.type(rate)
         t0 = now()
+        paused = 0.0  # seconds of this epoch's checks
         if shuffle:
             np.random.shuffle(order)
         for start in range(0, n, batch_size):
@@ -431,6 +444,14 @@ def _train(x, y, x_fit, y_fit, x_test, y_test, plan, args, loss, optimizer, sche
             if penalized:
                 penalty_gradient(params, mask, l1, l2, grads)
             optimizer_step(optimizer, hyper, lr, step, params, grads, state)
+            if checking and step % check_every == 0:
+                tc = now()
+                value = evaluate(plan, args, loss, params, x_fit, y_fit, act, cache, icache, capacity)[0]
+                if value <= hyper[H_CHECK_LEVEL]:
+                    history[epoch, HIST_REACH_STEP] = step
+                    history[epoch, HIST_REACH_TIME] = history[epoch - 1, HIST_TRAIN_TIME] + (tc - t0 - paused)
+                    checking = False
+                paused += now() - tc
         t1 = now()
         history[epoch, HIST_TRAIN_LOSS], history[epoch, HIST_TRAIN_ACC] = evaluate(
             plan, args, loss, params, x_fit, y_fit, act, cache, icache, capacity)
@@ -438,8 +459,12 @@ def _train(x, y, x_fit, y_fit, x_test, y_test, plan, args, loss, optimizer, sche
             plan, args, loss, params, x_test, y_test, act, cache, icache, capacity)
         t2 = now()
         history[epoch, HIST_LR] = rate
-        history[epoch, HIST_TRAIN_TIME] = history[epoch - 1, HIST_TRAIN_TIME] + (t1 - t0)
+        history[epoch, HIST_TRAIN_TIME] = history[epoch - 1, HIST_TRAIN_TIME] + (t1 - t0 - paused)
         history[epoch, HIST_WALL_TIME] = history[epoch - 1, HIST_WALL_TIME] + (t2 - t0)
+        if checking and history[epoch, HIST_TRAIN_LOSS] <= hyper[H_CHECK_LEVEL]:  # the epoch's end is a check
+            history[epoch, HIST_REACH_STEP] = step
+            history[epoch, HIST_REACH_TIME] = history[epoch, HIST_TRAIN_TIME]
+            checking = False
         if not np.isfinite(history[epoch, HIST_TRAIN_LOSS]):
             return epoch
     return epochs

@@ -112,10 +112,20 @@ def read_file(path: Path, columns: list[str] | None = None) -> pa.Table | None:
         return None
 
 
+def concat(tables: list[pa.Table]) -> pa.Table:
+    """The tables one after another, also where their columns differ (a study that gained a
+    parameter or a metric between sweeps): a missing column is null, and the columns are in
+    the order of the widest table, so that the runs table's parts stay where results.summary
+    looks for them."""
+    joined = pa.concat_tables(tables, promote_options="default")
+    widest = max(tables, key=lambda t: t.num_columns)
+    return joined.select(widest.column_names + [c for c in joined.column_names if c not in widest.column_names])
+
+
 def _read_columns(out_dir: Path, table: str, columns: list[str]) -> pa.Table | None:
     """``columns`` of every readable file of the table, or None without any."""
     tables = [t for t in (read_file(f, columns) for f in _files(out_dir, table)) if t is not None]
-    return pa.concat_tables(tables) if tables else None
+    return concat(tables) if tables else None
 
 
 def run_statuses(out_dir: Path) -> dict[str, str]:
@@ -192,7 +202,7 @@ def merge(out_dir: Path) -> dict[str, tuple[int, int]]:
         if any(t is None for t in tables):
             raise ValueError(f"{directory}: unreadable files; quarantine them first (results.integrity)")
         index = np.concatenate([np.full(t.num_rows, i) for i, t in enumerate(tables)])
-        table = _last_file_wins(pa.concat_tables(tables), index)
+        table = _last_file_wins(concat(tables), index)
         if name == RUNS:
             table = _newest_runs(table)
         _write_atomic(table, directory / f"part-{uuid.uuid4().hex[:12]}.parquet")
@@ -213,5 +223,5 @@ def load(out_dir: Path, table: str = RUNS) -> "pandas.DataFrame":  # noqa: F821 
     if not tables:
         raise FileNotFoundError(f"no {table} table under {out_dir}")
     index = np.concatenate([np.full(t.num_rows, i) for i, t in enumerate(tables)])
-    data = _last_file_wins(pa.concat_tables(tables), index)
+    data = _last_file_wins(concat(tables), index)
     return (_newest_runs(data) if table == RUNS else data).to_pandas()

@@ -61,8 +61,29 @@ def test_run_metrics(dtype):
     assert m["mean_rel_loss_last50"] == pytest.approx(np.mean(rel[1:]))  # 30 < 50 epochs: all
     reach = m["epochs_to_target"]
     assert reach == first_reach(rel, 0.04)
-    assert m["time_to_target_s"] == out.curves["train_time_s"][reach]
+    # checked after every step (16 steps per epoch, 64 checks asked): reached at or before the
+    # end of epoch `reach`, after the end of the epoch before it
+    assert (reach - 1) * 16 < m["steps_to_target"] <= reach * 16
+    times = out.curves["train_time_s"]
+    assert times[reach - 1] <= m["time_to_target_s"] <= times[reach]
     assert m["time_per_iter_s"] == pytest.approx(m["train_time_s"] / m["iterations"])
+
+
+def test_without_checks_the_target_is_timed_at_epoch_ends():
+    out = STUDY.run(small(batch_size=16, checks_per_epoch=0), seed=0)
+    reach = out.metrics["epochs_to_target"]
+    assert out.metrics["steps_to_target"] == reach * 16
+    assert out.metrics["time_to_target_s"] == out.curves["train_time_s"][reach]
+
+
+def test_checks_find_the_reach_an_epoch_end_would_miss():
+    """SGD's loss fluctuates: with a check after every step, b = 8 at N = 256 first dips below
+    the target inside an epoch, earlier than (or in epochs where) an epoch's end shows it."""
+    checked = STUDY.run(small(batch_size=8, checks_per_epoch=32, rel_loss_target=0.1), seed=0).metrics
+    ends = STUDY.run(small(batch_size=8, checks_per_epoch=0, rel_loss_target=0.1), seed=0).metrics
+    assert checked["epochs_to_target"] == ends["epochs_to_target"] == 5  # the same trajectory
+    assert ends["steps_to_target"] == 5 * 32
+    assert checked["steps_to_target"] <= 4 * 32  # a dip within an epoch before: only a check sees it
 
 
 def test_gd_is_deterministic_and_smooth():

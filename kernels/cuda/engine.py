@@ -314,6 +314,8 @@ def train(x, y, x_fit, y_fit, x_test, y_test, plan, args, loss, optimizer, sched
     are, with a leading run axis where runs differ: hyper (R, N_HYPER), params (R, P) updated
     in place, batch_sizes and seeds (R,), history (R, epochs + 1, N_HIST) filled in. A run is
     shuffled unless its batch is the whole training set (experiments.training.fit's rule).
+    The CPU engine's checks within epochs (H_CHECK_EVERY) are not made here: HIST_REACH_STEP and
+    HIST_REACH_TIME keep what the caller put there (NaN from fit).
     """
     for run in range(params.shape[0]):
         check_train(x, y, x_fit, y_fit, x_test, y_test, plan, args, hyper[run], mask, params[run], epochs,
