@@ -6,7 +6,7 @@ import pandas as pd
 
 from results.digits_report import loss_against_lr
 from results.plots import plt, save
-from results.summary import swept
+from results.summary import quartiles, swept
 
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
@@ -127,7 +127,7 @@ def figures(runs: pd.DataFrame, curves: pd.DataFrame, summary: pd.DataFrame, tar
 def _curve_band(ax, runs: pd.DataFrame, curves: pd.DataFrame, label: str, color, width: float) -> None:
     """The relative-loss curves of ``runs``: median line and IQR band over them, epochs ≥ 1."""
     c = curves[curves["run_id"].isin(runs["run_id"]) & (curves["epoch"] > 0)]
-    q = c.groupby("epoch")["rel_loss"].quantile([0.25, 0.5, 0.75]).unstack()
+    q = quartiles(c, "epoch", "rel_loss")
     if len(q):
         ax.plot(q.index, q[0.5], color=color, lw=width, label=label)
         ax.fill_between(q.index, q[0.25], q[0.75], color=color, alpha=0.2, lw=0)
@@ -135,7 +135,7 @@ def _curve_band(ax, runs: pd.DataFrame, curves: pd.DataFrame, label: str, color,
 
 def _median_iqr(ax, runs: pd.DataFrame, column: str) -> None:
     """``column`` against the batch size: the median over seeds, the IQR as error bars."""
-    q = runs.groupby("batch_size")[column].quantile([0.25, 0.5, 0.75]).unstack()
+    q = quartiles(runs, "batch_size", column)
     if len(q):
         ax.errorbar(q.index, q[0.5], yerr=[q[0.5] - q[0.25], q[0.75] - q[0.5]], fmt="o-", capsize=3)
 

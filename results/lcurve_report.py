@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from results.plots import plt, save
+from results.summary import quartiles
 
 
 def menger_curvature(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -83,7 +84,7 @@ def degree_report(runs, curves, fig_dir: Path) -> tuple[str, list[Path]]:
                       f"of test error (largest {turns['excess_test_error'].max():.1%}).", ""]
         fig, ax = plt.subplots(figsize=(6.5, 4.2))
         for column, name in (("train_norm", "train"), ("test_norm", "test")):
-            q = poly.groupby("degree")[column].quantile([0.25, 0.5, 0.75]).unstack()
+            q = quartiles(poly, "degree", column)
             ax.plot(q.index, q[0.5], "o-", label=f"{name} (median)")
             ax.fill_between(q.index, q[0.25], q[0.75], alpha=0.25)
         ax.set(xscale="log", xlabel="polynomial degree", ylabel="‖residual‖₂ (the notes' 'MSE')",
@@ -100,7 +101,7 @@ def degree_report(runs, curves, fig_dir: Path) -> tuple[str, list[Path]]:
         if oracle["n_points"].nunique() > 1:
             fig, ax = plt.subplots(figsize=(6, 4))
             for column, name in (("coef_error", "‖α − α_true‖"), ("truth_mse", "MSE against the noiseless y")):
-                q = oracle.groupby("n_points")[column].quantile([0.25, 0.5, 0.75]).unstack()
+                q = quartiles(oracle, "n_points", column)
                 ax.errorbar(q.index, q[0.5], yerr=[q[0.5] - q[0.25], q[0.75] - q[0.5]], fmt="o-", capsize=3,
                             label=name)
             ax.set(xscale="log", yscale="log", xlabel="grid points n", ylabel="error (median, IQR over seeds)",

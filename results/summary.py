@@ -43,6 +43,16 @@ def swept(runs: pd.DataFrame) -> list[str]:
 QUARTILES = {0.25: "q1", 0.5: "median", 0.75: "q3"}
 
 
+def quartiles(frame: pd.DataFrame, by, column: str) -> pd.DataFrame:
+    """Per value of ``by`` (a column name or list): the first quartile, the median and the third
+    quartile of ``column``'s finite values, as columns 0.25, 0.5 and 0.75 (NaN for a group with
+    none; no rows for an empty frame)."""
+    values = frame[column].astype(float).replace([np.inf, -np.inf], np.nan)
+    keys = [frame[k] for k in ([by] if isinstance(by, str) else by)]
+    table = values.groupby(keys, dropna=False, sort=True).quantile(list(QUARTILES)).unstack()
+    return table.reindex(columns=list(QUARTILES))
+
+
 def numbers(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per combination of the swept keys: seeds, status counts, and per metric its
     median, first and third quartile over the group's finished runs (``M_median``, ``M_q1``,
@@ -52,11 +62,11 @@ def numbers(runs: pd.DataFrame) -> pd.DataFrame:
     data = runs.assign(_all=0, **{s: runs["status"] == s for s in STATUSES})
     table = data.groupby(by, dropna=False, sort=True).agg(seeds=("seed", "nunique"),
                                                           **{s: (s, "sum") for s in STATUSES})
-    finished = data.loc[data["status"] != "failed", by + columns].replace([np.inf, -np.inf], np.nan)
-    quartiles = finished.groupby(by, dropna=False, sort=True)[columns].quantile(list(QUARTILES)).unstack()
+    finished = data[data["status"] != "failed"]
     for m in columns:
+        per_group = quartiles(finished, by, m)
         for q, suffix in QUARTILES.items():
-            table[f"{m}_{suffix}"] = quartiles[(m, q)].reindex(table.index) if len(quartiles) else np.nan
+            table[f"{m}_{suffix}"] = per_group[q].reindex(table.index)
     table = table.reset_index()
     return table.drop(columns="_all") if not keys else table
 
@@ -94,7 +104,7 @@ def _metric_figures(runs: pd.DataFrame, fig_dir: Path) -> list[Path]:
             fig, ax = plt.subplots(figsize=(6, 4))
             for values, group in lines[:MAX_LINES]:
                 values = values if isinstance(values, tuple) else (values,)
-                q = group.groupby(x)[metric].quantile([0.25, 0.5, 0.75]).unstack()
+                q = quartiles(group, x, metric)
                 label = ", ".join(f"{k}={v}" for k, v in zip(others, values)) or None
                 ax.errorbar(q.index, q[0.5], yerr=[q[0.5] - q[0.25], q[0.75] - q[0.5]], marker="o",
                             capsize=3, label=label)
@@ -121,7 +131,7 @@ def _curve_figures(runs: pd.DataFrame, curves: pd.DataFrame, fig_dir: Path) -> l
         for values, group in groups[:MAX_LINES]:
             values = values if isinstance(values, tuple) else (values,)
             c = curves[curves["run_id"].isin(group["run_id"])]
-            q = c.groupby("epoch")[column].quantile([0.25, 0.5, 0.75]).unstack()
+            q = quartiles(c, "epoch", column)
             if q.empty:
                 continue
             label = ", ".join(f"{k}={v}" for k, v in zip(keys, values)) or None

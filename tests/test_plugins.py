@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 
 from experiments import StudyError, builtin_studies, get_study
 from experiments.registry import BUILTIN, check_contract
+from results import summary
+from results.store import load
 from runner.cli import app
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "tabular.py"
@@ -220,3 +222,23 @@ def test_the_readme_study_runs_as_shown(tmp_path, monkeypatch):
     one = runs[(runs["a"] == 0.5) & (runs["lr"] == 0.1) & (runs["seed"] == 0)]
     assert one["final"].item() == pytest.approx(0.9**20)  # x ← (1 − 2·a·lr) x, twenty times
     assert invoke("report", tmp_path / "out" / "quadratic").exit_code == 0
+
+
+def test_a_study_that_gains_a_metric_between_sweeps_still_reads(tmp_path):
+    """Version 2 of a study adds a parameter and a metric; its results sit beside version 1's
+    in one directory: every reader, report and merge takes both (missing values are null)."""
+    study = write_study(tmp_path)
+    out = tmp_path / "out"
+    assert invoke("sweep", f"{study}:Tiny", "--workers", 1, "--out", out).exit_code == 0
+    header = HEADER.replace('Param("n", int, 3, "curve length"))',
+                            'Param("n", int, 3, "curve length"), Param("extra", int, 0, "new"))')
+    header = header.replace('{"square": float}', '{"square": float, "cube": float}')
+    body = GOOD_RUN.replace('{"square": a * a + seed}', '{"square": a * a + seed, "cube": a ** 3}')
+    write_study(tmp_path, body, header, name="tiny2.py")
+    assert invoke("sweep", f"{tmp_path / 'tiny2.py'}:Tiny", "--grid", "a=3", "--workers", 1,
+                  "--out", out).exit_code == 0
+    runs = load(out).sort_values("a")
+    assert runs["square"].tolist() == [1.0, 4.0, 9.0] and runs["cube"].isna().tolist() == [True, True, False]
+    assert summary.parameters(runs) == ["a", "n", "extra"] and "cube" in summary.metrics(runs)
+    assert invoke("report", out).exit_code == 0
+    assert invoke("merge", out).exit_code == 0 and len(pd.read_parquet(out / "runs")) == 3
