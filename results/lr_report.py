@@ -40,24 +40,25 @@ def optimizer_table(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
 
 
 def learning_rate_figures(runs, curves, table, fig_dir: Path) -> list[Path]:
-    fig, ax = plt.subplots(figsize=(7, 4.8))
+    fig, (ax, bars) = plt.subplots(2, 1, figsize=(7, 6.4), sharex=True, height_ratios=(3, 1))
     for i, row in table.reset_index(drop=True).iterrows():
         group = runs[runs["optimizer"] == row["optimizer"]]
         loss = group.groupby("lr")["final_train_loss"].median()
         line, = ax.plot(loss.index, loss.to_numpy(), "o-", ms=3, label=row["optimizer"])
+        color = line.get_color()
         if np.isfinite(row["best_lr"]):
-            ax.plot([row["best_lr"]], [row["best_final_train_loss"]], "*", ms=14, color=line.get_color())
-            level = 0.98 - 0.03 * i  # one bar per optimizer, stacked under the top edge
-            ax.plot([row["stable_from"], row["stable_to"]], [level, level], lw=3, color=line.get_color(),
-                    transform=ax.get_xaxis_transform())
+            ax.plot([row["best_lr"]], [row["best_final_train_loss"]], "*", ms=14, color=color)
+            bars.plot([row["stable_from"], row["stable_to"]], [i, i], lw=4, color=color)
+            bars.plot([row["best_lr"]], [i], "*", ms=10, color=color)
         bad = np.unique(group.loc[group["status"] == "diverged", "lr"])
-        ax.plot(bad, np.full(len(bad), 0.75), "x", color=line.get_color(), transform=ax.get_xaxis_transform())
-    ax.set(xscale="log", yscale="log", xlabel="learning rate τ₀", ylabel="final training loss (median over seeds)",
-           title="Too small: slow; too large: unstable. ★ best; bars: stable range; x: diverged")
-    low, high = ax.get_ylim()
-    ax.set_ylim(low, high * 30)  # room for the bars
-    ax.title.set_fontsize(9)
+        bars.plot(bad, np.full(len(bad), i), "x", color=color)
+    ax.set(xscale="log", yscale="log", ylabel="final training loss (median over seeds)",
+           title="Too small: slow; too large: unstable (★ best τ₀)")
     ax.legend(fontsize=8)
+    bars.set(xscale="log", xlabel="learning rate τ₀", yticks=range(len(table)), ylim=(-0.7, len(table) - 0.3),
+             title="stable range of τ₀ (bar), best (★), diverged (x)")
+    bars.set_yticklabels(table["optimizer"], fontsize=7)
+    bars.title.set_fontsize(9)
     paths = [save(fig, fig_dir / "loss_vs_lr.png")]
 
     optimizers = table["optimizer"].tolist()
