@@ -1,5 +1,7 @@
 """The ``runner`` console script: a Ctrl-C while the command line is still loading exits
-with code 130 and prints nothing (once loaded, Typer turns Ctrl-C into exit code 130 too)."""
+with code 130 and prints nothing (once loaded, Typer turns Ctrl-C into exit code 130 too), and
+one that arrives after the command has ended is ignored, so the exit keeps the command's code
+(Python would otherwise end its shutdown by killing itself with SIGINT)."""
 import signal
 import sys
 
@@ -13,4 +15,7 @@ def main() -> None:
     from runner.cli import app
 
     signal.signal(signal.SIGINT, previous)
-    app(prog_name="runner")
+    try:
+        app(prog_name="runner")
+    finally:  # the command has ended: a Ctrl-C now must not kill the exit with a signal
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
