@@ -19,7 +19,7 @@ REPORTS = {"batch-size": batch_size_report.report, "digits": digits_report.repor
            "learning-rate": lr_report.learning_rate_report, "gd-1d": lr_report.gd_1d_report,
            "lcurve-degree": lcurve_report.degree_report, "lcurve-lambda": lcurve_report.lambda_report,
            "lcurve-penalty": lcurve_report.penalty_report, "lcurve-depth": lcurve_report.depth_report}
-MERGE_HINT_FILES = 500  # more per-run files than this: the report says how to read faster
+MERGE_HINT_SECONDS = 1.0  # reading took longer, from more than one file per table: say how to read faster
 
 
 @dataclass
@@ -53,7 +53,7 @@ def report(out_dir: Path) -> Report:
         except StudyError as err:
             text, paths = summary.report(runs, curves, out_dir / "figures", title=name)
             text = f"(the study's own report is unavailable: {err})\n{text}"
-    if files > MERGE_HINT_FILES:
+    if seconds > MERGE_HINT_SECONDS and files > 2:
         text += (f"\n\nRead {files} per-run files in {seconds:.1f} s. `runner merge {out_dir}` compacts them "
                  "into one file per table (the same data), which reads in a fraction of that.")
     return Report(text, paths, summary.numbers(runs))
