@@ -445,17 +445,21 @@ def slurm(
     max_array_size: Annotated[int, typer.Option(
         help="Largest array the cluster accepts (default: MaxArraySize from scontrol, else 1001).")] = 0,
     cache_dir: Annotated[Path | None, typer.Option(help="NUMBA_CACHE_DIR (default: OUT/.numba-cache).")] = None,
+    max_runs: Annotated[int | None, typer.Option(
+        help="As for `runner sweep` [default: 100000].", show_default=False)] = None,
     submit: Annotated[bool, typer.Option("--submit", help="Submit with sbatch (else only write the scripts).")] = False,
 ) -> None:
     """Write (and with --submit, submit) sbatch scripts: a warm-up job that compiles the engine
     into the shared Numba cache, then job arrays, dependent on it, whose tasks run one shard of
     the sweep each. Arrays larger than MaxArraySize are split."""
     from runner import slurm as slurm_jobs
-    from runner.grid import GridError, expand, parse_grid
+    from runner.grid import MAX_RUNS, GridError, expand, parse_grid
 
+    if max_runs is not None and max_runs < 1:
+        fail(f"--max-runs must be >= 1, got {max_runs}")
     chosen = study_named(study)
     try:
-        specs = expand(chosen, parse_grid(chosen, grid), seeds)
+        specs = expand(chosen, parse_grid(chosen, grid), seeds, max_runs or MAX_RUNS)
     except GridError as err:
         fail(str(err))
     if array_size < 1 or cpus_per_task < 1 or seeds < 1:
@@ -468,7 +472,8 @@ def slurm(
                                        "qos": qos, "gres": gres, "constraint": constraint}, sbatch)
     except ValueError as err:
         fail(str(err))
-    sweep_args = [chosen.reference, *(a for g in grid for a in ("--grid", g)), "--seeds", str(seeds)]
+    sweep_args = [chosen.reference, *(a for g in grid for a in ("--grid", g)), "--seeds", str(seeds),
+                  *(["--max-runs", str(max_runs)] if max_runs else [])]
     job = slurm_jobs.Job(out, chosen.name, sweep_args, shards, cpus_per_task, lines, cache_dir)
     limit = max_array_size or slurm_jobs.max_array_size()
     warm_script, arrays = slurm_jobs.write_scripts(job, limit)
