@@ -107,7 +107,7 @@ class _Worker:
         self.process = context.Process(target=_serve, args=(child,), daemon=True)
         self.process.start()
         child.close()
-        self.task = None  # (index, arguments) while busy
+        self.task = None  # the index of its task while busy
 
     def kill(self) -> None:
         if self.process.is_alive():
