@@ -8,7 +8,6 @@ import pandas as pd
 from results import digits_report
 from results.plots import plt, save
 
-
 STABLE_ACCURACY_SHARE = 0.5  # stable: test accuracy at least this share of the optimizer's best
 
 

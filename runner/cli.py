@@ -379,7 +379,8 @@ def execute(study, todo: list, sid: str, out: Path, workers: int, counts: dict,
         for k, (row, curves) in enumerate(results, 1):
             record(row, curves)
             took = "" if row["run_time_s"] is None else f" {row['run_time_s']:.2f}s"
-            say(f"[{k}/{len(todo)}] {row['run_id']} {row['status']}{took}" + (f" {row['error']}" if row["error"] else ""))
+            error = f" {row['error']}" if row["error"] else ""
+            say(f"[{k}/{len(todo)}] {row['run_id']} {row['status']}{took}{error}")
 
 
 @app.command()
