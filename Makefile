@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= out/batch-size
 
-.PHONY: run test bench bench-cuda clean
+.PHONY: run test test-numba-floor bench bench-cuda clean
 
 $(BIN)/runner: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,15 @@ run: $(BIN)/runner
 test: $(VENV)/.test-extras
 	$(BIN)/python -m pytest -q
 
+# The engine's tests on the lowest Numba that pyproject.toml admits (kernels/views.py uses its
+# internals), in a venv of their own.
+NUMBA_FLOOR := 0.61.2
+test-numba-floor:
+	$(PYTHON) -m venv .venv-numba-floor
+	.venv-numba-floor/bin/pip install --quiet -e . 'numba==$(NUMBA_FLOOR)' pytest
+	.venv-numba-floor/bin/python -m pytest -q -p no:cacheprovider tests/test_engine.py tests/test_checks.py \
+		tests/test_fused.py
+
 bench: $(BIN)/runner
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench_batch_size.py
@@ -36,4 +45,4 @@ bench-cuda: $(BIN)/runner  # needs an NVIDIA GPU
 	$(BIN)/python benchmarks/bench_cuda.py
 
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) .venv-numba-floor out .pytest_cache

@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 from experiments.batch_size import excess_loss_set, features, make_data  # noqa: E402
 from experiments.models import parse_model  # noqa: E402
 from experiments.training import EVAL_ROWS, Hyper  # noqa: E402
-from kernels import codes, engine  # noqa: E402
+from kernels import codes, engine, records  # noqa: E402
 from kernels.cuda import engine as cuda_engine  # noqa: E402
 from kernels.plan import Dense, build_plan  # noqa: E402
 
@@ -31,8 +31,10 @@ BATCH_SIZES = [2**k for k in range(12)] + [2**13]
 def _cpu(x, y, fit_x, fit_y, plan, loss, optimizer, hyper, mask, p0, epochs, batch, seed):
     """One CPU run: (seconds in updates, history)."""
     h = np.full((epochs + 1, codes.N_HIST), np.nan)
-    engine.train(x, y, fit_x, fit_y, x[:0], y[:0], plan.table, plan.args, loss, optimizer, codes.SCHED_CONSTANT,
-                 hyper, mask, p0.copy(), epochs, batch, batch < len(x), seed, EVAL_ROWS, h)
+    method = records.method(loss, optimizer, codes.SCHED_CONSTANT, hyper, mask)
+    engine.train(records.Data(x, y, fit_x, fit_y, x[:0], y[:0]), plan.net, method,
+                 records.settings(epochs, batch, batch < len(x), seed, EVAL_ROWS), p0.copy(),
+                 plan.init_buffers(p0.dtype), h)
     return h[-1, codes.HIST_TRAIN_TIME], h
 
 
@@ -41,9 +43,11 @@ def _gpu(x, y, fit_x, fit_y, plan, loss, optimizer, hyper, mask, p0, epochs, bat
     runs = len(batches)
     h = np.full((runs, epochs + 1, codes.N_HIST), np.nan)
     params = np.tile(p0, (runs, 1))
+    method = records.method(loss, optimizer, codes.SCHED_CONSTANT, np.tile(hyper, (runs, 1)), mask)
+    settings = records.settings(epochs, batches, [b < len(x) for b in batches], seeds, EVAL_ROWS)
     t0 = time.perf_counter()
-    cuda_engine.train(x, y, fit_x, fit_y, x[:0], y[:0], plan.table, plan.args, loss, optimizer, codes.SCHED_CONSTANT,
-                      np.tile(hyper, (runs, 1)), mask, params, epochs, np.array(batches), np.array(seeds), EVAL_ROWS, h)
+    cuda_engine.train(records.Data(x, y, fit_x, fit_y, x[:0], y[:0]), plan.net, method, settings, params,
+                      np.tile(plan.init_buffers(p0.dtype), (runs, 1)), h)
     return time.perf_counter() - t0, h
 
 

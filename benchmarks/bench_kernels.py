@@ -67,12 +67,14 @@ def bench_dense(np, dtype, peak: float, repeats=5):
 def multiply_adds(plan) -> int:
     """Multiply-adds of one sample's forward pass through the plan's dense and conv layers."""
     from kernels import codes
+    from kernels.layers import KINDS
 
     total = 0
-    for row in plan.table:
-        if row[codes.COL_OP] == codes.OP_DENSE:
+    for row in plan.net.table:
+        kind = KINDS[row[codes.COL_OP]].name
+        if kind == "dense":
             total += row[codes.COL_IN_DIM] * row[codes.COL_OUT_DIM]
-        elif row[codes.COL_OP] == codes.OP_CONV:
+        elif kind == "conv":
             total += (row[codes.COL_C_OUT] * row[codes.COL_H_OUT] * row[codes.COL_W_OUT]
                       * row[codes.COL_C_IN] * row[codes.COL_K] ** 2)
     return int(total)

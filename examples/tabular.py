@@ -69,9 +69,9 @@ class TabularStudy(Study):
                      batch_size=config["batch_size"], test_set=(x_test, y_test),
                      seed=int(np.random.default_rng([seed, 2]).integers(2**31)))
         h = result.history
-        curves = {"train_loss": h[:, codes.HIST_TRAIN_LOSS], "test_loss": h[:, codes.HIST_TEST_LOSS],
+        curves = {"train_loss": h[:, codes.HIST_FIT_LOSS], "test_loss": h[:, codes.HIST_TEST_LOSS],
                   "test_acc": h[:, codes.HIST_TEST_ACC]}
-        metrics = {"n_params": plan.n_params, "final_train_loss": float(h[-1, codes.HIST_TRAIN_LOSS]),
+        metrics = {"n_params": plan.n_params, "final_train_loss": float(h[-1, codes.HIST_FIT_LOSS]),
                    "final_test_loss": float(h[-1, codes.HIST_TEST_LOSS]),
                    "final_test_acc": float(h[-1, codes.HIST_TEST_ACC]),
                    "train_time_s": float(h[-1, codes.HIST_TRAIN_TIME])}

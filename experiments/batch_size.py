@@ -40,13 +40,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import pyarrow as pa
 from scipy.linalg import solve_triangular
 
 from experiments.datasets import load_dataset
 from experiments.study import Param, RunOutput, Study, at_least, positive
 from experiments.training import fit, hyper_from, optimizer_params, target_param
-from kernels.codes import HIST_REACH_STEP, HIST_REACH_TIME, HIST_TRAIN_LOSS, HIST_TRAIN_TIME, HIST_WALL_TIME
+from kernels.codes import HIST_REACH_STEP, HIST_REACH_TIME, HIST_FIT_LOSS, HIST_TRAIN_TIME, HIST_WALL_TIME
 from kernels.plan import Dense, build_plan
 
 LAST_EPOCHS = 50  # Fig 8.5a: average relative loss over the last 50 epochs
@@ -173,26 +172,26 @@ class BatchSizeStudy(Study):
     )
     default_grid = {"batch_size": [2**k for k in range(12)] + [0]}
     metrics = {
-        "method": pa.string(),
-        "l_min": pa.float64(),
-        "final_loss": pa.float64(),
-        "final_rel_loss": pa.float64(),
-        "min_rel_loss": pa.float64(),
-        "mean_rel_loss_last50": pa.float64(),
-        "epochs_to_target": pa.int64(),
-        "steps_to_target": pa.int64(),
-        "time_to_target_s": pa.float64(),
-        "epochs_done": pa.int64(),
-        "iterations": pa.int64(),
-        "train_time_s": pa.float64(),
-        "eval_time_s": pa.float64(),
-        "time_per_iter_s": pa.float64(),
+        "method": str,
+        "l_min": float,
+        "final_loss": float,
+        "final_rel_loss": float,
+        "min_rel_loss": float,
+        "mean_rel_loss_last50": float,
+        "epochs_to_target": int,
+        "steps_to_target": int,
+        "time_to_target_s": float,
+        "epochs_done": int,
+        "iterations": int,
+        "train_time_s": float,
+        "eval_time_s": float,
+        "time_per_iter_s": float,
     }
     curve_columns = {
-        "loss": pa.float64(),
-        "rel_loss": pa.float64(),
-        "train_time_s": pa.float64(),
-        "wall_time_s": pa.float64(),
+        "loss": float,
+        "rel_loss": float,
+        "train_time_s": float,
+        "wall_time_s": float,
     }
 
     def normalize(self, config: dict) -> dict:
@@ -234,7 +233,7 @@ class BatchSizeStudy(Study):
                      penalize_biases=config["penalize_biases"], epochs=config["epochs"], batch_size=batch_size,
                      seed=int(np.random.default_rng([seed, 2]).integers(2**31)),
                      fit_set=(fit_x.astype(dtype), fit_y.astype(dtype)), target=config["target"])
-        excess = result.column(HIST_TRAIN_LOSS)
+        excess = result.column(HIST_FIT_LOSS)
         losses = l_min + excess
         train_times = result.column(HIST_TRAIN_TIME)
         wall_times = result.column(HIST_WALL_TIME)

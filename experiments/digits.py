@@ -17,7 +17,6 @@ parameters:
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 from experiments.data import load_digits, one_hot
 from experiments.datasets import Dataset, load_dataset
@@ -109,28 +108,28 @@ class DigitsStudy(Study):
     )
     default_grid = {"model": [MLP, CNN]}
     metrics = {
-        "n_params": pa.int64(),
-        "final_train_loss": pa.float64(),
-        "final_test_loss": pa.float64(),
-        "final_train_acc": pa.float64(),
-        "final_test_acc": pa.float64(),
-        "best_test_acc": pa.float64(),
-        "best_epoch": pa.int64(),
-        "min_train_loss": pa.float64(),
-        "epochs_done": pa.int64(),
-        "steps": pa.int64(),
-        "train_time_s": pa.float64(),
-        "eval_time_s": pa.float64(),
-        "time_per_epoch_s": pa.float64(),
+        "n_params": int,
+        "final_train_loss": float,
+        "final_test_loss": float,
+        "final_train_acc": float,
+        "final_test_acc": float,
+        "best_test_acc": float,
+        "best_epoch": int,
+        "min_train_loss": float,
+        "epochs_done": int,
+        "steps": int,
+        "train_time_s": float,
+        "eval_time_s": float,
+        "time_per_epoch_s": float,
     }
     curve_columns = {
-        "train_loss": pa.float64(),
-        "train_acc": pa.float64(),
-        "test_loss": pa.float64(),
-        "test_acc": pa.float64(),
-        "lr": pa.float64(),
-        "train_time_s": pa.float64(),
-        "wall_time_s": pa.float64(),
+        "train_loss": float,
+        "train_acc": float,
+        "test_loss": float,
+        "test_acc": float,
+        "lr": float,
+        "train_time_s": float,
+        "wall_time_s": float,
     }
 
     def normalize(self, config: dict) -> dict:
@@ -185,7 +184,7 @@ class DigitsStudy(Study):
                      penalize_biases=config["penalize_biases"], test_set=test, target=config["target"],
                      seed=int(np.random.default_rng([seed, 2]).integers(2**31)))
         h = result.history
-        curves = {"train_loss": h[:, codes.HIST_TRAIN_LOSS], "train_acc": h[:, codes.HIST_TRAIN_ACC],
+        curves = {"train_loss": h[:, codes.HIST_FIT_LOSS], "train_acc": h[:, codes.HIST_FIT_ACC],
                   "test_loss": h[:, codes.HIST_TEST_LOSS], "test_acc": h[:, codes.HIST_TEST_ACC],
                   "lr": h[:, codes.HIST_LR], "train_time_s": h[:, codes.HIST_TRAIN_TIME],
                   "wall_time_s": h[:, codes.HIST_WALL_TIME]}

@@ -12,11 +12,10 @@
   least 5000 steps are taken (``table_8_1``).
 - Exercise 8.1 (L1507): F(x) = λx²: one step decreases F exactly when 0 < τ < 1/λ.
 
-A run is converged when |xₙ| < tol for the last ``tail`` iterates (not only once: at τ = 1 the
+A run is converged when |xₙ| < tol for the last ``TAIL`` iterates (not only once: at τ = 1 the
 iterates stay at ±1, and an oscillation can pass near 0).
 """
 import numpy as np
-import pyarrow as pa
 
 from experiments.study import Param, RunOutput, Study, at_least, positive
 from kernels.scalar_gd import FUNCTIONS, descend, value
@@ -40,14 +39,14 @@ class GradientDescent1D(Study):
     )
     default_grid = {"lr": list(TABLE_8_1)}
     metrics = {
-        "first_below": pa.int64(),
-        "converged": pa.bool_(),
-        "final_x": pa.float64(),
-        "first_step_decreases": pa.bool_(),
-        "table_8_1": pa.bool_(),
-        "book_first_below": pa.int64(),
+        "first_below": int,
+        "converged": bool,
+        "final_x": float,
+        "first_step_decreases": bool,
+        "table_8_1": bool,
+        "book_first_below": int,
     }
-    curve_columns = {"x": pa.float64(), "f": pa.float64()}
+    curve_columns = {"x": float, "f": float}
 
     def normalize(self, config: dict) -> dict:
         config = dict(config)

@@ -24,7 +24,6 @@ against the noiseless y_true (``truth_mse``).
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 from experiments.datasets import load_dataset
 from experiments.digits import DigitsStudy
@@ -113,7 +112,7 @@ def errors(pred: np.ndarray, pred_test: np.ndarray, y_train, y_test, y_true=None
             "truth_mse": None if y_true is None else float(np.mean((pred - y_true) ** 2))}
 
 
-ERROR_COLUMNS = {name: pa.float64() for name in ("train_norm", "test_norm", "train_mse", "test_mse", "truth_mse")}
+ERROR_COLUMNS = {name: float for name in ("train_norm", "test_norm", "train_mse", "test_mse", "truth_mse")}
 DATA_PARAMS = (
     Param("delta", float, 0.01, "grid step δ of x = 0.01:δ:stop", check=positive),
     Param("stop", float, 1.01, "last grid point (1.01 in the degree study, 1.0 in the oracle loop)",
@@ -132,7 +131,7 @@ class LCurveDegree(Study):
         *DATA_PARAMS,
     )
     default_grid = {"degree": DEGREES}
-    metrics = {**ERROR_COLUMNS, "n_points": pa.int64(), "n_basis": pa.int64(), "coef_error": pa.float64()}
+    metrics = {**ERROR_COLUMNS, "n_points": int, "n_basis": int, "coef_error": float}
     curve_columns = {}
 
     def normalize(self, config: dict) -> dict:
@@ -175,8 +174,8 @@ class LCurveLambda(Study):
         *DATA_PARAMS,
     )
     default_grid = {"lam": [float(f"{v:.3g}") for v in np.logspace(-12, 2, 29)]}
-    metrics = {**ERROR_COLUMNS, "residual_norm": pa.float64(), "solution_norm": pa.float64(),
-               "condition_number": pa.float64()}
+    metrics = {**ERROR_COLUMNS, "residual_norm": float, "solution_norm": float,
+               "condition_number": float}
     curve_columns = {}
 
     def normalize(self, config: dict) -> dict:
@@ -227,9 +226,9 @@ class LCurveDepth(Study):
         *DATA_PARAMS,
     )
     default_grid = {"depth": list(range(1, 9))}
-    metrics = {**ERROR_COLUMNS, "n_params": pa.int64(), "final_train_loss": pa.float64(),
-               "final_test_loss": pa.float64(), "final_test_acc": pa.float64(), "epochs_done": pa.int64(), "train_time_s": pa.float64()}
-    curve_columns = {"train_loss": pa.float64(), "test_loss": pa.float64()}
+    metrics = {**ERROR_COLUMNS, "n_params": int, "final_train_loss": float,
+               "final_test_loss": float, "final_test_acc": float, "epochs_done": int, "train_time_s": float}
+    curve_columns = {"train_loss": float, "test_loss": float}
 
     def normalize(self, config: dict) -> dict:
         config = dict(config)
@@ -272,16 +271,16 @@ class LCurveDepth(Study):
         result = fit(xs, y_train, plan, params, loss="mse", optimizer="adam", hyper=Hyper(lr=config["lr"]),
                      epochs=config["epochs"], batch_size=len(xs), seed=seed, test_set=(x_test, y_test))
         pred, pred_test = np.empty_like(y_train), np.empty_like(y_test)
-        predict(plan.table, plan.args, params, xs, pred)
-        predict(plan.table, plan.args, params, x_test, pred_test)
+        predict(plan.net, params, result.buffers, xs, pred)
+        predict(plan.net, params, result.buffers, x_test, pred_test)
         h = result.history
         metrics = {**errors(pred, pred_test, y_train, y_test, y_true), "n_params": plan.n_params,
-                   "final_train_loss": float(h[-1, codes.HIST_TRAIN_LOSS]),
+                   "final_train_loss": float(h[-1, codes.HIST_FIT_LOSS]),
                    "final_test_loss": float(h[-1, codes.HIST_TEST_LOSS]), "final_test_acc": None,
                    "epochs_done": result.epochs_done, "train_time_s": float(h[-1, codes.HIST_TRAIN_TIME])}
         diverged = result.diverged_epoch(config["diverge_factor"])
         return RunOutput(status="ok" if diverged is None else "diverged", metrics=metrics,
-                         curves={"train_loss": h[:, codes.HIST_TRAIN_LOSS], "test_loss": h[:, codes.HIST_TEST_LOSS]},
+                         curves={"train_loss": h[:, codes.HIST_FIT_LOSS], "test_loss": h[:, codes.HIST_TEST_LOSS]},
                          compile_time_s=result.compile_time_s,
                          diverged_epoch=diverged)
 

@@ -162,7 +162,7 @@ def check_contract(study: Study) -> None:
             try:
                 arrow_type(kind)
             except TypeError:
-                fail(f"{what}[{column!r}]: {kind!r} is not int, float, str, bool or a pyarrow type")
+                fail(f"{what}[{column!r}]: {kind!r} is not int, float, str or bool")
     taken = {**dict.fromkeys(reserved_columns(), "a column the runner writes"),
              **{p.name: "a parameter" for p in params}}
     for column in metrics:

@@ -3,7 +3,7 @@
 A study is declarative: the runner reads ``params`` and ``default_grid`` to expand and validate
 a sweep, calls ``run`` once per (configuration, seed) in a worker, and writes what it returns
 into the ``runs`` and ``curves`` tables whose extra columns ``metrics`` and ``curve_columns``
-declare (types: int, float, str, bool or a pyarrow type). A study outside this package is a
+declare (plain Python types: int, float, str or bool; results.schema maps them to Parquet's). A study outside this package is a
 subclass of :class:`Study` in any file or module (experiments.registry loads and checks it;
 the README's "Write your own study" shows one).
 """
@@ -98,8 +98,8 @@ class Study:
     source: str = ""
     params: tuple[Param, ...] = ()
     default_grid: dict = {}  # parameter name -> list of values
-    metrics: dict = {}  # column name -> int, float, str, bool or a pyarrow type
-    curve_columns: dict = {}  # column name -> int, float, str, bool or a pyarrow type
+    metrics: dict = {}  # column name -> int, float, str or bool
+    curve_columns: dict = {}  # column name -> int, float, str or bool
 
     @property
     def reference(self) -> str:

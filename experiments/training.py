@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from experiments.study import Param, at_least, positive
-from kernels import codes, engine
+from kernels import codes, engine, records
 from kernels.plan import Plan
 
 EVAL_ROWS = 1024  # chunk size of the monitor evaluation at the end of each epoch
@@ -103,10 +103,12 @@ def hyper_from(config: dict) -> Hyper:
 
 @dataclass
 class Fit:
-    """A finished training run. History columns are kernels.codes.HIST_*; (epochs_done + 1)
-    rows, row 0 before training."""
+    """A finished training run: the trained parameters (P,) and buffers (B,: batch norm's running
+    statistics). History columns are kernels.codes.HIST_*; (epochs_done + 1) rows, row 0 before
+    training."""
 
     params: np.ndarray
+    buffers: np.ndarray
     history: np.ndarray
     epochs_done: int
     compile_time_s: float
@@ -117,32 +119,33 @@ class Fit:
     def diverged_epoch(self, factor: float = DIVERGE_FACTOR) -> int | None:
         """The first epoch whose training loss is not finite or exceeds ``factor`` times the
         initial loss (row 0); None if there is none. The definition of a diverged run."""
-        loss = self.history[:, codes.HIST_TRAIN_LOSS]
+        loss = self.history[:, codes.HIST_FIT_LOSS]
         with np.errstate(invalid="ignore"):
             bad = ~np.isfinite(loss[1:]) | (loss[1:] > factor * loss[0])
         return int(np.argmax(bad)) + 1 if bad.any() else None
 
 
-def _call(target, x, y, fit_set, test_set, plan, loss, optimizer, schedule, hyper, mask, params, epochs,
-          batch_size, seed, history):
+def _call(target, data, plan, method, epochs, batch_size, seed, params, buffers, history):
     """One run of the engine of ``target``: kernels.engine.train, or kernels.cuda.engine.train
     with a single run (one thread block). Returns the epochs completed."""
-    codes_ = (codes.LOSSES[loss], codes.OPTIMIZERS[optimizer], codes.SCHEDULES[schedule])
+    shuffle = batch_size < len(data.x)
     if target == "cuda":
         from kernels.cuda import engine as cuda_engine
 
-        done = cuda_engine.train(x, y, *fit_set, *test_set, plan.table, plan.args, *codes_, hyper[None], mask,
-                                 params[None], epochs, [batch_size], [seed], EVAL_ROWS, history[None])
+        method = method._replace(hyper=method.hyper[None])
+        done = cuda_engine.train(data, plan.net, method, records.settings(epochs, [batch_size], [shuffle], [seed], EVAL_ROWS),
+                                 params[None], buffers[None], history[None])
         return int(done[0])
-    return engine.train(x, y, *fit_set, *test_set, plan.table, plan.args, *codes_, hyper, mask, params,
-                        epochs, batch_size, batch_size < len(x), seed, EVAL_ROWS, history)
+    return engine.train(data, plan.net, method, records.settings(epochs, batch_size, shuffle, seed, EVAL_ROWS),
+                        params, buffers, history)
 
 
 def fit(x, y, plan: Plan, params, *, loss: str, optimizer: str, hyper: Hyper, epochs: int,
         batch_size: int, seed: int, schedule: str = "constant", penalize_biases: bool = False,
         fit_set=None, test_set=None, target: str = "cpu") -> Fit:
     """Train ``params`` (P,) on x (N, n_in), y (N, n_out), all of one dtype, in one compiled call
-    on ``target`` ("cpu" or "cuda": the backend-neutral entry point of the engine).
+    on ``target`` ("cpu" or "cuda": the backend-neutral entry point of the engine). The plan's
+    buffers start from their initial values (Plan.init_buffers).
 
     batch_size = N gives deterministic full-batch gradient descent (no shuffling). fit_set: the
     (x, y) monitored as the training loss (default: the training data); test_set: a held-out
@@ -152,18 +155,19 @@ def fit(x, y, plan: Plan, params, *, loss: str, optimizer: str, hyper: Hyper, ep
     empty = (np.zeros((0, plan.n_in), dtype), np.zeros((0, plan.n_out), dtype))
     fit_set = (x, y) if fit_set is None else fit_set
     test_set = empty if test_set is None else test_set
-    hyper_v = hyper.vector(dtype)
-    mask = plan.penalty_mask(penalize_biases, dtype)
+    method = records.method(codes.LOSSES[loss], codes.OPTIMIZERS[optimizer], codes.SCHEDULES[schedule],
+                            hyper.vector(dtype), plan.penalty_mask(penalize_biases, dtype))
+    buffers = plan.init_buffers(dtype)
 
     t0 = time.perf_counter()  # compile, or load from the on-disk cache, with a zero-epoch call
-    _call(target, x[:1], y[:1], empty, empty, plan, loss, optimizer, schedule, hyper_v, mask, params.copy(),
-          0, 1, 0, np.zeros((1, codes.N_HIST)))
+    _call(target, records.Data(x[:1], y[:1], *empty, *empty), plan, method, 0, 1, 0, params.copy(), buffers.copy(),
+          np.zeros((1, codes.N_HIST)))
     compile_time = time.perf_counter() - t0
 
     history = np.full((epochs + 1, codes.N_HIST), np.nan)
-    done = _call(target, x, y, fit_set, test_set, plan, loss, optimizer, schedule, hyper_v, mask, params,
-                 epochs, batch_size, seed, history)
-    return Fit(params, history[: done + 1], done, compile_time)
+    done = _call(target, records.Data(x, y, *fit_set, *test_set), plan, method, epochs, batch_size, seed, params,
+                 buffers, history)
+    return Fit(params, buffers, history[: done + 1], done, compile_time)
 
 
 def warm_up() -> None:
@@ -174,5 +178,6 @@ def warm_up() -> None:
     for dtype in (np.float64, np.float32):
         x, y = np.zeros((4, 2), dtype), np.zeros((4, 1), dtype)
         params = plan.init_params(np.random.default_rng(0), dtype)
-        fit(x, y, plan, params, loss="mse", optimizer="sgd", hyper=Hyper(lr=0.1), epochs=1, batch_size=2, seed=0)
-        engine.predict(plan.table, plan.args, params, x, np.zeros((4, 1), dtype))
+        result = fit(x, y, plan, params, loss="mse", optimizer="sgd", hyper=Hyper(lr=0.1), epochs=1, batch_size=2,
+                     seed=0)
+        engine.predict(plan.net, params, result.buffers, x, np.zeros((4, 1), dtype))

@@ -5,16 +5,8 @@ op codes and columns of the plan table, loss / optimizer / schedule codes, the s
 ``hyper`` vector and the columns of the per-epoch ``history`` matrix. Names map to codes here.
 """
 
-# Op codes: one row of the plan table each.
-OP_DENSE = 0
-OP_ACTIVATION = 1
-OP_CONV = 2
-OP_MAXPOOL = 3
-OP_AVGPOOL = 4
-OP_DROPOUT = 5
-OP_RESIDUAL = 6
-
-# Columns of the plan table (int64, one row per layer).
+# Columns of the plan table (int64, one row per layer). Op codes are the positions of the layer
+# kinds in kernels.layers.KINDS; the other columns are filled by each kind's layout.
 COL_OP = 0  # op code
 COL_IN_DIM = 1  # input width per sample (C*H*W for images)
 COL_OUT_DIM = 2  # output width per sample
@@ -24,22 +16,39 @@ COL_P_OFF = 5  # offset of the layer's parameters in the flat vector (-1: none)
 COL_BIAS = 6  # 1 if the layer has biases
 COL_CACHE_OFF = 7  # per-sample offset of the layer's float cache (conv columns, masks, ...)
 COL_ICACHE_OFF = 8  # per-sample offset of the layer's integer cache (max-pool argmax)
-COL_CODE = 9  # activation code (OP_ACTIVATION, OP_RESIDUAL)
-COL_C_IN = 10  # image layers: input channels, height, width
+COL_CODE = 9  # activation code (activation, residual); POOL_MAX or POOL_AVG (pool)
+COL_C_IN = 10  # image layers: input channels, height, width (batch norm: features, 1, 1)
 COL_H_IN = 11
 COL_W_IN = 12
-COL_C_OUT = 13  # output channels (conv), hidden width (residual)
+COL_C_OUT = 13  # output channels
 COL_H_OUT = 14
 COL_W_OUT = 15
 COL_K = 16  # kernel / window size (square)
 COL_STRIDE = 17
 COL_PAD = 18  # zero padding on every side (conv)
-N_COLS = 19
+COL_HIDDEN = 19  # hidden width (residual)
+COL_BUF_OFF = 20  # offset of the layer's non-trainable buffers (batch norm's running statistics; -1: none)
+N_COLS = 21
+
+POOL_MAX = 0  # COL_CODE of a pooling layer
+POOL_AVG = 1
 
 # Columns of the plan's float arguments (float64, one row per layer).
-ARG_BETA = 0  # activation β; dropout rate
+ARG_BETA = 0  # activation β
 ARG_GAMMA = 1  # activation γ
-N_ARGS = 2
+ARG_RATE = 2  # dropout rate δ
+ARG_MOMENTUM = 3  # batch norm: weight of the batch in the running statistics
+ARG_EPS = 4  # batch norm: ε added to the variance
+N_ARGS = 5
+
+# Slots of a plan's ``sizes`` vector (int64): what the workspaces and flat vectors hold.
+SIZE_WIDTH = 0  # per-sample width of the activation workspace
+SIZE_CACHE = 1  # per-sample width of the float cache
+SIZE_ICACHE = 2  # per-sample width of the integer cache
+SIZE_SCRATCH = 3  # floats of per-run scratch (conv backward)
+SIZE_PARAMS = 4  # length of the flat parameter vector
+SIZE_BUFFERS = 5  # length of the flat buffer vector (non-trainable state)
+N_SIZES = 6
 
 # Activation codes (kernels.activations).
 ACT_IDENTITY = 0
@@ -115,8 +124,8 @@ H_CHECK_LEVEL = 10  # the fit-set loss whose first reach a check records
 N_HYPER = 11
 
 # Columns of the per-epoch ``history`` (float64, row 0 = before training).
-HIST_TRAIN_LOSS = 0  # data loss (no penalty) on the training monitor set
-HIST_TRAIN_ACC = 1  # accuracy on it (NaN for regression losses)
+HIST_FIT_LOSS = 0  # data loss (no penalty) on the fit monitor set (usually the training set)
+HIST_FIT_ACC = 1  # accuracy on it (NaN for regression losses)
 HIST_TEST_LOSS = 2  # the same on the test set (NaN without one)
 HIST_TEST_ACC = 3
 HIST_LR = 4  # learning rate used in the epoch

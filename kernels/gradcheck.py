@@ -12,6 +12,32 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class Case:
+    """A kernel as θ (n,) ↦ y (m,) with its vector-Jacobian product (θ, u (m,)) ↦ (n,), for the
+    checks of kernels.checks."""
+
+    name: str
+    theta: np.ndarray
+    forward: Callable[[np.ndarray], np.ndarray]
+    vjp: Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def splitter(*shapes):
+    """(split, n): split(θ) cuts a flat θ of n entries into arrays of ``shapes``."""
+    sizes = [int(np.prod(s)) for s in shapes]
+    cuts = np.cumsum(sizes)[:-1]
+
+    def split(theta):
+        return [part.reshape(s) for part, s in zip(np.split(theta, cuts), shapes)]
+    return split, sum(sizes)
+
+
+def away_from_zero(a, margin=0.2):
+    """a moved ``margin`` away from 0 (inputs away from kinks)."""
+    return a + margin * np.sign(a)
+
+
+@dataclass(frozen=True)
 class TaylorResult:
     eps: np.ndarray  # (steps,)
     e0: np.ndarray  # zeroth-order errors

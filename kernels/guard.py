@@ -7,41 +7,20 @@ each raises ValueError with a one-line reason and returns nothing.
 import numpy as np
 
 from kernels.codes import (
-    COL_BIAS,
-    COL_C_IN,
-    COL_C_OUT,
     COL_IN_DIM,
-    COL_K,
     COL_OP,
     COL_OUT_DIM,
-    COL_P_OFF,
     N_ARGS,
     N_COLS,
     N_HIST,
     N_HYPER,
-    OP_CONV,
-    OP_DENSE,
-    OP_RESIDUAL,
+    N_SIZES,
+    SIZE_BUFFERS,
+    SIZE_PARAMS,
 )
+from kernels.layers import KINDS
 
 FLOATS = (np.float32, np.float64)
-
-
-def parameter_count(plan: np.ndarray) -> int:
-    """The length of the flat parameter vector that the plan table lays out (kernels.plan)."""
-    end = 0
-    for row in plan:
-        op, n_in, bias = row[COL_OP], row[COL_IN_DIM], row[COL_BIAS]
-        if op == OP_DENSE:
-            size = n_in * row[COL_OUT_DIM] + bias * row[COL_OUT_DIM]
-        elif op == OP_CONV:
-            size = row[COL_C_OUT] * row[COL_C_IN] * row[COL_K] ** 2 + bias * row[COL_C_OUT]
-        elif op == OP_RESIDUAL:
-            size = 2 * n_in * row[COL_C_OUT] + row[COL_C_OUT]
-        else:
-            continue
-        end = max(end, int(row[COL_P_OFF] + size))
-    return end
 
 
 def _array(name: str, a, dtype, ndim: int) -> None:
@@ -55,29 +34,40 @@ def _array(name: str, a, dtype, ndim: int) -> None:
         raise ValueError(f"{name} is not C-contiguous (np.ascontiguousarray makes it so)")
 
 
-def check_plan(plan, args) -> None:
-    """The plan table (L, N_COLS) int64 and its arguments (L, N_ARGS) float64."""
-    _array("plan", plan, np.int64, 2)
-    _array("args", args, np.float64, 2)
-    if plan.shape[0] < 1 or plan.shape[1] != N_COLS:
-        raise ValueError(f"plan has shape {plan.shape}; expected (layers >= 1, {N_COLS})")
-    if args.shape != (plan.shape[0], N_ARGS):
-        raise ValueError(f"args has shape {args.shape}; expected ({plan.shape[0]}, {N_ARGS})")
+def check_net(net) -> None:
+    """A plan's arrays (kernels.records.Net): table (L, N_COLS) int64 with known op codes,
+    args (L, N_ARGS) float64, sizes (N_SIZES,) int64."""
+    _array("the plan's table", net.table, np.int64, 2)
+    _array("the plan's args", net.args, np.float64, 2)
+    _array("the plan's sizes", net.sizes, np.int64, 1)
+    table = net.table
+    if table.shape[0] < 1 or table.shape[1] != N_COLS:
+        raise ValueError(f"the plan's table has shape {table.shape}; expected (layers >= 1, {N_COLS})")
+    if net.args.shape != (table.shape[0], N_ARGS):
+        raise ValueError(f"the plan's args have shape {net.args.shape}; expected ({table.shape[0]}, {N_ARGS})")
+    if net.sizes.shape != (N_SIZES,):
+        raise ValueError(f"the plan's sizes have shape {net.sizes.shape}; expected ({N_SIZES},)")
+    unknown = sorted(set(table[:, COL_OP].tolist()) - set(range(len(KINDS))))
+    if unknown:
+        raise ValueError(f"the plan has op codes {unknown} that no layer kind handles (kernels.layers)")
 
 
-def check_params(plan, params, name: str = "params") -> None:
-    """params: (P,) float32 or float64 with P = parameter_count(plan)."""
+def check_params(net, params, buffers, name: str = "params") -> None:
+    """params: (P,) float32 or float64 and buffers (B,) of its dtype, with P and B the plan's."""
     if not isinstance(params, np.ndarray) or params.dtype not in FLOATS:
         raise ValueError(f"{name} must be a float32 or float64 array")
     _array(name, params, params.dtype, 1)
-    expected = parameter_count(plan)
+    expected = int(net.sizes[SIZE_PARAMS])
     if params.shape[0] != expected:
         raise ValueError(f"{name} has {params.shape[0]} entries; the plan lays out {expected}")
+    _array("buffers", buffers, params.dtype, 1)
+    if buffers.shape[0] != net.sizes[SIZE_BUFFERS]:
+        raise ValueError(f"buffers has {buffers.shape[0]} entries; the plan lays out {net.sizes[SIZE_BUFFERS]}")
 
 
-def check_data(plan, dtype, x, y, name: str, min_rows: int = 0) -> None:
+def check_data(net, dtype, x, y, name: str, min_rows: int = 0) -> None:
     """x (N, n_in) and y (N, n_out) of ``dtype``, for the plan's first and last layers."""
-    n_in, n_out = plan[0, COL_IN_DIM], plan[-1, COL_OUT_DIM]
+    n_in, n_out = net.table[0, COL_IN_DIM], net.table[-1, COL_OUT_DIM]
     _array(f"x of {name}", x, dtype, 2)
     _array(f"y of {name}", y, dtype, 2)
     if x.shape[1] != n_in:
@@ -90,27 +80,26 @@ def check_data(plan, dtype, x, y, name: str, min_rows: int = 0) -> None:
         raise ValueError(f"{name} has {x.shape[0]} rows; needs at least {min_rows}")
 
 
-def check_train(x, y, x_fit, y_fit, x_test, y_test, plan, args, hyper, mask, params, epochs, batch_size,
-                eval_rows, history) -> None:
+def check_train(data, net, method, settings, params, buffers, history) -> None:
     """The arguments of kernels.engine.train (see there) for one run."""
-    check_plan(plan, args)
-    check_params(plan, params)
+    check_net(net)
+    check_params(net, params, buffers)
     dtype = params.dtype
-    check_data(plan, dtype, x, y, "the training data", min_rows=1)
-    check_data(plan, dtype, x_fit, y_fit, "the fit monitor set")
-    check_data(plan, dtype, x_test, y_test, "the test monitor set")
-    _array("hyper", hyper, dtype, 1)
-    if hyper.shape[0] != N_HYPER:
-        raise ValueError(f"hyper has {hyper.shape[0]} entries; expected {N_HYPER}")
-    _array("mask", mask, dtype, 1)
-    if mask.shape != params.shape:
-        raise ValueError(f"mask has {mask.shape[0]} entries, params {params.shape[0]}")
-    if epochs < 0:
-        raise ValueError(f"epochs must be >= 0, got {epochs}")
-    if not 1 <= batch_size <= x.shape[0]:
-        raise ValueError(f"batch_size {batch_size} is not in 1 .. {x.shape[0]} (the training rows)")
-    if eval_rows < 1:
-        raise ValueError(f"eval_rows must be >= 1, got {eval_rows}")
+    check_data(net, dtype, data.x, data.y, "the training data", min_rows=1)
+    check_data(net, dtype, data.x_fit, data.y_fit, "the fit monitor set")
+    check_data(net, dtype, data.x_test, data.y_test, "the test monitor set")
+    _array("hyper", method.hyper, dtype, 1)
+    if method.hyper.shape[0] != N_HYPER:
+        raise ValueError(f"hyper has {method.hyper.shape[0]} entries; expected {N_HYPER}")
+    _array("mask", method.mask, dtype, 1)
+    if method.mask.shape != params.shape:
+        raise ValueError(f"mask has {method.mask.shape[0]} entries, params {params.shape[0]}")
+    if settings.epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {settings.epochs}")
+    if not 1 <= settings.batch_size <= data.x.shape[0]:
+        raise ValueError(f"batch_size {settings.batch_size} is not in 1 .. {data.x.shape[0]} (the training rows)")
+    if settings.eval_rows < 1:
+        raise ValueError(f"eval_rows must be >= 1, got {settings.eval_rows}")
     _array("history", history, np.float64, 2)
-    if history.shape[0] < epochs + 1 or history.shape[1] != N_HIST:
-        raise ValueError(f"history has shape {history.shape}; expected ({epochs + 1}, {N_HIST}) at least")
+    if history.shape[0] < settings.epochs + 1 or history.shape[1] != N_HIST:
+        raise ValueError(f"history has shape {history.shape}; expected ({settings.epochs + 1}, {N_HIST}) at least")

@@ -40,12 +40,12 @@ def exercise_9_8(layers: int, seed: int = 0, repeats: int = 100) -> GradientTimi
     params[0::2], params[1::2] = rng.uniform(0.8, 1.2, layers), rng.uniform(-0.1, 0.1, layers)
     x, y = rng.uniform(0, 1, (1, 1)), np.zeros((1, 1))  # L(v) = (v − 0)²: mse of one output
     backprop, differences = np.empty_like(params), np.empty_like(params)
-    args = (plan.table, plan.args, codes.LOSS_MSE, params, x, y)
+    args = (plan.net, codes.LOSS_MSE, params, plan.init_buffers(np.float64), x, y)
     engine.loss_and_gradient(*args, backprop)  # checked (kernels.guard) and compiled, once
     engine.forward_differences(*args, EPS, differences)
     t0 = time.perf_counter()
     for _ in range(repeats):
-        engine._loss_and_gradient(*args, backprop)
+        engine._loss_and_gradient(*args, backprop, False)
     t1 = time.perf_counter()
     for _ in range(repeats):
         engine._forward_differences(*args, EPS, differences)

@@ -65,3 +65,16 @@ def row(a, i):
     if i < 0 or i >= a.shape[0]:
         raise IndexError("row outside its matrix")
     return _unowned(a, i * a.shape[1], 1, a.shape[1])[0]
+
+
+@inline_kernel
+def block(buf, capacity, col_off, rows, cols):
+    """The (rows, cols) view of one per-sample region of a flat workspace of ``capacity`` rows
+    (kernels.plan: region ``col_off`` starts at ``capacity * col_off``)."""
+    return matrix(buf, capacity * col_off, rows, cols)
+
+
+@inline_kernel
+def images(rows_block, channels, height, width):
+    """A (rows, C·H·W) block as (rows, C, H, W)."""
+    return rows_block.reshape((rows_block.shape[0], channels, height, width))

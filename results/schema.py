@@ -26,10 +26,8 @@ PROVENANCE = [("package_version", pa.string()), ("git_commit", pa.string()),
 
 
 def arrow_type(kind) -> pa.DataType:
-    """The column type of a declared metric or curve column: int, float, str, bool or a
-    pyarrow type. TypeError for anything else."""
-    if isinstance(kind, pa.DataType):
-        return kind
+    """The column type of a declared metric or curve column: int, float, str or bool (a study
+    declares plain Python types; only results/ knows Parquet's). TypeError for anything else."""
     if kind in PA_TYPES:
         return PA_TYPES[kind]
     raise TypeError(f"{kind!r} is not a column type")

@@ -61,10 +61,10 @@ def test_exercise_9_8_backprop_equals_the_books_recurrence_and_differences():
     book = np.ravel(np.column_stack([[dh[i] * drelu(a[i] * h[i] + b[i]) * h[i] for i in range(layers)],
                                      [dh[i] * drelu(a[i] * h[i] + b[i]) for i in range(layers)]]))
     grads, differences = np.empty_like(params), np.empty_like(params)
-    loss = loss_and_gradient(plan.table, plan.args, codes.LOSS_MSE, params, np.array([[x]]), np.zeros((1, 1)), grads)
+    loss = loss_and_gradient(plan.net, codes.LOSS_MSE, params, np.zeros(0), np.array([[x]]), np.zeros((1, 1)), grads)
     assert loss == pytest.approx(h[layers] ** 2, rel=1e-14)
     np.testing.assert_allclose(grads, book, rtol=1e-12)
-    forward_differences(plan.table, plan.args, codes.LOSS_MSE, params, np.array([[x]]), np.zeros((1, 1)), EPS,
+    forward_differences(plan.net, codes.LOSS_MSE, params, np.zeros(0), np.array([[x]]), np.zeros((1, 1)), EPS,
                         differences)
     assert np.max(np.abs(differences - grads)) < 10 * EPS * np.max(np.abs(grads))
 

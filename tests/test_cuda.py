@@ -6,6 +6,7 @@ few threads per block; on a machine with a GPU the same tests compile for it.
 """
 import subprocess
 import sys
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ import pytest
 from numba import config, cuda
 
 from experiments.training import Hyper
-from kernels import codes, engine
+from kernels import codes, engine, records
 from kernels.activations import activation_backward, activation_forward
 from kernels.conv import conv2d_backward, conv2d_forward
 from kernels.cuda import activations as g_act
@@ -28,7 +29,8 @@ from kernels.dense import dense_backward, dense_forward
 from kernels.dropout import dropout_backward, dropout_forward
 from kernels.losses import loss_backward, loss_forward, n_correct
 from kernels.optimizers import optimizer_step
-from kernels.plan import Activation, Conv, Dense, Dropout, Pool, Residual, build_plan
+from kernels.layers import KINDS
+from kernels.plan import Activation, BatchNorm, Conv, Dense, Dropout, Pool, Residual, build_plan
 from kernels.pool import avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward
 from kernels.regularizers import penalty_gradient
 
@@ -223,7 +225,7 @@ def test_losses_equal_cpu(dtype, name, n):
 
 @cuda.jit
 def _step(code, hyper, lr, t, params, grads, m, s, mask, l1, l2, penalized):
-    g_opt.optimizer_step(code, hyper, lr, t, params, grads, m, s, mask, l1, l2, penalized)
+    g_opt.penalized_step(code, hyper, lr, t, params, grads, m, s, mask, l1, l2, penalized)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -248,46 +250,67 @@ def test_optimizers_equal_cpu(dtype, name, penalty):
     assert_close(state_g, state_c, dtype)
 
 
-MODEL = [Conv(2, 3, pad=1), Activation("tanh"), Pool(2), Dropout(0.2), Residual(4, "silu"), Dense(3),
-         Activation("elu"), Dense(3)]
+# No bias before a batch norm: its gradient is zero up to rounding, which Adam would amplify.
+MODEL = [Conv(2, 3, pad=1, bias=False), BatchNorm(spatial=True), Activation("tanh"), Pool(2), Dropout(0.2),
+         Residual(4, "silu"), Dense(3, bias=False), BatchNorm(momentum=0.2), Activation("elu"), Dense(3)]
+AVG_MODEL = [Conv(2, 3), Activation("relu"), Pool(2, kind="avg"), Dense(3)]
 
 
-def _runs(dtype, batch_sizes, seeds, loss="softmax-ce", optimizer="adam", schedule="cosine", epochs=2):
-    """The same runs on both targets: (CPU histories, CPU params, CUDA histories, CUDA params)."""
+def _runs(dtype, batch_sizes, seeds, layers=MODEL, loss="softmax-ce", optimizer="adam", schedule="cosine", epochs=2):
+    """The same runs on both targets: (CPU histories, params, buffers; CUDA histories, params, buffers)."""
     rng = np.random.default_rng(0)
-    plan = build_plan((1, 6, 6), MODEL)
+    plan = build_plan((1, 6, 6), layers)
     n = 12
     x = rand(rng, (n, plan.n_in), dtype)
     y = np.eye(3, dtype=dtype)[rng.integers(0, 3, n)]
-    p0 = plan.init_params(rng, dtype)
-    hyper = Hyper(lr=0.05, l2=0.01).vector(dtype)
-    mask = plan.penalty_mask(False, dtype)
-    args = (plan.table, plan.args, codes.LOSSES[loss], codes.OPTIMIZERS[optimizer], codes.SCHEDULES[schedule])
-    cpu_h, cpu_p = [], []
+    p0, b0 = plan.init_params(rng, dtype), plan.init_buffers(dtype)
+    method = records.method(codes.LOSSES[loss], codes.OPTIMIZERS[optimizer], codes.SCHEDULES[schedule],
+                            Hyper(lr=0.05, l2=0.01).vector(dtype), plan.penalty_mask(False, dtype))
+    data = records.Data(x, y, x, y, x[:5], y[:5])
+    cpu = []
     for b, seed in zip(batch_sizes, seeds):
-        h, p = np.full((epochs + 1, codes.N_HIST), np.nan), p0.copy()
-        engine.train(x, y, x, y, x[:5], y[:5], *args, hyper, mask, p, epochs, b, b < n, seed, 1024, h)
-        cpu_h.append(h)
-        cpu_p.append(p)
+        h, p, buf = np.full((epochs + 1, codes.N_HIST), np.nan), p0.copy(), b0.copy()
+        engine.train(data, plan.net, method, records.settings(epochs, b, b < n, seed, 1024), p, buf, h)
+        cpu.append((h, p, buf))
     gpu_h = np.full((len(seeds), epochs + 1, codes.N_HIST), np.nan)
-    gpu_p = np.tile(p0, (len(seeds), 1))
-    done = g_engine.train(x, y, x, y, x[:5], y[:5], *args, np.tile(hyper, (len(seeds), 1)), mask, gpu_p, epochs,
-                          np.array(batch_sizes), np.array(seeds), 1024, gpu_h, threads=THREADS)
+    gpu_p, gpu_b = np.tile(p0, (len(seeds), 1)), np.tile(b0, (len(seeds), 1))
+    settings = records.settings(epochs, batch_sizes, [b < n for b in batch_sizes], seeds, 1024)
+    done = g_engine.train(data, plan.net, method._replace(hyper=np.tile(method.hyper, (len(seeds), 1))), settings,
+                          gpu_p, gpu_b, gpu_h, threads=THREADS)
     assert list(done) == [epochs] * len(seeds)
-    return np.array(cpu_h), np.array(cpu_p), gpu_h, gpu_p
+    return *(np.array(part) for part in zip(*cpu)), gpu_h, gpu_p, gpu_b
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_training_runs_equal_cpu(dtype):
-    """Two runs in one launch (one block each; a mini-batch run and full-batch GD) of a model with
-    every layer kind, dropout, an L2 penalty, Adam and a cosine schedule: the same loss and
-    accuracy curves, learning rates and final parameters as the CPU engine."""
-    cpu_h, cpu_p, gpu_h, gpu_p = _runs(dtype, [4, 12], [7, 3])
-    for col in (codes.HIST_TRAIN_LOSS, codes.HIST_TRAIN_ACC, codes.HIST_TEST_LOSS, codes.HIST_TEST_ACC, codes.HIST_LR):
+@pytest.mark.parametrize("layers", [MODEL, AVG_MODEL], ids=["max-pool and the rest", "avg-pool"])
+def test_training_runs_equal_cpu(dtype, layers):
+    """Two runs in one launch (one block each; a mini-batch run and full-batch GD) of models that
+    hold every layer kind between them (conv, batch norm per channel and per feature, max and
+    average pooling, dropout, residual, dense, activations), an L2 penalty, Adam and a cosine
+    schedule: the same loss and accuracy curves, learning rates, final parameters and running
+    statistics as the CPU engine."""
+    cpu_h, cpu_p, cpu_b, gpu_h, gpu_p, gpu_b = _runs(dtype, [4, 12], [7, 3], layers)
+    for col in (codes.HIST_FIT_LOSS, codes.HIST_FIT_ACC, codes.HIST_TEST_LOSS, codes.HIST_TEST_ACC, codes.HIST_LR):
         assert_close(gpu_h[:, :, col], cpu_h[:, :, col], dtype)
     assert_close(gpu_p, cpu_p, dtype)
+    assert_close(gpu_b, cpu_b, dtype)
     assert np.all(np.diff(gpu_h[:, :, codes.HIST_TRAIN_TIME], axis=1) >= 0)
     assert not np.allclose(cpu_h[0, -1, 0], cpu_h[1, -1, 0])  # the two runs really differ
+
+
+def test_an_op_code_no_walk_handles_is_an_error_on_the_device():
+    """Past the guard, the device walks' ``else`` sets a fault that train raises: no silent gap."""
+    rng = np.random.default_rng(1)
+    plan = build_plan(3, [Dense(4), Activation("tanh"), Dense(2)])
+    x, y = rng.standard_normal((6, 3)), rng.standard_normal((6, 2))
+    table = plan.net.table.copy()
+    table[1, codes.COL_OP] = len(KINDS)
+    method = records.method(codes.LOSS_MSE, codes.OPT_SGD, codes.SCHED_CONSTANT, Hyper(lr=0.1).vector(np.float64)[None],
+                            plan.penalty_mask(False, np.float64))
+    with mock.patch.object(g_engine, "check_train"), pytest.raises(RuntimeError, match="no layer kind handles"):
+        g_engine.train(records.Data(x, y, x, y, x[:0], y[:0]), plan.net._replace(table=table), method,
+                       records.settings(1, [3], [True], [0], 16), plan.init_params(rng, np.float64)[None],
+                       np.zeros((1, 0)), np.zeros((1, 2, codes.N_HIST)), threads=THREADS)
 
 
 def test_permutations_are_the_cpu_engines_batch_order():
@@ -297,13 +320,16 @@ def test_permutations_are_the_cpu_engines_batch_order():
     plan = build_plan(3, [Dense(2)])
     x, y = rng.standard_normal((10, 3)), rng.standard_normal((10, 2))
     p0 = plan.init_params(rng, np.float64)
-    hyper, mask = Hyper(lr=0.1).vector(np.float64), plan.penalty_mask(False, np.float64)
-    args = (plan.table, plan.args, codes.LOSS_MSE, codes.OPT_SGD, codes.SCHED_CONSTANT, hyper, mask)
+    method = records.method(codes.LOSS_MSE, codes.OPT_SGD, codes.SCHED_CONSTANT, Hyper(lr=0.1).vector(np.float64),
+                            plan.penalty_mask(False, np.float64))
+    no_buffers = np.zeros(0)
     shuffled, h = p0.copy(), np.zeros((4, codes.N_HIST))
-    engine.train(x, y, x, y, x[:0], y[:0], *args, shuffled, 3, 3, True, 42, 16, h)
+    engine.train(records.Data(x, y, x, y, x[:0], y[:0]), plan.net, method, records.settings(3, 3, True, 42, 16),
+                 shuffled, no_buffers, h)
     by_hand = p0.copy()
     for order in engine.permutations(10, 3, True, 42):
-        engine.train(x[order], y[order], x, y, x[:0], y[:0], *args, by_hand, 1, 3, False, 0, 16, np.zeros((2, codes.N_HIST)))
+        engine.train(records.Data(x[order], y[order], x, y, x[:0], y[:0]), plan.net, method,
+                     records.settings(1, 3, False, 0, 16), by_hand, no_buffers, np.zeros((2, codes.N_HIST)))
     np.testing.assert_array_equal(shuffled, by_hand)
 
 
@@ -345,13 +371,18 @@ def test_the_cuda_engine_checks_its_arguments_against_the_plan():
     plan = build_plan(3, [Dense(2)])
     x, y = rng.standard_normal((10, 3)), rng.standard_normal((10, 2))
     params = np.tile(plan.init_params(rng, np.float64), (2, 1))
-    hyper = np.tile(Hyper(lr=0.1).vector(np.float64), (2, 1))
-    mask = plan.penalty_mask(False, np.float64)
-    history = np.zeros((2, 2, codes.N_HIST))
-    args = (plan.table, plan.args, codes.LOSS_MSE, 0, 0)
+    method = records.method(codes.LOSS_MSE, 0, 0, np.tile(Hyper(lr=0.1).vector(np.float64), (2, 1)),
+                            plan.penalty_mask(False, np.float64))
+    history, no_buffers = np.zeros((2, 2, codes.N_HIST)), np.zeros((2, 0))
+    data = records.Data(x, y, x, y, x, y)
+
+    def train(data=data, batch_sizes=(5, 5), params=params):
+        settings = records.settings(1, batch_sizes, [True, True], [0, 1], 16)
+        return g_engine.train(data, plan.net, method, settings, params, no_buffers, history)
+
     with pytest.raises(ValueError, match="x of the training data has 4 columns; the model takes 3 inputs"):
-        g_engine.train(np.zeros((10, 4)), y, x, y, x, y, *args, hyper, mask, params, 1, [5, 5], [0, 1], 16, history)
+        train(data=data._replace(x=np.zeros((10, 4))))
     with pytest.raises(ValueError, match=r"batch_size 11 is not in 1 \.\. 10"):
-        g_engine.train(x, y, x, y, x, y, *args, hyper, mask, params, 1, [5, 11], [0, 1], 16, history)
+        train(batch_sizes=(5, 11))
     with pytest.raises(ValueError, match="params has 7 entries"):
-        g_engine.train(x, y, x, y, x, y, *args, hyper, mask, np.zeros((2, 7)), 1, [5, 5], [0, 1], 16, history)
+        train(params=np.zeros((2, 7)))

@@ -17,7 +17,7 @@ def mlp():
 def test_plan_layout():
     plan = mlp()
     assert plan.n_params == 3 * 8 + 8 + 8 * 5 + 5 + 5 * 2
-    assert plan.table.shape == (5, codes.N_COLS) and plan.n_out == 2
+    assert plan.net.table.shape == (5, codes.N_COLS) and plan.n_out == 2
     cnn = build_plan((1, 8, 8), [Conv(4, 3, pad=1), Pool(2), Residual(5), Dense(10)])
     assert cnn.n_params == 4 * 9 + 4 + (2 * 64 * 5 + 5) + 64 * 10 + 10
     assert cnn.n_out == 10
@@ -55,14 +55,14 @@ def test_example_4_2_1_oracle():
     params = np.concatenate([a1.T.ravel(), b1, a2.T.ravel(), b2])  # W = Aᵀ (kernels.dense)
     x = np.array([[1.0, 0.0, 6.0]])
     target = np.array([[295.0, 101.0]])
-    assert loss_and_gradient(plan.table, plan.args, codes.LOSS_MSE, params, x, target, np.empty_like(params)) == 0.0
+    assert loss_and_gradient(plan.net, codes.LOSS_MSE, params, np.zeros(0), x, target, np.empty_like(params)) == 0.0
 
 
 def run(plan, x, y, params, epochs, batch_size, lr, seed=0, optimizer="sgd", **hyper):
     """Train through experiments.training.fit; returns (epochs done, train losses, train times)."""
     result = fit(x, y, plan, params, loss="mse", optimizer=optimizer, hyper=Hyper(lr=lr, **hyper),
                  epochs=epochs, batch_size=batch_size, seed=seed)
-    return result.epochs_done, result.column(codes.HIST_TRAIN_LOSS), result.column(codes.HIST_TRAIN_TIME)
+    return result.epochs_done, result.column(codes.HIST_FIT_LOSS), result.column(codes.HIST_TRAIN_TIME)
 
 
 def test_full_batch_equals_numpy_gradient_descent():
@@ -154,5 +154,5 @@ def test_test_set_is_monitored_and_accuracy_recorded():
     result = fit(x[:150], y[:150], plan, plan.init_params(RNG, np.float64), loss="softmax-ce", optimizer="adam",
                  hyper=Hyper(lr=0.05), epochs=60, batch_size=10, seed=0, test_set=(x[150:], y[150:]))
     h = result.history
-    assert h[-1, codes.HIST_TRAIN_LOSS] < h[0, codes.HIST_TRAIN_LOSS]
-    assert h[-1, codes.HIST_TEST_ACC] > 0.85 and np.all((h[:, codes.HIST_TRAIN_ACC] >= 0) & (h[:, codes.HIST_TRAIN_ACC] <= 1))
+    assert h[-1, codes.HIST_FIT_LOSS] < h[0, codes.HIST_FIT_LOSS]
+    assert h[-1, codes.HIST_TEST_ACC] > 0.85 and np.all((h[:, codes.HIST_FIT_ACC] >= 0) & (h[:, codes.HIST_FIT_ACC] <= 1))

@@ -84,5 +84,5 @@ def test_fused_training_equals_the_layer_walk(loss, batch_size):
     runs = [fit(x, y, plan, params.copy(), loss=loss, optimizer="adam", hyper=Hyper(lr=0.01, l2=0.1),
                 epochs=5, batch_size=batch_size, seed=3) for plan in (fused_plan, walked_plan)]
     np.testing.assert_allclose(runs[0].params, runs[1].params, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(runs[0].column(codes.HIST_TRAIN_LOSS), runs[1].column(codes.HIST_TRAIN_LOSS),
+    np.testing.assert_allclose(runs[0].column(codes.HIST_FIT_LOSS), runs[1].column(codes.HIST_FIT_LOSS),
                                rtol=1e-10)

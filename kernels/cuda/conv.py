@@ -6,6 +6,21 @@ x: (rows·C_in·H·W,); w: (C_out·C_in·k·k,); b: (C_out,) or (0,); y, dy: (ro
 """
 from numba import cuda
 
+from kernels.codes import (
+    COL_BIAS,
+    COL_C_IN,
+    COL_C_OUT,
+    COL_H_IN,
+    COL_H_OUT,
+    COL_K,
+    COL_P_OFF,
+    COL_PAD,
+    COL_STRIDE,
+    COL_W_IN,
+    COL_W_OUT,
+)
+from kernels.layers.conv import offsets
+
 
 @cuda.jit(device=True)
 def conv2d_forward(x, w, b, y, rows, c_in, h, wd, c_out, h_out, w_out, k, stride, pad):
@@ -72,3 +87,22 @@ def conv2d_backward(dy, x, w, dx, dw, db, rows, c_in, h, wd, c_out, h_out, w_out
                             for o in range(c_out):
                                 acc += dy[((r * c_out + o) * h_out + i) * w_out + j] * w[((o * c_in + c) * k + u) * k + v]
             dx[idx] = acc
+
+
+# The layer kind's device twins (kernels.layers.base gives the contract).
+
+
+@cuda.jit(device=True)
+def layer_forward(row, arg, params, buffers, x, y, cache, icache, capacity, rows, training, seed, step, layer):
+    w_at, b_at, n_b = offsets(row[COL_P_OFF], row[COL_C_IN], row[COL_C_OUT], row[COL_K], row[COL_BIAS])
+    conv2d_forward(x, params[w_at:b_at], params[b_at : b_at + n_b], y, rows, row[COL_C_IN], row[COL_H_IN],
+                   row[COL_W_IN], row[COL_C_OUT], row[COL_H_OUT], row[COL_W_OUT], row[COL_K], row[COL_STRIDE],
+                   row[COL_PAD])
+
+
+@cuda.jit(device=True)
+def layer_backward(row, arg, params, grads, buffers, x, y, dy, dx, cache, icache, capacity, rows, training, first):
+    w_at, b_at, n_b = offsets(row[COL_P_OFF], row[COL_C_IN], row[COL_C_OUT], row[COL_K], row[COL_BIAS])
+    conv2d_backward(dy, x, params[w_at:b_at], dx, grads[w_at:b_at], grads[b_at : b_at + n_b], rows, row[COL_C_IN],
+                    row[COL_H_IN], row[COL_W_IN], row[COL_C_OUT], row[COL_H_OUT], row[COL_W_OUT], row[COL_K],
+                    row[COL_STRIDE], row[COL_PAD])

@@ -2,9 +2,13 @@
 
 x: (rows·n_in,) row-major samples; w: (n_in·n_out,) the (n_in, n_out) weights; b: (n_out,) or
 (0,) without bias; y: (rows·n_out,). One thread computes one output entry, one weight
-gradient or one input gradient, summing in the same order as the CPU's hand loops.
+gradient or one input gradient, summing over k, i or j in index order (the CPU may sum in
+another order: its products go through BLAS), so the targets agree to rounding.
 """
 from numba import cuda
+
+from kernels.codes import COL_BIAS, COL_IN_DIM, COL_OUT_DIM, COL_P_OFF
+from kernels.layers.dense import offsets
 
 
 @cuda.jit(device=True)
@@ -41,3 +45,27 @@ def dense_backward(dy, x, w, dx, dw, db, rows, n_in, n_out):
             for j in range(n_out):
                 acc += dy[i * n_out + j] * w[k * n_out + j]
             dx[idx] = acc
+
+
+# The layer kind's device twins (kernels.layers.base gives the contract).
+
+
+@cuda.jit(device=True)
+def layer_forward(row, arg, params, buffers, x, y, cache, icache, capacity, rows, training, seed, step, layer):
+    n_in, n_out = row[COL_IN_DIM], row[COL_OUT_DIM]
+    w_at, b_at, n_b = offsets(row[COL_P_OFF], n_in, n_out, row[COL_BIAS])
+    dense_forward(x, params[w_at:b_at], params[b_at : b_at + n_b], y, rows, n_in, n_out)
+
+
+@cuda.jit(device=True)
+def layer_backward(row, arg, params, grads, buffers, x, y, dy, dx, cache, icache, capacity, rows, training, first):
+    n_in, n_out = row[COL_IN_DIM], row[COL_OUT_DIM]
+    w_at, b_at, n_b = offsets(row[COL_P_OFF], n_in, n_out, row[COL_BIAS])
+    dense_backward(dy, x, params[w_at:b_at], dx, grads[w_at:b_at], grads[b_at : b_at + n_b], rows, n_in, n_out)
+
+
+@cuda.jit(device=True)
+def add_into(y, x, count):
+    """y += x elementwise (residual connections)."""
+    for idx in range(cuda.threadIdx.x, count, cuda.blockDim.x):
+        y[idx] += x[idx]

@@ -13,9 +13,11 @@ bias_factors = shared(optimizers.bias_factors)
 
 
 @cuda.jit(device=True)
-def optimizer_step(code, hyper, lr, t, params, grads, m, s, mask, l1, l2, penalized):
-    """params ← the step of optimizer ``code`` on grads (+ the penalty's gradient when
-    ``penalized``); hyper: (N_HYPER,); lr: this step's τ; t: step count from 1."""
+def penalized_step(code, hyper, lr, t, params, grads, m, s, mask, l1, l2, penalized):
+    """kernels.optimizers.optimizer_step with the penalty folded in (the CPU engine adds it to
+    the gradient first, kernels.regularizers.penalty_gradient): params ← the step of optimizer
+    ``code`` on grads (+ the penalty's gradient when ``penalized``); m, s: its state; hyper:
+    (N_HYPER,); lr: this step's τ; t: step count from 1."""
     one = params.dtype.type(1)
     c1, c2 = bias_factors(code, hyper, t)
     beta1, beta2, eps = hyper[H_BETA1], hyper[H_BETA2], hyper[H_EPS]

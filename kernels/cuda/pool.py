@@ -7,6 +7,20 @@ x, dx: (rows·C·H·W,); y, dy, argmax: (rows·C·H_out·W_out,).
 """
 from numba import cuda
 
+from kernels.codes import (
+    COL_C_IN,
+    COL_CODE,
+    COL_H_IN,
+    COL_H_OUT,
+    COL_ICACHE_OFF,
+    COL_K,
+    COL_OUT_DIM,
+    COL_STRIDE,
+    COL_W_IN,
+    COL_W_OUT,
+    POOL_MAX,
+)
+
 
 @cuda.jit(device=True)
 def maxpool_forward(k, stride, x, y, argmax, planes, h, wd, h_out, w_out):
@@ -82,3 +96,30 @@ def avgpool_backward(k, stride, dy, dx, planes, h, wd, h_out, w_out):
             for j in range(j0, j1):
                 acc += dy[(plane * h_out + i) * w_out + j] * scale
         dx[idx] = acc
+
+
+# The layer kind's device twins (kernels.layers.base gives the contract).
+
+
+@cuda.jit(device=True)
+def layer_forward(row, arg, params, buffers, x, y, cache, icache, capacity, rows, training, seed, step, layer):
+    planes = rows * row[COL_C_IN]
+    if row[COL_CODE] == POOL_MAX:
+        at = capacity * row[COL_ICACHE_OFF]
+        maxpool_forward(row[COL_K], row[COL_STRIDE], x, y, icache[at : at + rows * row[COL_OUT_DIM]], planes,
+                        row[COL_H_IN], row[COL_W_IN], row[COL_H_OUT], row[COL_W_OUT])
+    else:
+        avgpool_forward(row[COL_K], row[COL_STRIDE], x, y, planes, row[COL_H_IN], row[COL_W_IN], row[COL_H_OUT],
+                        row[COL_W_OUT])
+
+
+@cuda.jit(device=True)
+def layer_backward(row, arg, params, grads, buffers, x, y, dy, dx, cache, icache, capacity, rows, training, first):
+    planes = rows * row[COL_C_IN]
+    if row[COL_CODE] == POOL_MAX:
+        at = capacity * row[COL_ICACHE_OFF]
+        maxpool_backward(row[COL_K], row[COL_STRIDE], dy, icache[at : at + rows * row[COL_OUT_DIM]], dx, planes,
+                         row[COL_H_IN], row[COL_W_IN], row[COL_H_OUT], row[COL_W_OUT])
+    else:
+        avgpool_backward(row[COL_K], row[COL_STRIDE], dy, dx, planes, row[COL_H_IN], row[COL_W_IN],
+                         row[COL_H_OUT], row[COL_W_OUT])

@@ -1,0 +1,41 @@
+"""The registry of layer kinds: one module per kind (kernels.layers.base says what a kind
+declares), listed once in ``KINDS``. A kind's op code is its position here.
+
+The walks of both targets (kernels.walks, kernels.cuda.walks) are generated from this list:
+one branch per kind, and an ``else`` that fails on an op code no kind handles. Adding a layer
+kind is writing its module and adding it here; no walk is edited.
+"""
+from kernels.layers import activation, batchnorm, conv, dense, dropout, pool, residual
+from kernels.layers.base import LayerKind
+
+KINDS: tuple[LayerKind, ...] = (dense.KIND, activation.KIND, conv.KIND, pool.KIND, dropout.KIND, residual.KIND,
+                                batchnorm.KIND)
+
+OP_CODES = {kind.spec: code for code, kind in enumerate(KINDS)}
+
+
+def kind_of(layer) -> tuple[int, LayerKind]:
+    """(op code, kind) of a layer spec, or TypeError."""
+    code = OP_CODES.get(type(layer))
+    if code is None:
+        raise TypeError(f"not a layer: {layer!r}")
+    return code, KINDS[code]
+
+
+def switch(call: str, indent: str, otherwise: str) -> list[str]:
+    """Source lines of ``if op == 0: <call of kind 0> elif ...`` over KINDS, then ``else:
+    otherwise``. ``call`` names the kind's function as {fn} (bound to ``_fn{code}``)."""
+    lines = []
+    for code in range(len(KINDS)):
+        lines += [f"{indent}{'if' if code == 0 else 'elif'} op == {code}:",
+                  f"{indent}    {call.format(fn=f'_fn{code}')}"]
+    return lines + [f"{indent}else:", f"{indent}    {otherwise}"]
+
+
+def generate(source: str, functions: dict, module: dict, name: str):
+    """Compile the generated ``source`` as if written in ``module`` (its globals, its file: so
+    Numba can cache what calls it) with ``functions`` bound, and return ``name`` from it."""
+    namespace = {**module, **functions}
+    exec(compile(source, module["__file__"], "exec"), namespace)
+    return namespace[name]
+

@@ -1,0 +1,41 @@
+"""The named records that cross from Python into the compiled engines.
+
+Each is a namedtuple (Numba passes one as a struct of its fields, as pynndescent passes its
+trees), so an engine call names what it passes and two integers cannot trade places unnoticed:
+``engine.train(data, net, method, settings, params, buffers, history)``. The constructors
+of Method and Settings fix their scalars' types, so every call compiles to the same signature.
+"""
+from collections import namedtuple
+
+import numpy as np
+
+Net = namedtuple("Net", "table args sizes")
+Net.__doc__ = """A model as the engines read it (kernels.plan.Plan.net): table (L, N_COLS) int64,
+one row per layer (kernels.codes.COL_*); args (L, N_ARGS) float64, its float arguments
+(ARG_*); sizes (N_SIZES,) int64, the workspace widths and vector lengths (SIZE_*)."""
+
+Data = namedtuple("Data", "x y x_fit y_fit x_test y_test")
+Data.__doc__ = """The training set x (N, n_in), y (N, n_out) and two monitor sets evaluated after every
+epoch: the fit set (whose loss is the history's fit loss; usually the training set itself)
+and the test set (may have 0 rows). All of the parameters' dtype."""
+
+Method = namedtuple("Method", "loss optimizer schedule hyper mask")
+Method.__doc__ = """How to train: loss, optimizer and schedule codes (kernels.codes), hyper (N_HYPER,)
+of the parameters' dtype (H_*: rates, penalties, checks) and the penalty mask (P,)."""
+
+Settings = namedtuple("Settings", "epochs batch_size shuffle seed eval_rows")
+Settings.__doc__ = """One run's settings: epochs; batch size (1..N); shuffle (a fresh batch order each
+epoch; False: fixed order); seed (batch order and dropout draws); eval_rows (chunk size of
+the monitor evaluation)."""
+
+
+def method(loss: int, optimizer: int, schedule: int, hyper: np.ndarray, mask: np.ndarray) -> Method:
+    return Method(np.int64(loss), np.int64(optimizer), np.int64(schedule), hyper, mask)
+
+
+def settings(epochs: int, batch_size, shuffle, seed, eval_rows: int) -> Settings:
+    """Scalars for the CPU engine; the CUDA engine takes batch_size, shuffle and seed per run (R,)."""
+    if np.ndim(batch_size) == 0:
+        return Settings(np.int64(epochs), np.int64(batch_size), bool(shuffle), np.int64(seed), np.int64(eval_rows))
+    return Settings(np.int64(epochs), np.asarray(batch_size, np.int64), np.asarray(shuffle, bool),
+                    np.asarray(seed, np.int64), np.int64(eval_rows))
