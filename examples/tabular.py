@@ -11,8 +11,8 @@ Choices: the data is ``data`` (default: ``wine.csv`` beside this file, scikit-le
 recognition table, 178 wines, 13 features, 3 cultivars), the label column ``target``; a
 quarter of the rows is held out, stratified (experiments.datasets); features are standardized
 with the training rows' mean and standard deviation; Glorot-uniform weights from stream
-[seed, 1], batch order from [seed, 2]; softmax cross-entropy; losses on the whole sets at the
-end of every epoch.
+INIT, batch order from ORDER (experiments.seeds); softmax cross-entropy; losses on the whole
+sets at the end of every epoch.
 """
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import numpy as np
 from experiments.data import one_hot
 from experiments.datasets import load_dataset
 from experiments.models import parse_model
+from experiments.seeds import INIT, engine_seed, stream
 from experiments.study import Param, RunOutput, Study, at_least, positive
 from experiments.training import Hyper, fit
 from kernels import codes
@@ -63,11 +64,11 @@ class TabularStudy(Study):
         x, x_test = (data.x_train - mean) / std, (data.x_test - mean) / std
         y, y_test = one_hot(data.y_train, data.n_classes), one_hot(data.y_test, data.n_classes)
         plan = build_plan(data.shape, parse_model(config["hidden"]) + [Dense(data.n_classes)])
-        params = plan.init_params(np.random.default_rng([seed, 1]), np.float64)
+        params = plan.init_params(stream(seed, INIT), np.float64)
         result = fit(x, y, plan, params, loss="softmax-ce", optimizer=config["optimizer"],
                      hyper=Hyper(lr=config["lr"], l2=config["l2"]), epochs=config["epochs"],
                      batch_size=config["batch_size"], test_set=(x_test, y_test),
-                     seed=int(np.random.default_rng([seed, 2]).integers(2**31)))
+                     seed=engine_seed(seed))
         h = result.history
         curves = {"train_loss": h[:, codes.HIST_FIT_LOSS], "test_loss": h[:, codes.HIST_TEST_LOSS],
                   "test_acc": h[:, codes.HIST_TEST_ACC]}

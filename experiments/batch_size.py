@@ -43,6 +43,7 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 from experiments.datasets import load_dataset
+from experiments.seeds import DATA, INIT, engine_seed, stream
 from experiments.study import Param, RunOutput, Study, at_least, positive
 from experiments.training import fit, hyper_from, optimizer_params, target_param
 from kernels.codes import HIST_REACH_STEP, HIST_REACH_TIME, HIST_FIT_LOSS, HIST_TRAIN_TIME, HIST_WALL_TIME
@@ -59,7 +60,7 @@ def features(x: np.ndarray, degree: int) -> np.ndarray:
 
 def make_data(n_samples: int, n_outputs: int, noise: float, seed: int):
     """The study's regression data (module docstring). Returns x (N,), y (N, n), float64."""
-    rng = np.random.default_rng([seed, 0])
+    rng = stream(seed, DATA)
     x = rng.uniform(-1.0, 1.0, n_samples)
     omega = rng.uniform(1.0, 4.0, n_outputs)
     phi = rng.uniform(0.0, 2.0 * np.pi, n_outputs)
@@ -223,7 +224,7 @@ class BatchSizeStudy(Study):
             xhat, y, l_min, fit_x, fit_y = problem(n_samples, config["n_outputs"], config["degree"],
                                                    config["noise"], seed)
         plan = build_plan(xhat.shape[1], [Dense(config["n_outputs"], bias=False)])
-        params = plan.init_params(np.random.default_rng([seed, 1]), dtype)
+        params = plan.init_params(stream(seed, INIT), dtype)
         iters_per_epoch = -(-n_samples // batch_size)
         checks = config["checks_per_epoch"]  # the monitored loss is L − L_min: L̄ ≤ target ⇔ it ≤ target·L_min
         hyper = replace(hyper_from(config), check_every=max(1, iters_per_epoch // checks) if checks else 0,
@@ -231,7 +232,7 @@ class BatchSizeStudy(Study):
         result = fit(xhat.astype(dtype), y.astype(dtype), plan, params, loss="mse", optimizer=config["optimizer"],
                      hyper=hyper, schedule=config["schedule"],
                      penalize_biases=config["penalize_biases"], epochs=config["epochs"], batch_size=batch_size,
-                     seed=int(np.random.default_rng([seed, 2]).integers(2**31)),
+                     seed=engine_seed(seed),
                      fit_set=(fit_x.astype(dtype), fit_y.astype(dtype)), target=config["target"])
         excess = result.column(HIST_FIT_LOSS)
         losses = l_min + excess

@@ -21,6 +21,7 @@ import numpy as np
 from experiments.data import load_digits, one_hot
 from experiments.datasets import Dataset, load_dataset
 from experiments.models import parse_activation, parse_model
+from experiments.seeds import DATA, INIT, engine_seed, stream
 from experiments.study import Param, RunOutput, Study, at_least
 from experiments.training import fit, hyper_from, optimizer_params, target_param
 from kernels import codes
@@ -170,7 +171,7 @@ class DigitsStudy(Study):
         data = load(config)
         x, labels = data.x_train, data.y_train
         if 0 < config["train_size"] < len(x):
-            keep = np.random.default_rng([seed, 0]).permutation(len(x))[: config["train_size"]]
+            keep = stream(seed, DATA).permutation(len(x))[: config["train_size"]]
             x, labels = x[keep], labels[keep]
         y = targets(labels, config["loss"], data.n_classes, dtype)
         x = np.ascontiguousarray(x, dtype)
@@ -178,11 +179,11 @@ class DigitsStudy(Study):
         batch_size = config["batch_size"]
 
         plan = model_plan(config, data)
-        params = plan.init_params(np.random.default_rng([seed, 1]), dtype)
+        params = plan.init_params(stream(seed, INIT), dtype)
         result = fit(x, y, plan, params, loss=config["loss"], optimizer=config["optimizer"], hyper=hyper_from(config),
                      epochs=config["epochs"], batch_size=batch_size, schedule=config["schedule"],
                      penalize_biases=config["penalize_biases"], test_set=test, target=config["target"],
-                     seed=int(np.random.default_rng([seed, 2]).integers(2**31)))
+                     seed=engine_seed(seed))
         h = result.history
         curves = {"train_loss": h[:, codes.HIST_FIT_LOSS], "train_acc": h[:, codes.HIST_FIT_ACC],
                   "test_loss": h[:, codes.HIST_TEST_LOSS], "test_acc": h[:, codes.HIST_TEST_ACC],

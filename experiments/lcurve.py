@@ -2,7 +2,7 @@
 
 Data (Treister L39, L82-98): y_true(x) = 0.3x + sin(10x) + 0.5 exp(2x) on x = 0.01:δ:stop
 (101 points by default), y = y_true + 0.5·N(0, 1), and a test set on the same x with an
-independent draw of the noise (streams [seed, 0] and [seed, 1]).
+independent draw of the noise (streams DATA and TEST_DATA, experiments.seeds).
 
 Errors, both recorded: the notes' "MSE", which is the unsquared 2-norm of the residual
 (``*_norm``, L137-143), and the true mean squared error ||r||²/n (``*_mse``); plus the error
@@ -27,6 +27,7 @@ import numpy as np
 
 from experiments.datasets import load_dataset
 from experiments.digits import DigitsStudy
+from experiments.seeds import DATA, INIT, TEST_DATA, stream
 from experiments.study import Param, RunOutput, Study, at_least, positive
 from experiments.training import Hyper, diverge_param, fit
 from kernels import codes
@@ -67,8 +68,8 @@ def true_basis(x: np.ndarray) -> np.ndarray:
 def make_data(x: np.ndarray, seed: int):
     """(y_true, y_train, y_test) on x: one noise draw for training, an independent one for test."""
     y_true = true_basis(x) @ ALPHA_TRUE
-    y_train = y_true + NOISE * np.random.default_rng([seed, 0]).standard_normal(len(x))
-    y_test = y_true + NOISE * np.random.default_rng([seed, 1]).standard_normal(len(x))
+    y_train = y_true + NOISE * stream(seed, DATA).standard_normal(len(x))
+    y_test = y_true + NOISE * stream(seed, TEST_DATA).standard_normal(len(x))
     return y_true, y_train, y_test
 
 
@@ -267,7 +268,7 @@ class LCurveDepth(Study):
         for _ in range(config["depth"]):
             layers += [Dense(config["width"]), Activation(config["activation"])]
         plan = build_plan(xs.shape[1], layers + [Dense(y_train.shape[1])])
-        params = plan.init_params(np.random.default_rng([seed, 2]), np.float64)
+        params = plan.init_params(stream(seed, INIT), np.float64)
         result = fit(xs, y_train, plan, params, loss="mse", optimizer="adam", hyper=Hyper(lr=config["lr"]),
                      epochs=config["epochs"], batch_size=len(xs), seed=seed, test_set=(x_test, y_test))
         pred, pred_test = np.empty_like(y_train), np.empty_like(y_test)
