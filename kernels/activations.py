@@ -116,21 +116,50 @@ def _slope(code, x, y, beta, gamma, one):
     raise ValueError("activation has no gradient")
 
 
-@kernel
-def activation_forward(code, beta, gamma, x, y):
-    """y = f(x) elementwise. code: kernels.codes.ACT_*; beta, gamma: scalars of x's dtype
-    (ignored by activations without them); x, y: (B, n)."""
+@inline_kernel
+def _forward_loop(code, beta, gamma, x, y):
     one = x.dtype.type(1)
     for i in range(x.shape[0]):
         for j in range(x.shape[1]):
             y[i, j] = _value(code, x[i, j], beta, gamma, one)
 
 
-@kernel
-def activation_backward(code, beta, gamma, dy, x, y, dx):
-    """dx = f'(x) ⊙ dy. dy, x (forward input), y (forward output), dx: (B, n). Raises for
-    threshold and sign, which have no gradient."""
+@inline_kernel
+def _backward_loop(code, beta, gamma, dy, x, y, dx):
     one = x.dtype.type(1)
     for i in range(x.shape[0]):
         for j in range(x.shape[1]):
             dx[i, j] = _slope(code, x[i, j], y[i, j], beta, gamma, one) * dy[i, j]
+
+
+# The loops are inlined once per code with the code a constant, so the compiler removes the
+# per-entry dispatch and vectorizes the piecewise-linear ones: a ReLU over a batch of conv
+# outputs took 5 ns per entry with the dispatch inside the loop.
+
+
+@kernel
+def activation_forward(code, beta, gamma, x, y):
+    """y = f(x) elementwise. code: kernels.codes.ACT_*; beta, gamma: scalars of x's dtype
+    (ignored by activations without them); x, y: (B, n)."""
+    if code == ACT_RELU:
+        _forward_loop(ACT_RELU, beta, gamma, x, y)
+    elif code == ACT_PRELU:
+        _forward_loop(ACT_PRELU, beta, gamma, x, y)
+    elif code == ACT_TANH:
+        _forward_loop(ACT_TANH, beta, gamma, x, y)
+    else:
+        _forward_loop(code, beta, gamma, x, y)
+
+
+@kernel
+def activation_backward(code, beta, gamma, dy, x, y, dx):
+    """dx = f'(x) ⊙ dy. dy, x (forward input), y (forward output), dx: (B, n). Raises for
+    threshold and sign, which have no gradient."""
+    if code == ACT_RELU:
+        _backward_loop(ACT_RELU, beta, gamma, dy, x, y, dx)
+    elif code == ACT_PRELU:
+        _backward_loop(ACT_PRELU, beta, gamma, dy, x, y, dx)
+    elif code == ACT_TANH:
+        _backward_loop(ACT_TANH, beta, gamma, dy, x, y, dx)
+    else:
+        _backward_loop(code, beta, gamma, dy, x, y, dx)

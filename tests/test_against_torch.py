@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from kernels import codes
-from kernels.conv import conv2d_backward, conv2d_forward, output_size
+from kernels.conv import SMALL_PATCH, conv2d_backward, conv2d_forward, output_size
 from kernels.losses import loss_backward, loss_forward
 from kernels.optimizers import optimizer_step
 from kernels.pool import (
@@ -24,9 +24,14 @@ def t(a, grad=False):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_conv2d(seed):
+@pytest.mark.parametrize("patch", ["small", "large"])
+def test_conv2d(seed, patch):
+    """Both ways of the products (kernels.conv.SMALL_PATCH): loops for small patches, BLAS above."""
     rng = np.random.default_rng(seed)
     batch, c_in, c_out, k = (int(v) for v in rng.integers(1, 4, 4))
+    if patch == "large":
+        c_in, k = int(rng.integers(4, 7)), int(rng.integers(3, 6))
+    assert (c_in * k * k <= SMALL_PATCH) == (patch == "small")
     stride, pad = int(rng.integers(1, 3)), int(rng.integers(0, 3))
     h, w = (int(v) for v in rng.integers(k, k + 6, 2))
     h_out, w_out = output_size(h, k, stride, pad), output_size(w, k, stride, pad)

@@ -82,7 +82,7 @@ def _conv(x, w, b, n_b, y, dy, dx, dw, db, rows, c_in, h, wd, c_out, h_out, w_ou
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("k,stride,pad,bias", [(3, 1, 1, True), (2, 2, 0, False), (3, 2, 1, True)])
+@pytest.mark.parametrize("k,stride,pad,bias", [(3, 1, 1, True), (2, 2, 0, False), (3, 2, 1, True), (5, 1, 2, True)])
 def test_conv_equals_cpu(dtype, k, stride, pad, bias):
     rng = np.random.default_rng(k * 10 + stride)
     rows, c_in, h, wd, c_out = 2, 2, 5, 6, 3

@@ -130,7 +130,9 @@ def _case(rng, batch=2, c_in=2, size=(6, 5), c_out=3, k=3, stride=2, pad=1) -> C
 
 
 def cases(rng) -> list[Case]:
-    return [_case(rng), _case(rng, k=2, stride=1, pad=0)]
+    """Small patches (products by loops) and a large one (BLAS): kernels.conv.SMALL_PATCH."""
+    return [_case(rng), _case(rng, k=2, stride=1, pad=0), _case(rng, batch=2, c_in=4, size=(5, 5), c_out=2, k=3,
+                                                                 stride=1, pad=1)]
 
 
 KIND = LayerKind("conv", Conv, layout, forward, backward, "kernels.cuda.conv", parse, cases,
