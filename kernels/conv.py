@@ -32,70 +32,76 @@ def output_size(size: int, k: int, stride: int, pad: int) -> int:
 
 @inline_kernel
 def _valid_columns(v, stride, pad, width, w_out):
-    """The output columns j whose input column s j + v − p lies inside [0, width): j0 ≤ j < j1."""
+    """The output columns j whose input column s j + v − p lies inside [0, width): j0 ≤ j < j1
+    (rows likewise, with the row offset u for v)."""
     j0 = max(0, -((v - pad) // stride)) if v < pad else 0
     j1 = min(w_out, (width - 1 + pad - v) // stride + 1)
     return j0, max(j0, j1)
 
 
+# The copies below index flat views with unsigned offsets and have no test inside: with signed
+# indices Numba adds a negative-index wraparound test to every access, and with the padding
+# tested per row the loops did not vectorize either (an im2col of one 28×28 image into 5×5
+# patches took 9.6 µs so, 2.7 µs as written).
+
+
 @kernel
 def im2col(x, k, stride, pad, cols):
     """cols[(c k + u) k + v, i W_out + j] = x[c, s i + u − p, s j + v − p] (0 outside).
-    x: (C, H, W); cols: (C k k, H_out W_out). The zero padding is written apart from the copy,
-    so the copy loop has no test."""
+    x: (C, H, W); cols: (C k k, H_out W_out); both C-contiguous. With padding, cols is zeroed
+    first and the copy then skips the entries outside x."""
     n_c, h, w = x.shape
     w_out = (w + 2 * pad - k) // stride + 1
     h_out = cols.shape[1] // w_out
-    zero = x.dtype.type(0)
+    xf, cf = x.ravel(), cols.ravel()
+    if pad > 0:
+        cf[:] = 0
+    step = np.uint64(stride)
     for c in range(n_c):
         for u in range(k):
+            i0, i1 = _valid_columns(u, stride, pad, h, h_out)  # the same bounds, vertically
             for v in range(k):
                 row = (c * k + u) * k + v
                 j0, j1 = _valid_columns(v, stride, pad, w, w_out)
-                for i in range(h_out):
-                    ii = stride * i + u - pad
-                    base = i * w_out
-                    if ii < 0 or ii >= h:
-                        for j in range(w_out):
-                            cols[row, base + j] = zero
-                        continue
-                    for j in range(j0):
-                        cols[row, base + j] = zero
-                    shift = v - pad
-                    if stride == 1:  # a contiguous copy, which the compiler vectorizes
-                        for j in range(j0, j1):
-                            cols[row, base + j] = x[c, ii, j + shift]
+                n = np.uint64(j1 - j0)
+                for i in range(i0, i1):
+                    src = np.uint64((c * h + stride * i + u - pad) * w + stride * j0 + v - pad)
+                    dst = np.uint64((row * h_out + i) * w_out + j0)
+                    if stride == 1:
+                        for t in range(n):
+                            cf[dst + t] = xf[src + t]
                     else:
-                        for j in range(j0, j1):
-                            cols[row, base + j] = x[c, ii, stride * j + shift]
-                    for j in range(j1, w_out):
-                        cols[row, base + j] = zero
+                        for t in range(n):
+                            cf[dst + t] = xf[src + step * t]
 
 
 @kernel
 def col2im(cols, k, stride, pad, x):
     """The transpose of im2col: x[c, s i + u − p, s j + v − p] += cols[(c k + u) k + v, i W_out + j]
-    (x is overwritten, not accumulated into). cols: (C k k, H_out W_out); x: (C, H, W)."""
+    (x is overwritten, not accumulated into). cols: (C k k, H_out W_out); x: (C, H, W); both
+    C-contiguous."""
     n_c, h, w = x.shape
     w_out = (w + 2 * pad - k) // stride + 1
     h_out = cols.shape[1] // w_out
-    x[:] = 0
+    xf, cf = x.ravel(), cols.ravel()
+    xf[:] = 0
+    step = np.uint64(stride)
     for c in range(n_c):
         for u in range(k):
+            i0, i1 = _valid_columns(u, stride, pad, h, h_out)
             for v in range(k):
                 row = (c * k + u) * k + v
                 j0, j1 = _valid_columns(v, stride, pad, w, w_out)
-                shift = v - pad
-                for i in range(h_out):
-                    ii = stride * i + u - pad
-                    if 0 <= ii < h:
-                        base = i * w_out
-                        if stride == 1:  # contiguous: vectorized
-                            for j in range(j0, j1):
-                                x[c, ii, j + shift] += cols[row, base + j]
-                        else:
-                            for j in range(j0, j1):
-                                x[c, ii, stride * j + shift] += cols[row, base + j]
+                n = np.uint64(j1 - j0)
+                for i in range(i0, i1):
+                    src = np.uint64((row * h_out + i) * w_out + j0)
+                    dst = np.uint64((c * h + stride * i + u - pad) * w + stride * j0 + v - pad)
+                    if stride == 1:
+                        for t in range(n):
+                            xf[dst + t] += cf[src + t]
+                    else:
+                        for t in range(n):
+                            xf[dst + step * t] += cf[src + t]
 
 
 @inline_kernel
