@@ -50,7 +50,8 @@ def parse_model(spec: str, activation: str = "relu") -> list:
     for token in tokens:
         layer, activated = _read(token, activation)
         if layer is None:
-            raise ValueError(f"model spec {spec!r}: cannot read {token!r} (see `runner studies`)")
+            known = "; ".join(kind.tokens for kind in KINDS)
+            raise ValueError(f"model spec {spec!r}: cannot read {token!r}; known tokens: {known}; flatten")
         if pending and not isinstance(layer, (Activation, BatchNorm)):
             layers += implicit
         pending = activated or (pending and isinstance(layer, BatchNorm))

@@ -66,7 +66,8 @@ class Layout:
 @dataclass(frozen=True)
 class LayerKind:
     """A layer kind (module docstring). activated: the model spec inserts the default activation
-    after its token (dense, conv); tokens: the spec tokens, for help texts."""
+    after its token (dense, conv); tokens: its spec tokens with examples, for the message of a
+    spec that cannot be read."""
 
     name: str
     spec: type
