@@ -5,7 +5,7 @@ import pytest
 from experiments.training import Hyper, fit
 from kernels import codes
 from kernels.engine import loss_and_gradient
-from kernels.plan import Activation, Conv, Dense, Dropout, Pool, Residual, build_plan
+from kernels.plan import Activation, BatchNorm, Conv, Dense, Dropout, Pool, Residual, build_plan
 
 RNG = np.random.default_rng(3)
 
@@ -28,6 +28,9 @@ def test_plan_layout():
     ([Conv(2, 3)], "image input"),
     ([Dense(0)], "at least 1 output"),
     ([Dropout(1.0)], "dropout rate"),
+    ([Dense(2), BatchNorm(momentum=float("nan"))], "momentum must be in"),
+    ([Dense(2), BatchNorm(eps=0.0)], "ε must be > 0"),
+    ([Dense(2), BatchNorm(spatial=True)], "needs image input"),
 ])
 def test_plan_rejects_bad_layers(layers, message):
     with pytest.raises(ValueError, match=message):

@@ -48,7 +48,7 @@ class BatchNorm:
 
 def layout(layer: BatchNorm, shape: tuple) -> Layout:
     check(0 <= layer.momentum <= 1, f"batch norm momentum must be in [0, 1], got {layer.momentum}")
-    check(layer.eps > 0, f"batch norm ε must be > 0, got {layer.eps}")
+    check(0 < layer.eps < np.inf, f"batch norm ε must be > 0 and finite, got {layer.eps}")
     if layer.spatial:
         c, h, w = image(shape, "bn2d (batch norm per channel)")
     else:
