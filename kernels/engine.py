@@ -3,9 +3,9 @@ update) in one compiled call.
 
 ``train`` walks a plan (kernels.plan, kernels.walks); named records (kernels.records) of the
 data, the plan, the method and the settings, the parameters and buffers go in, the per-epoch
-history comes out. Workspaces are allocated once per run. A plan of
-a single dense layer skips the walk for kernels.fused, one pass over each batch's samples. Batches are
-drawn without replacement within an epoch from a permutation shuffled each epoch with Numba's
+history comes out. Workspaces are allocated once per run. A plan of a single dense layer skips
+the walk for kernels.fused, one pass over each batch's samples. Batches are drawn without
+replacement within an epoch from a permutation shuffled each epoch with Numba's
 own generator, seeded by ``seed`` (Berlyand & Jabin L1409-1411: each object once per epoch):
 epoch e's order is the e-th ``np.random.shuffle`` of 0..N−1 after ``np.random.seed(seed)``,
 which :func:`permutations` reproduces for other targets. Dropout masks are counter-based draws

@@ -30,6 +30,7 @@ the monitor evaluation)."""
 
 
 def method(loss: int, optimizer: int, schedule: int, hyper: np.ndarray, mask: np.ndarray) -> Method:
+    """A Method with int64 codes; hyper (N_HYPER,), or (R, N_HYPER) for the CUDA engine's runs."""
     return Method(np.int64(loss), np.int64(optimizer), np.int64(schedule), hyper, mask)
 
 
