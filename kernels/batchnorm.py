@@ -5,8 +5,9 @@ Training: the statistics of the batch, μ_c = mean over (B, S) of x and σ²_c =
 (x − μ_c)² (biased), normalize; x̂ = (x − μ_c)/sqrt(σ²_c + ε); y = γ_c x̂ + β_c. The running
 statistics move toward the batch's: r ← (1 − m) r + m · batch, with the unbiased variance
 σ²_c · n/(n − 1), n = B·S (PyTorch's convention). Evaluation: the running statistics in place
-of the batch's. The centred input x − μ is kept for the backward pass, which recomputes σ² from
-it (the same sum, so the same bits) rather than storing it.
+of the batch's. A forward pass is channel_means (training only), centre, centred_variance
+(training only) and normalize. The centred input x − μ is kept for the backward pass, which
+gets σ² from it by centred_variance again rather than storing it.
 """
 import numpy as np
 
@@ -14,8 +15,8 @@ from kernels.jit import kernel
 
 
 @kernel
-def batch_statistics(x, mean, var):
-    """mean[c] = μ_c and var[c] = σ²_c (biased) of x (B, C, S) over its B·S entries per channel."""
+def channel_means(x, mean):
+    """mean[c] = μ_c of x (B, C, S) over its B·S entries per channel."""
     b, c, s = x.shape
     n = x.dtype.type(b * s)
     for ch in range(c):
@@ -23,19 +24,22 @@ def batch_statistics(x, mean, var):
         for i in range(b):
             for t in range(s):
                 total += x[i, ch, t]
-        mu = total / n
-        sq = x.dtype.type(0)
+        mean[ch] = total / n
+
+
+@kernel
+def centre(x, mean, xc):
+    """xc = x − mean_c. x, xc: (B, C, S); mean: (C,)."""
+    b, c, s = x.shape
+    for ch in range(c):
         for i in range(b):
             for t in range(s):
-                d = x[i, ch, t] - mu
-                sq += d * d
-        mean[ch] = mu
-        var[ch] = sq / n
+                xc[i, ch, t] = x[i, ch, t] - mean[ch]
 
 
 @kernel
 def centred_variance(xc, var):
-    """var[c] = mean of xc² over (B, S): σ²_c again from the centred input (B, C, S)."""
+    """var[c] = σ²_c, the mean of xc² over (B, S), from the centred input xc (B, C, S)."""
     b, c, s = xc.shape
     n = xc.dtype.type(b * s)
     for ch in range(c):
@@ -47,17 +51,15 @@ def centred_variance(xc, var):
 
 
 @kernel
-def batchnorm_forward(x, gamma, beta, mean, var, eps, xc, y):
-    """xc = x − mean_c; y = γ_c xc / sqrt(var_c + ε) + β_c. x, xc, y: (B, C, S); gamma, beta,
-    mean, var: (C,); eps of x's dtype."""
-    b, c, s = x.shape
+def normalize(xc, gamma, beta, var, eps, y):
+    """y = γ_c xc / sqrt(var_c + ε) + β_c. xc, y: (B, C, S); gamma, beta, var: (C,); eps of
+    xc's dtype."""
+    b, c, s = xc.shape
     for ch in range(c):
         scale = gamma[ch] / np.sqrt(var[ch] + eps)
         for i in range(b):
             for t in range(s):
-                d = x[i, ch, t] - mean[ch]
-                xc[i, ch, t] = d
-                y[i, ch, t] = scale * d + beta[ch]
+                y[i, ch, t] = scale * xc[i, ch, t] + beta[ch]
 
 
 @kernel

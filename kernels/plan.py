@@ -42,6 +42,7 @@ from kernels.codes import (
 )
 from kernels.layers import kind_of
 from kernels.layers.activation import Activation
+from kernels.layers.base import width
 from kernels.layers.batchnorm import BatchNorm
 from kernels.layers.conv import Conv
 from kernels.layers.dense import Dense
@@ -111,9 +112,9 @@ def build_plan(input_shape: int | tuple[int, int, int], layers: list) -> Plan:
     for layer in layers:
         code, kind = kind_of(layer)
         placed = kind.layout(layer, shape)
-        width = int(np.prod(shape))
+        n_in = width(shape)
         row = np.zeros(N_COLS, np.int64)
-        row[COL_OP], row[COL_IN_DIM], row[COL_IN_OFF], row[COL_OUT_OFF] = code, width, off, off + width
+        row[COL_OP], row[COL_IN_DIM], row[COL_IN_OFF], row[COL_OUT_OFF] = code, n_in, off, off + n_in
         if len(shape) == 3:
             row[COL_C_IN], row[COL_H_IN], row[COL_W_IN] = shape
         for col, value in placed.fields.items():
@@ -135,11 +136,11 @@ def build_plan(input_shape: int | tuple[int, int, int], layers: list) -> Plan:
             arg[col] = value
         has_gradient &= placed.differentiable
         shape = tuple(placed.out_shape)
-        row[COL_OUT_DIM] = int(np.prod(shape))
+        row[COL_OUT_DIM] = width(shape)
         rows.append(row)
         args.append(arg)
-        off += width
-    n_out = int(np.prod(shape))
+        off += n_in
+    n_out = width(shape)
     sizes = np.zeros(N_SIZES, np.int64)
     sizes[[SIZE_WIDTH, SIZE_CACHE, SIZE_ICACHE, SIZE_SCRATCH, SIZE_PARAMS, SIZE_BUFFERS]] = (
         off + n_out, cache, icache, scratch, p_off, b_off)

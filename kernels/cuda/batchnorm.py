@@ -13,37 +13,45 @@ from kernels.layers.batchnorm import uses_batch
 
 
 @cuda.jit(device=True)
+def _centred_variance(xc, ch, rows, c, s):
+    """kernels.batchnorm.centred_variance of channel ch: the mean of xc² over its rows·s entries."""
+    sq = xc.dtype.type(0)
+    for i in range(rows):
+        for t in range(s):
+            sq += xc[(i * c + ch) * s + t] * xc[(i * c + ch) * s + t]
+    return sq / xc.dtype.type(rows * s)
+
+
+@cuda.jit(device=True)
 def batchnorm_forward(x, gamma, beta, running_mean, running_var, eps, momentum, batch, xc, y, rows, c, s):
     """batch: normalize with the batch's statistics and update the running ones; else with
-    the running statistics."""
+    the running statistics. The CPU's sequence per channel: mean, centre, variance, normalize."""
     n = rows * s
-    zero = x.dtype.type(0)
     one = x.dtype.type(1)
     for ch in range(cuda.threadIdx.x, c, cuda.blockDim.x):
         if batch:
-            total = zero
+            total = x.dtype.type(0)
             for i in range(rows):
                 for t in range(s):
                     total += x[(i * c + ch) * s + t]
             mean = total / x.dtype.type(n)
-            sq = zero
-            for i in range(rows):
-                for t in range(s):
-                    d = x[(i * c + ch) * s + t] - mean
-                    sq += d * d
-            var = sq / x.dtype.type(n)
+        else:
+            mean = running_mean[ch]
+        for i in range(rows):
+            for t in range(s):
+                xc[(i * c + ch) * s + t] = x[(i * c + ch) * s + t] - mean
+        if batch:
+            var = _centred_variance(xc, ch, rows, c, s)
             unbias = x.dtype.type(n) / x.dtype.type(n - 1)
             running_mean[ch] = (one - momentum) * running_mean[ch] + momentum * mean
             running_var[ch] = (one - momentum) * running_var[ch] + momentum * var * unbias
         else:
-            mean, var = running_mean[ch], running_var[ch]
+            var = running_var[ch]
         scale = gamma[ch] / math.sqrt(var + eps)
         for i in range(rows):
             for t in range(s):
                 at = (i * c + ch) * s + t
-                d = x[at] - mean
-                xc[at] = d
-                y[at] = scale * d + beta[ch]
+                y[at] = scale * xc[at] + beta[ch]
 
 
 @cuda.jit(device=True)
@@ -52,14 +60,7 @@ def batchnorm_backward(dy, xc, gamma, running_var, eps, batch, dx, dgamma, dbeta
     n = rows * s
     zero = dy.dtype.type(0)
     for ch in range(cuda.threadIdx.x, c, cuda.blockDim.x):
-        if batch:
-            sq = zero
-            for i in range(rows):
-                for t in range(s):
-                    sq += xc[(i * c + ch) * s + t] * xc[(i * c + ch) * s + t]
-            var = sq / dy.dtype.type(n)
-        else:
-            var = running_var[ch]
+        var = _centred_variance(xc, ch, rows, c, s) if batch else running_var[ch]
         inv = dy.dtype.type(1) / math.sqrt(var + eps)
         sum_dy = zero
         sum_dy_xhat = zero

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.batchnorm import batch_statistics, batchnorm_backward, batchnorm_forward, centred_variance, update_running
+from kernels.batchnorm import batchnorm_backward, centre, centred_variance, channel_means, normalize, update_running
 from kernels.codes import (
     ARG_EPS,
     ARG_MOMENTUM,
@@ -77,11 +77,14 @@ def forward(row, arg, params, buffers, x, y, cache, icache, scratch, capacity, r
     eps = x.dtype.type(arg[ARG_EPS])
     if uses_batch(training, rows, s):
         mean, var = vector(scratch, 0, c), vector(scratch, c, c)
-        batch_statistics(x3, mean, var)
-        batchnorm_forward(x3, gamma, beta, mean, var, eps, xc, y3)
+        channel_means(x3, mean)
+        centre(x3, mean, xc)
+        centred_variance(xc, var)
+        normalize(xc, gamma, beta, var, eps, y3)
         update_running(mean, var, rows * s, x.dtype.type(arg[ARG_MOMENTUM]), running_mean, running_var)
     else:
-        batchnorm_forward(x3, gamma, beta, running_mean, running_var, eps, xc, y3)
+        centre(x3, running_mean, xc)
+        normalize(xc, gamma, beta, running_var, eps, y3)
 
 
 @kernel
@@ -117,28 +120,29 @@ def _case(rng, training: bool, shape=(4, 3, 2)) -> Case:
     running_mean, running_var = rng.standard_normal(c), 0.5 + rng.random(c)
     eps = 1e-5
 
-    def statistics(x):
-        if not training:
-            return running_mean, running_var
-        mean, var = np.empty(c), np.empty(c)
-        batch_statistics(x, mean, var)
-        return mean, var
-
-    def forward_(theta):
+    def normalized(theta):
+        """(y, xc, var) of the forward pass (the layer's sequence of kernels)."""
         x, gamma, beta = split(theta)
-        y = np.empty(shape)
-        batchnorm_forward(x, gamma, beta, *statistics(x), eps, np.empty(shape), y)
-        return y.ravel()
+        xc, y = np.empty(shape), np.empty(shape)
+        if training:
+            mean, var = np.empty(c), np.empty(c)
+            channel_means(x, mean)
+            centre(x, mean, xc)
+            centred_variance(xc, var)
+        else:
+            var = running_var
+            centre(x, running_mean, xc)
+        normalize(xc, gamma, beta, var, eps, y)
+        return y, xc, var
 
     def vjp(theta, u):
-        x, gamma, beta = split(theta)
-        xc, dx, dgamma, dbeta = np.empty(shape), np.empty(shape), np.empty(c), np.empty(c)
-        mean, var = statistics(x)
-        batchnorm_forward(x, gamma, beta, mean, var, eps, xc, np.empty(shape))
-        batchnorm_backward(u.reshape(shape), xc, gamma, var, eps, training, dx, dgamma, dbeta)
+        _, xc, var = normalized(theta)
+        dx, dgamma, dbeta = np.empty(shape), np.empty(c), np.empty(c)
+        batchnorm_backward(u.reshape(shape), xc, split(theta)[1], var, eps, training, dx, dgamma, dbeta)
         return np.concatenate([dx.ravel(), dgamma, dbeta])
     theta = np.concatenate([rng.standard_normal(b * c * s), 1 + 0.3 * rng.standard_normal(c), rng.standard_normal(c)])
-    return Case(f"batchnorm {'training' if training else 'evaluation'}", theta, forward_, vjp)
+    return Case(f"batchnorm {'training' if training else 'evaluation'}", theta,
+                lambda t: normalized(t)[0].ravel(), vjp)
 
 
 def cases(rng) -> list[Case]:
