@@ -23,7 +23,7 @@ from experiments.datasets import load_dataset
 from experiments.models import parse_model
 from experiments.seeds import INIT, engine_seed, stream
 from experiments.study import Param, RunOutput, Study, at_least, positive
-from experiments.training import Hyper, fit
+from experiments.training import Hyper, engine_for, fit
 from kernels import codes
 from kernels.plan import Dense, build_plan
 
@@ -57,6 +57,10 @@ class TabularStudy(Study):
         if config["batch_size"] > len(data.x_train):
             raise ValueError(f"batch_size {config['batch_size']} is more than the {len(data.x_train)} training rows")
         return config
+
+    def engines(self, config: dict) -> set:
+        """The engine that ``fit`` compiles: the sweep prepares it once, before its workers."""
+        return engine_for(parse_model(config["hidden"]) + [Dense(1)], np.float64)
 
     def run(self, config: dict, seed: int) -> RunOutput:
         data = load_dataset(config["data"], config["target"])

@@ -45,7 +45,7 @@ from scipy.linalg import solve_triangular
 from experiments.datasets import load_dataset
 from experiments.seeds import DATA, INIT, engine_seed, stream
 from experiments.study import Param, RunOutput, Study, at_least, positive
-from experiments.training import fit, hyper_from, optimizer_params, target_param
+from experiments.training import engine_for, fit, hyper_from, optimizer_params, target_param
 from kernels.codes import HIST_REACH_STEP, HIST_REACH_TIME, HIST_FIT_LOSS, HIST_TRAIN_TIME, HIST_WALL_TIME
 from kernels.plan import Dense, build_plan
 
@@ -215,6 +215,13 @@ class BatchSizeStudy(Study):
             raise ValueError(f"batch_size: {config['batch_size']} is larger than n_samples = {n}")
         return config
 
+    def engines(self, config: dict) -> set:
+        return engine_for(self._layers(config), config["dtype"], config["target"])
+
+    @staticmethod
+    def _layers(config: dict) -> list:
+        return [Dense(config["n_outputs"], bias=False)]
+
     def run(self, config: dict, seed: int) -> RunOutput:
         dtype = np.dtype(config["dtype"])
         n_samples, batch_size = config["n_samples"], config["batch_size"]
@@ -223,7 +230,7 @@ class BatchSizeStudy(Study):
         else:
             xhat, y, l_min, fit_x, fit_y = problem(n_samples, config["n_outputs"], config["degree"],
                                                    config["noise"], seed)
-        plan = build_plan(xhat.shape[1], [Dense(config["n_outputs"], bias=False)])
+        plan = build_plan(xhat.shape[1], self._layers(config))
         params = plan.init_params(stream(seed, INIT), dtype)
         iters_per_epoch = -(-n_samples // batch_size)
         checks = config["checks_per_epoch"]  # the monitored loss is L − L_min: L̄ ≤ target ⇔ it ≤ target·L_min

@@ -23,7 +23,7 @@ from experiments.datasets import Dataset, load_dataset
 from experiments.models import parse_activation, parse_model
 from experiments.seeds import DATA, INIT, engine_seed, stream
 from experiments.study import Param, RunOutput, Study, at_least
-from experiments.training import fit, hyper_from, optimizer_params, target_param
+from experiments.training import engine_for, fit, hyper_from, optimizer_params, target_param
 from kernels import codes
 from kernels.plan import Dense, build_plan
 
@@ -67,10 +67,14 @@ def load(config: dict) -> Dataset:
                         "classification", config["test_fraction"])
 
 
+def model_layers(config: dict, n_classes: int = 1) -> list:
+    """The configuration's model, with a dense output layer of ``n_classes``."""
+    return parse_model(config["model"], config["activation"]) + [Dense(n_classes)]
+
+
 def model_plan(config: dict, data: Dataset):
     """The configuration's model on ``data``'s images, with a dense output layer per class."""
-    layers = parse_model(config["model"], config["activation"]) + [Dense(data.n_classes)]
-    return build_plan(data.shape, layers)
+    return build_plan(data.shape, model_layers(config, data.n_classes))
 
 
 def targets(labels: np.ndarray, loss: str, n_classes: int, dtype) -> np.ndarray:
@@ -165,6 +169,9 @@ class DigitsStudy(Study):
         if config["batch_size"] > rows:
             raise ValueError(f"batch_size {config['batch_size']} is more than the {rows} training rows")
         return config
+
+    def engines(self, config: dict) -> set:
+        return engine_for(model_layers(config), config["dtype"], config["target"])
 
     def run(self, config: dict, seed: int) -> RunOutput:
         dtype = np.dtype(config["dtype"])

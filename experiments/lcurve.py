@@ -29,7 +29,7 @@ from experiments.datasets import load_dataset
 from experiments.digits import DigitsStudy
 from experiments.seeds import DATA, INIT, TEST_DATA, stream
 from experiments.study import Param, RunOutput, Study, at_least, positive
-from experiments.training import Hyper, diverge_param, fit
+from experiments.training import Hyper, diverge_param, engine_for, fit
 from kernels import codes
 from kernels.engine import predict
 from kernels.plan import Activation, Dense, build_plan
@@ -264,10 +264,7 @@ class LCurveDepth(Study):
             x = grid(config["delta"], config["stop"])
             y_true, y_train, y_test = (y[:, None] for y in make_data(x, seed))
             xs = x_test = x[:, None]
-        layers = []
-        for _ in range(config["depth"]):
-            layers += [Dense(config["width"]), Activation(config["activation"])]
-        plan = build_plan(xs.shape[1], layers + [Dense(y_train.shape[1])])
+        plan = build_plan(xs.shape[1], self._layers(config)[:-1] + [Dense(y_train.shape[1])])
         params = plan.init_params(stream(seed, INIT), np.float64)
         result = fit(xs, y_train, plan, params, loss="mse", optimizer="adam", hyper=Hyper(lr=config["lr"]),
                      epochs=config["epochs"], batch_size=len(xs), seed=seed, test_set=(x_test, y_test))
@@ -285,13 +282,28 @@ class LCurveDepth(Study):
                          compile_time_s=result.compile_time_s,
                          diverged_epoch=diverged)
 
-    def _digits(self, config: dict, seed: int) -> RunOutput:
+    @staticmethod
+    def _layers(config: dict) -> list:
+        layers = []
+        for _ in range(config["depth"]):
+            layers += [Dense(config["width"]), Activation(config["activation"])]
+        return layers + [Dense(1)]
+
+    def engines(self, config: dict) -> set:
+        if config["data"] == "digits":
+            return DigitsStudy().engines(self._digits_config(config))
+        return engine_for(self._layers(config), np.float64)
+
+    @staticmethod
+    def _digits_config(config: dict) -> dict:
         digits = DigitsStudy()
         model = "-".join([f"dense{config['width']}"] * config["depth"]) or "identity"
-        sub = digits.normalize({**digits.defaults(), "model": model, "activation": config["activation"],
-                                "lr": config["lr"], "epochs": config["epochs"], "train_size": config["train_size"],
-                                "diverge_factor": config["diverge_factor"]})
-        out = digits.run(sub, seed)
+        return digits.normalize({**digits.defaults(), "model": model, "activation": config["activation"],
+                                 "lr": config["lr"], "epochs": config["epochs"], "train_size": config["train_size"],
+                                 "diverge_factor": config["diverge_factor"]})
+
+    def _digits(self, config: dict, seed: int) -> RunOutput:
+        out = DigitsStudy().run(self._digits_config(config), seed)
         m = out.metrics
         metrics = {**dict.fromkeys(ERROR_COLUMNS), "n_params": m["n_params"],
                    "final_train_loss": m["final_train_loss"], "final_test_loss": m["final_test_loss"],

@@ -91,7 +91,7 @@ class RunOutput:
 
 class Study:
     """Base class of a study. Subclasses set the class attributes and implement ``run``;
-    ``normalize``, ``warm_up`` and ``report`` are optional."""
+    ``normalize``, ``engines``, ``warm_up`` and ``report`` are optional."""
 
     name: str
     title: str = ""
@@ -152,12 +152,17 @@ class Study:
             raise ValueError(f"study {self.name}: curves of one run differ in length: "
                              + ", ".join(f"{c} {n}" for c, n in lengths.items()))
 
-    def warm_up(self) -> None:
-        """Compile (or load from the Numba cache) the kernels ``run`` calls, for every dtype:
-        the training engine by default."""
-        from experiments.training import warm_up
+    def engines(self, config: dict) -> set:
+        """The training engines (experiments.training.Engine) that ``run`` compiles for the
+        normalized ``config``: a sweep compiles, or loads from the cache, each engine its
+        runs need once, before its workers start (runner.compile). A study that trains with
+        ``fit`` declares them with experiments.training.engine_for; none by default, and
+        then each worker compiles what its runs use."""
+        return set()
 
-        warm_up()
+    def warm_up(self) -> None:
+        """Compile (or load from the Numba cache) any kernels ``run`` calls besides its
+        engines (``runner warm``); nothing by default."""
 
     def report(self, runs, curves, figures) -> tuple[str, list]:
         """Summary text and figure paths (written under ``figures``) from the ``runs`` and

@@ -2,12 +2,15 @@
 ``train`` and hand back its history."""
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from experiments.study import Param, at_least, positive
 from kernels import codes, engine, records
+from kernels.layers import KINDS
 from kernels.plan import Plan
+from kernels.specialize import ACTIVATION_NAMES, Variant, variant_of_layers
 
 EVAL_ROWS = 1024  # chunk size of the monitor evaluation at the end of each epoch
 DIVERGE_FACTOR = 10.0  # a run diverged when its training loss exceeds this × its initial loss
@@ -170,14 +173,20 @@ def fit(x, y, plan: Plan, params, *, loss: str, optimizer: str, hyper: Hyper, ep
     return Fit(params, buffers, history[: done + 1], done, compile_time)
 
 
-def warm_up() -> None:
-    """Compile (or load from the cache) the training engine and prediction for both dtypes."""
-    from kernels.plan import Activation, Dense, build_plan
+class Engine(NamedTuple):
+    """One compiled training engine (kernels.engine.prepare): a plan variant and a dtype name."""
 
-    plan = build_plan(2, [Dense(3), Activation("relu"), Dense(1)])
-    for dtype in (np.float64, np.float32):
-        x, y = np.zeros((4, 2), dtype), np.zeros((4, 1), dtype)
-        params = plan.init_params(np.random.default_rng(0), dtype)
-        result = fit(x, y, plan, params, loss="mse", optimizer="sgd", hyper=Hyper(lr=0.1), epochs=1, batch_size=2,
-                     seed=0)
-        engine.predict(plan.net, params, result.buffers, x, np.zeros((4, 1), dtype))
+    variant: Variant
+    dtype: str
+
+    def label(self) -> str:
+        """``float64 dense+activation(relu)``: the dtype and what the plan holds."""
+        kinds = "+".join(KINDS[code].name for code in self.variant.kinds)
+        acts = ",".join(ACTIVATION_NAMES[code] for code in self.variant.activations)
+        return f"{self.dtype} {kinds}{'(fused)' if self.variant.fused else ''}{f' ({acts})' if acts else ''}"
+
+
+def engine_for(layers: list, dtype, target: str = "cpu") -> set:
+    """{the Engine that ``fit`` compiles for a model of ``layers``} on the CPU target (the
+    CUDA engine compiles on its device: nothing to prepare here)."""
+    return {Engine(variant_of_layers(layers), np.dtype(dtype).name)} if target == "cpu" else set()

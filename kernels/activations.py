@@ -21,8 +21,10 @@ whichever is cheaper. Where f is not differentiable at one point the derivative 
 - squareplus β   (x + √(x² + β)) / 2;        f' = (1 + x / √(x² + β)) / 2
 """
 import math
+from operator import attrgetter
 
 from kernels.codes import (
+    ACTIVATIONS,
     ACT_ELU,
     ACT_IDENTITY,
     ACT_MISH,
@@ -37,6 +39,7 @@ from kernels.codes import (
     ACT_THRESHOLD,
 )
 from kernels.jit import inline_kernel, kernel
+from kernels.specialize import ACTIVATION_NAMES, PerVariant, generate
 
 
 @inline_kernel
@@ -132,34 +135,35 @@ def _backward_loop(code, beta, gamma, dy, x, y, dx):
             dx[i, j] = _slope(code, x[i, j], y[i, j], beta, gamma, one) * dy[i, j]
 
 
-# The loops are inlined once per code with the code a constant, so the compiler removes the
-# per-entry dispatch and vectorizes the piecewise-linear ones: a ReLU over a batch of conv
-# outputs took 5 ns per entry with the dispatch inside the loop.
+# A model compiles the loops of the activations it uses alone (kernels.specialize: the variant's
+# activation codes), each inlined with its code a constant: Numba prunes the other codes' branches
+# of _value and _slope before it infers types, and LLVM vectorizes the piecewise-linear ones (a
+# ReLU over a batch of conv outputs took 5 ns per entry with the dispatch inside the loop).
 
 
-@kernel
-def activation_forward(code, beta, gamma, x, y):
-    """y = f(x) elementwise. code: kernels.codes.ACT_*; beta, gamma: scalars of x's dtype
-    (ignored by activations without them); x, y: (B, n)."""
-    if code == ACT_RELU:
-        _forward_loop(ACT_RELU, beta, gamma, x, y)
-    elif code == ACT_PRELU:
-        _forward_loop(ACT_PRELU, beta, gamma, x, y)
-    elif code == ACT_TANH:
-        _forward_loop(ACT_TANH, beta, gamma, x, y)
-    else:
-        _forward_loop(code, beta, gamma, x, y)
+def _dispatch(header: str, call: str, name: str) -> PerVariant:
+    """The kernel ``header`` with one branch ``call`` per activation code of a variant."""
+
+    def make(codes, function_name):
+        lines = [header.format(name=function_name)]
+        for i, code in enumerate(codes):
+            lines += [f"    {'if' if i == 0 else 'elif'} code == {code}:", f"        {call.format(code=code)}"]
+        lines += ["    else:", "        raise ValueError('an activation code that the variant does not hold')"]
+        return generate("\n".join(lines), {}, globals(), function_name)
+
+    return PerVariant(make, name, kernel, key=attrgetter("activations"),
+                      label=lambda codes: "_".join(ACTIVATION_NAMES[code] for code in codes) or "none")
 
 
-@kernel
-def activation_backward(code, beta, gamma, dy, x, y, dx):
-    """dx = f'(x) ⊙ dy. dy, x (forward input), y (forward output), dx: (B, n). Raises for
-    threshold and sign, which have no gradient."""
-    if code == ACT_RELU:
-        _backward_loop(ACT_RELU, beta, gamma, dy, x, y, dx)
-    elif code == ACT_PRELU:
-        _backward_loop(ACT_PRELU, beta, gamma, dy, x, y, dx)
-    elif code == ACT_TANH:
-        _backward_loop(ACT_TANH, beta, gamma, dy, x, y, dx)
-    else:
-        _backward_loop(code, beta, gamma, dy, x, y, dx)
+forward_for = _dispatch("def {name}(code, beta, gamma, x, y):", "_forward_loop({code}, beta, gamma, x, y)",
+                        "activation_forward")
+forward_for.__doc__ = """y = f(x) elementwise, per variant (forward_for[variant]): code: kernels.codes.ACT_*;
+beta, gamma: scalars of x's dtype (ignored by activations without them); x, y: (B, n)."""
+backward_for = _dispatch("def {name}(code, beta, gamma, dy, x, y, dx):",
+                         "_backward_loop({code}, beta, gamma, dy, x, y, dx)", "activation_backward")
+backward_for.__doc__ = """dx = f'(x) ⊙ dy, per variant. dy, x (forward input), y (forward output), dx: (B, n).
+Raises for threshold and sign, which have no gradient."""
+
+EVERY = tuple(sorted(code for code, *_ in ACTIVATIONS.values()))
+activation_forward = forward_for.of(EVERY)  # every code: for callers outside a plan (checks, tests)
+activation_backward = backward_for.of(EVERY)

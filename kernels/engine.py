@@ -1,10 +1,11 @@
 """The fused training loop: a whole run (epochs × batches × forward, loss, backward, penalty,
 update) in one compiled call.
 
-``train`` walks a plan (kernels.plan, kernels.walks); named records (kernels.records) of the
+``train`` walks a plan (kernels.plan, kernels.walks), compiled for the plan's variant alone
+(kernels.specialize: ``_train[variant]``, as is every function here that walks); named records (kernels.records) of the
 data, the plan, the method and the settings, the parameters and buffers go in, the per-epoch
-history comes out. Workspaces are allocated once per run. A plan of a single dense layer skips
-the walk for kernels.fused, one pass over each batch's samples. Batches are drawn without
+history comes out. Workspaces are allocated once per run. A plan of a single dense layer (the
+fused variant, ``FUSED``) skips the walk for kernels.fused, one pass over each batch's samples. Batches are drawn without
 replacement within an epoch from a permutation shuffled each epoch with Numba's
 own generator, seeded by ``seed`` (Berlyand & Jabin L1409-1411: each object once per epoch):
 epoch e's order is the e-th ``np.random.shuffle`` of 0..N−1 after ``np.random.seed(seed)``,
@@ -15,12 +16,7 @@ import numpy as np
 
 from kernels.clock import now
 from kernels.codes import (
-    COL_BIAS,
-    COL_IN_DIM,
-    COL_OP,
-    COL_OUT_DIM,
     COL_OUT_OFF,
-    COL_P_OFF,
     H_CHECK_EVERY,
     H_CHECK_LEVEL,
     H_DECAY,
@@ -42,23 +38,23 @@ from kernels.codes import (
     SIZE_SCRATCH,
     SIZE_WIDTH,
 )
+from kernels.dense import row_product
 from kernels.fused import dense_loss_gradient
 from kernels.guard import check_data, check_net, check_params, check_train
-from kernels.jit import inline_kernel, kernel
-from kernels.layers import OP_CODES
-from kernels.layers.dense import Dense
-from kernels.layers.dense import offsets as dense_offsets
+from kernels.jit import cached, inline_kernel, kernel
+from kernels.layers.dense import views as dense_views
 from kernels.losses import loss_backward, loss_forward, n_correct
 from kernels.optimizers import optimizer_step
 from kernels.regularizers import penalty_gradient
 from kernels.schedules import learning_rate
-from kernels.views import block, matrix, vector
+from kernels.specialize import PerVariant, variant_of
+from kernels.views import block, copy, row
 from kernels.walks import backward, forward
 
-OP_DENSE = OP_CODES[Dense]
+FUSED = False  # the plan is one dense layer: bound to a constant per variant (kernels.specialize)
 
 
-@kernel
+@PerVariant.template(kernel)
 def evaluate(net, loss, params, buffers, x, y, work):
     """(mean loss, accuracy) over all rows of (x, y) in evaluation mode, in chunks of the
     workspaces' capacity; the accuracy is NaN for a regression loss, and both are NaN for an
@@ -74,9 +70,14 @@ def evaluate(net, loss, params, buffers, x, y, work):
     correct = 0
     for start in range(0, n, capacity):
         rows = min(capacity, n - start)
-        block(act, capacity, 0, rows, n_in)[:, :] = x[start : start + rows]
-        forward(table, net.args, params, buffers, act, cache, icache, scratch, capacity, rows, False, 0, 0)
         pred = block(act, capacity, last[COL_OUT_OFF], rows, n_out)
+        if FUSED:  # one dense layer: each row's prediction straight from x
+            w, b = dense_views(last, params)
+            for r in range(rows):
+                row_product(row(x, start + r), w, b, row(pred, r))
+        else:
+            copy(x[start : start + rows], block(act, capacity, 0, rows, n_in))
+            forward(table, net.args, params, buffers, act, cache, icache, scratch, capacity, rows, False, 0, 0)
         target = y[start : start + rows]
         total += loss_forward(loss, pred, target) * rows
         correct += n_correct(loss, pred, target)
@@ -106,10 +107,10 @@ def _workspaces(net, capacity, dtype):
 def train(data, net, method, settings, params, buffers, history):
     """_train, after kernels.guard.check_train (ValueError for arguments that do not fit)."""
     check_train(data, net, method, settings, params, buffers, history)
-    return _train(data, net, method, settings, params, buffers, history)
+    return _train[variant_of(net.table)](data, net, method, settings, params, buffers, history)
 
 
-@kernel
+@PerVariant.template(kernel)
 def _train(data, net, method, settings, params, buffers, history):
     """Train ``params`` (P,) and ``buffers`` (B,) in place for settings.epochs epochs; return the
     number of epochs completed.
@@ -150,14 +151,10 @@ def _train(data, net, method, settings, params, buffers, history):
     penalized = l1 != 0 or l2 != 0
     order = np.arange(n)
     np.random.seed(seed)
-    # A one-dense-layer model takes the fused path (kernels.fused), with its views made once.
-    linear = table.shape[0] == 1 and last[COL_OP] == OP_DENSE
-    w_at, b_at, n_b = dense_offsets(last[COL_P_OFF], last[COL_IN_DIM], last[COL_OUT_DIM], last[COL_BIAS])
-    w = matrix(params, w_at, x.shape[1], n_out) if linear else matrix(params, 0, 0, 0)
-    b = vector(params, b_at, n_b) if linear else vector(params, 0, 0)
-    dw = matrix(grads, w_at, x.shape[1], n_out) if linear else matrix(grads, 0, 0, 0)
-    db = vector(grads, b_at, n_b) if linear else vector(grads, 0, 0)
-    pred_rows = np.empty((2, n_out), dtype=dtype)
+    if FUSED:  # the views of the fused path, made once
+        w, b = dense_views(last, params)
+        dw, db = dense_views(last, grads)
+        pred_rows = np.empty((2, n_out), dtype=dtype)
 
     history[0, HIST_FIT_LOSS], history[0, HIST_FIT_ACC] = evaluate(
         net, loss, params, buffers, data.x_fit, data.y_fit, work)
@@ -182,7 +179,7 @@ def _train(data, net, method, settings, params, buffers, history):
         for start in range(0, n, batch_size):
             rows = min(batch_size, n - start)
             step += 1
-            if linear:
+            if FUSED:
                 dense_loss_gradient(loss, x, y, order, start, rows, w, b, dw, db, pred_rows)
             else:
                 _load_rows(x, order, start, rows, block(act, capacity, 0, rows, x.shape[1]))
@@ -231,7 +228,8 @@ def permutations(n, epochs, shuffle, seed):
     for epoch in range(epochs):
         if shuffle:
             np.random.shuffle(order)
-        out[epoch] = order
+        for i in range(n):
+            out[epoch, i] = order[i]
     return out
 
 
@@ -241,10 +239,10 @@ def loss_and_gradient(net, loss, params, buffers, x, y, grads, training=False):
     check_params(net, params, buffers)
     check_params(net, grads, buffers, "grads")
     check_data(net, params.dtype, x, y, "the data", min_rows=1)
-    return _loss_and_gradient(net, loss, params, buffers, x, y, grads, bool(training))
+    return _loss_and_gradient[variant_of(net.table)](net, loss, params, buffers, x, y, grads, bool(training))
 
 
-@kernel
+@PerVariant.template(kernel)
 def _loss_and_gradient(net, loss, params, buffers, x, y, grads, training):
     """Data loss of the whole model on (x, y) and its gradient into grads (P,), for gradient
     tests. training=False: evaluation mode (no dropout, running statistics); True: training
@@ -254,7 +252,7 @@ def _loss_and_gradient(net, loss, params, buffers, x, y, grads, training):
     table = net.table
     last = table[table.shape[0] - 1]
     act, dact, cache, icache, scratch, _ = _workspaces(net, rows, params.dtype)
-    block(act, rows, 0, rows, x.shape[1])[:, :] = x
+    copy(x, block(act, rows, 0, rows, x.shape[1]))
     forward(table, net.args, params, buffers, act, cache, icache, scratch, rows, rows, training, 0, 0)
     pred = block(act, rows, last[COL_OUT_OFF], rows, y.shape[1])
     value = loss_forward(loss, pred, y)
@@ -269,10 +267,10 @@ def forward_differences(net, loss, params, buffers, x, y, eps, grads):
     check_params(net, params, buffers)
     check_params(net, grads, buffers, "grads")
     check_data(net, params.dtype, x, y, "the data", min_rows=1)
-    return _forward_differences(net, loss, params, buffers, x, y, eps, grads)
+    return _forward_differences[variant_of(net.table)](net, loss, params, buffers, x, y, eps, grads)
 
 
-@kernel
+@PerVariant.template(kernel)
 def _forward_differences(net, loss, params, buffers, x, y, eps, grads):
     """The data loss on (x, y), returned, and its gradient by forward differences into grads
     (P,): (L(θ + ε e_i) − L(θ)) / ε for every parameter i, one forward pass each (evaluation
@@ -294,10 +292,10 @@ def predict(net, params, buffers, x, out):
     check_net(net)
     check_params(net, params, buffers)
     check_data(net, params.dtype, x, out, "predict's x and out")
-    return _predict(net, params, buffers, x, out)
+    return _predict[variant_of(net.table)](net, params, buffers, x, out)
 
 
-@kernel
+@PerVariant.template(kernel)
 def _predict(net, params, buffers, x, out):
     """The model's output on every row of x (evaluation mode: no dropout, running statistics)
     into out (N, n_out), in chunks of at most 1024 rows."""
@@ -308,6 +306,32 @@ def _predict(net, params, buffers, x, out):
     act, _, cache, icache, scratch, _ = _workspaces(net, capacity, params.dtype)
     for start in range(0, n, capacity):
         rows = min(capacity, n - start)
-        block(act, capacity, 0, rows, x.shape[1])[:, :] = x[start : start + rows]
+        copy(x[start : start + rows], block(act, capacity, 0, rows, x.shape[1]))
         forward(table, net.args, params, buffers, act, cache, icache, scratch, capacity, rows, False, 0, 0)
-        out[start : start + rows] = block(act, capacity, last[COL_OUT_OFF], rows, out.shape[1])
+        copy(block(act, capacity, last[COL_OUT_OFF], rows, out.shape[1]), out[start : start + rows])
+
+
+def train_signature(dtype) -> tuple:
+    """The Numba argument types of ``train`` for parameters of ``dtype`` (what
+    experiments.training.fit passes): one signature per dtype, whatever the plan."""
+    from numba import typeof
+
+    from kernels.records import Data, Net, method, settings
+
+    matrix_, vector_ = np.zeros((0, 0), dtype), np.zeros(0, dtype)
+    arguments = (Data(*[matrix_] * 6), Net(np.zeros((0, 0), np.int64), np.zeros((0, 0)), np.zeros(0, np.int64)),
+                 method(0, 0, 0, vector_, vector_), settings(0, 1, True, 0, 1), vector_, vector_, np.zeros((0, 0)))
+    return tuple(typeof(a) for a in arguments)
+
+
+def is_cached(variant, dtype) -> bool:
+    """Whether Numba's on-disk cache holds a fresh ``_train[variant]`` for ``dtype``
+    (kernels.jit: fresh for this source of the kernels package and this Numba)."""
+    dispatcher = _train[variant]
+    return cached(dispatcher, train_signature(dtype))
+
+
+def prepare(variant, dtype) -> None:
+    """Compile ``_train[variant]`` (with the evaluation it calls) for ``dtype``, or load it
+    from the on-disk cache, without running it."""
+    _train[variant].compile(train_signature(dtype))

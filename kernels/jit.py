@@ -1,19 +1,74 @@
-"""How every kernel is compiled: one decorator, one set of flags.
+"""How every kernel is compiled: one decorator, one set of flags, one cache that is never stale.
 
 ``reassoc`` lets LLVM vectorize the inner reductions (dot products over a contiguous axis) and
 ``contract`` allows fused multiply-add. Neither assumes finite values, so NaN and inf still
 propagate and a diverging run is detected.
+
+Numba's on-disk cache (``cache=True``) checks only the source file of the function it caches,
+but a compiled function holds the code of every function it calls: after an edit of
+``kernels/conv.py`` the cached training loop of ``kernels/engine.py`` would still run the old
+convolution. Here every kernel's cache entry is stamped with a hash of the source of the whole
+``kernels`` package as well as its own file, so an edit of any kernel module recompiles what
+was cached before it (numba.core.caching's locators, with ``get_source_stamp`` extended).
 """
+import hashlib
+from functools import cache
+from pathlib import Path
+
 from numba import njit
+from numba.core.caching import CompileResultCacheImpl, FunctionCache
 
 FASTMATH = {"reassoc", "contract"}
+PACKAGE = Path(__file__).resolve().parent
+
+
+@cache
+def package_stamp() -> str:
+    """sha256 of every .py file of the kernels package, by relative path, in path order."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        digest.update(str(path.relative_to(PACKAGE)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _stamped(locator: type) -> type:
+    """``locator`` (a Numba cache locator class) with the package stamp in its source stamp."""
+
+    def get_source_stamp(self):
+        return locator.get_source_stamp(self), package_stamp()
+
+    return type(f"Package{locator.__name__}", (locator,), {"get_source_stamp": get_source_stamp})
+
+
+class _PackageCacheImpl(CompileResultCacheImpl):
+    _locator_classes = tuple(_stamped(cls) for cls in CompileResultCacheImpl._locator_classes)
+
+
+class PackageCache(FunctionCache):
+    """Numba's function cache, invalidated by an edit of any module of the kernels package."""
+
+    _impl_class = _PackageCacheImpl
+
+
+def _compile(fn, **options):
+    dispatcher = njit(fastmath=FASTMATH, **options)(fn)
+    dispatcher._cache = PackageCache(dispatcher.py_func)  # what Dispatcher.enable_caching sets
+    return dispatcher
+
+
+def cached(dispatcher, signature: tuple) -> bool:
+    """Whether the on-disk cache holds a fresh compilation of ``dispatcher`` (made by kernel or
+    inline_kernel) for the argument types ``signature``, without loading it."""
+    cache = dispatcher._cache
+    key = cache._index_key(signature, dispatcher.targetctx.codegen())
+    return key in cache._cache_file._load_index()
 
 
 def kernel(fn):
     """Compile ``fn`` in nopython mode, cached on disk."""
-    return njit(cache=True, fastmath=FASTMATH)(fn)
+    return _compile(fn)
 
 
 def inline_kernel(fn):
     """A small helper called on every step: inlined into its callers at Numba IR level."""
-    return njit(cache=True, fastmath=FASTMATH, inline="always")(fn)
+    return _compile(fn, inline="always")

@@ -136,7 +136,7 @@ def batch_mean(code, total, n_batch):
     return total / (n_batch + n_batch) if code == LOSS_MSE_HALF else total / n_batch
 
 
-@inline_kernel
+@kernel
 def loss_forward(code, pred, target):
     """The loss ``code`` (kernels.codes.LOSS_*) of pred against target, both (B, n), as a
     scalar of their dtype."""
@@ -146,7 +146,7 @@ def loss_forward(code, pred, target):
     return batch_mean(code, total, pred.dtype.type(pred.shape[0]))
 
 
-@inline_kernel
+@kernel
 def loss_backward(code, pred, target, dpred):
     """∂L/∂pred of the loss ``code`` into dpred. pred, target, dpred: (B, n)."""
     scale = loss_scale(code, pred.dtype.type(pred.shape[0]), pred.dtype.type(1))

@@ -78,3 +78,15 @@ def block(buf, capacity, col_off, rows, cols):
 def images(rows_block, channels, height, width):
     """A (rows, C·H·W) block as (rows, C, H, W)."""
     return rows_block.reshape((rows_block.shape[0], channels, height, width))
+
+
+@inline_kernel
+def copy(src, dst):
+    """dst[i, j] = src[i, j] for two 2-D arrays of one shape. An element loop: NumPy's slice
+    assignment (dst[:, :] = src) compiles its shape-error formatting, about 4 s of a cold
+    compile."""
+    if src.shape[0] != dst.shape[0] or src.shape[1] != dst.shape[1]:
+        raise ValueError("copy between arrays of different shapes")
+    for i in range(dst.shape[0]):
+        for j in range(dst.shape[1]):
+            dst[i, j] = src[i, j]

@@ -1,6 +1,7 @@
 """The CPU walks of a plan, forward and backward, generated from the layer registry
-(kernels.layers): one branch per layer kind, calling the kind's kernel on the layer's blocks of
-the activation workspaces, and an ``else`` that raises on an op code no kind handles.
+(kernels.layers) for each plan variant (kernels.specialize): one branch per layer kind of its set,
+calling the kind's kernel on the layer's blocks of the activation workspaces, and an ``else``
+that raises on an op code the set does not hold. ``forward[variant]`` is the walk of one variant.
 
     forward(table, args, params, buffers, act, cache, icache, scratch, capacity, rows, training, seed, step)
         runs every layer on the first ``rows`` samples of boundary 0 of ``act``; the prediction
@@ -18,22 +19,23 @@ non-trainable state (batch norm's running statistics).
 # The generated source reads these names from this module's globals.
 from kernels.codes import COL_IN_DIM, COL_IN_OFF, COL_OP, COL_OUT_DIM, COL_OUT_OFF, COL_P_OFF  # noqa: F401
 from kernels.jit import inline_kernel
-from kernels.layers import KINDS, generate, switch
+from kernels.layers import KINDS, switch
+from kernels.specialize import PerVariant, bound, generate
 from kernels.views import block  # noqa: F401
 
-_FORWARD = "\n".join([
-    "def forward(table, args, params, buffers, act, cache, icache, scratch, capacity, rows, training, seed, step):",
+_FORWARD = [
+    "def {name}(table, args, params, buffers, act, cache, icache, scratch, capacity, rows, training, seed, step):",
     "    for layer in range(table.shape[0]):",
     "        row = table[layer]",
     "        op = row[COL_OP]",
     "        x = block(act, capacity, row[COL_IN_OFF], rows, row[COL_IN_DIM])",
     "        y = block(act, capacity, row[COL_OUT_OFF], rows, row[COL_OUT_DIM])",
-    *switch("{fn}(row, args[layer], params, buffers, x, y, cache, icache, scratch, capacity, rows, training, "
-            "seed, step, layer)", " " * 8, "raise ValueError('the plan has an op code that no layer kind handles')"),
-])
+    ("{fn}(row, args[layer], params, buffers, x, y, cache, icache, scratch, capacity, rows, training, seed, step, "
+     "layer)"),
+]
 
-_BACKWARD = "\n".join([
-    "def backward(table, args, params, grads, buffers, act, dact, cache, icache, scratch, capacity, rows, training):",
+_BACKWARD = [
+    "def {name}(table, args, params, grads, buffers, act, dact, cache, icache, scratch, capacity, rows, training):",
     "    for layer in range(table.shape[0] - 1, -1, -1):",
     "        row = table[layer]",
     "        op = row[COL_OP]",
@@ -43,12 +45,25 @@ _BACKWARD = "\n".join([
     "        y = block(act, capacity, row[COL_OUT_OFF], rows, row[COL_OUT_DIM])",
     "        dy = block(dact, capacity, row[COL_OUT_OFF], rows, row[COL_OUT_DIM])",
     "        dx = block(dact, capacity, row[COL_IN_OFF], rows if layer > 0 else 0, row[COL_IN_DIM])",
-    *switch("{fn}(row, args[layer], params, grads, buffers, x, y, dy, dx, cache, icache, scratch, capacity, rows, "
-            "training, layer == 0)", " " * 8,
-            "raise ValueError('the plan has an op code that no layer kind handles')"),
-])
+    ("{fn}(row, args[layer], params, grads, buffers, x, y, dy, dx, cache, icache, scratch, capacity, rows, training, "
+     "layer == 0)"),
+]
 
-forward = inline_kernel(generate(_FORWARD, {f"_fn{code}": kind.forward for code, kind in enumerate(KINDS)},
-                                 globals(), "forward"))
-backward = inline_kernel(generate(_BACKWARD, {f"_fn{code}": kind.backward for code, kind in enumerate(KINDS)},
-                                  globals(), "backward"))
+
+def _walk(lines: list[str], function: str) -> PerVariant:
+    """The walk whose header and body are ``lines`` (the last: the call of a kind's kernel
+    ``function``), per plan variant."""
+
+    def make(variant, name):
+        kinds = variant.kinds
+        source = "\n".join([lines[0].format(name=name), *lines[1:-1],
+                            *switch(lines[-1], " " * 8, "raise ValueError('the plan has an op code that its kind "
+                                    "set does not hold')", kinds)])
+        functions = {f"_fn{code}": bound(getattr(KINDS[code], function), variant) for code in kinds}
+        return generate(source, functions, globals(), name)
+
+    return PerVariant(make, function, inline_kernel)
+
+
+forward = _walk(_FORWARD, "forward")
+backward = _walk(_BACKWARD, "backward")

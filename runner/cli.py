@@ -349,10 +349,13 @@ def execute(study, todo: list, sid: str, out: Path, workers: int, counts: dict,
     """Run ``todo`` of ``study``, writing each run as it finishes (counted in ``counts``);
     show progress."""
     from results.store import write_run
+    from runner.compile import needed, prepare
     from runner.execute import run_dask, run_local
 
     if not todo:
         return
+    if executor == "local":  # Dask workers, on other machines, compile what they run
+        prepare(needed(study, [s.config for s in todo]), workers, say)
     if executor == "dask":
         results = run_dask(study.reference, todo, sid, workers, scheduler)
         label = f"{study.name} (dask{' ' + scheduler if scheduler else f', {workers} workers'})"
@@ -489,15 +492,34 @@ def slurm(
 @app.command()
 def warm(
     study: Annotated[str, typer.Argument(help="Study whose kernels to compile.")],
+    grid: Annotated[list[str], typer.Option(
+        "--grid", "-g", help="The sweep's grid, as `runner sweep` takes it: compile what its runs need. "
+                             "Repeatable.")] = [],
+    workers: Annotated[int | None, typer.Option(
+        help="Processes compiling at once [default: the number of cores].", show_default=False)] = None,
 ) -> None:
-    """Compile a study's kernels for every dtype into the Numba cache (NUMBA_CACHE_DIR), so
-    that the tasks of a job array load them instead of compiling each."""
+    """Compile the engines that a sweep of STUDY over --grid needs (each plan variant and
+    dtype once, in parallel) into the Numba cache (NUMBA_CACHE_DIR), so that the sweep and the
+    tasks of a job array load them instead of compiling. Engines already cached are loaded."""
     import time as clock
 
+    from runner.compile import needed, prepare
+    from runner.grid import GridError, expand, parse_grid
+
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        fail(f"--workers must be >= 1, got {workers}")
     chosen = study_named(study)
+    try:
+        specs = expand(chosen, parse_grid(chosen, grid), 1)
+    except GridError as err:
+        fail(str(err))
     t0 = clock.perf_counter()
+    engines = needed(chosen, [s.config for s in specs])
+    prepare(engines, workers, say)
     chosen.warm_up()
-    typer.echo(f"{chosen.name}: compiled in {clock.perf_counter() - t0:.1f} s")
+    listed = f" ({', '.join(e.label() for e in engines)})" if engines else ""
+    typer.echo(f"{chosen.name}: compiled in {clock.perf_counter() - t0:.1f} s{listed}")
 
 
 @app.command()

@@ -76,9 +76,12 @@ def write_scripts(job: Job, max_size: int) -> tuple[Path, list[Path]]:
     """Write the warm-up script and one array script per chunk; return their paths."""
     (job.script_dir / "logs").mkdir(parents=True, exist_ok=True)
     runner = f"{shlex.quote(sys.executable)} -m runner"
+    grid = [a for flag, value in zip(job.sweep_args[1::2], job.sweep_args[2::2]) if flag == "--grid"
+            for a in (flag, value)]
+    warm_args = " ".join(shlex.quote(a) for a in [job.sweep_args[0], *grid])
     warm = job.script_dir / "warmup.sbatch"
     warm.write_text("\n".join(_header(job, f"{job.name}-warmup", "warmup-%j.out", 1)
-                              + [f"{runner} warm {shlex.quote(job.sweep_args[0])}", ""]))
+                              + [f"{runner} warm {warm_args}", ""]))
     arrays = []
     args = " ".join(shlex.quote(a) for a in job.sweep_args)
     for k, (offset, tasks) in enumerate(array_chunks(job.shards, max_size)):

@@ -16,7 +16,8 @@ from numba import cuda
 
 # The generated source reads these names from this module's globals.
 from kernels.codes import COL_IN_DIM, COL_IN_OFF, COL_OP, COL_OUT_DIM, COL_OUT_OFF, COL_P_OFF  # noqa: F401
-from kernels.layers import KINDS, generate, switch
+from kernels.layers import KINDS, switch
+from kernels.specialize import generate
 
 _FORWARD = "\n".join([
     "def forward(table, args, params, buffers, act, cache, icache, capacity, rows, training, seed, step, fault):",

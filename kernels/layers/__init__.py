@@ -22,20 +22,12 @@ def kind_of(layer) -> tuple[int, LayerKind]:
     return code, KINDS[code]
 
 
-def switch(call: str, indent: str, otherwise: str) -> list[str]:
-    """Source lines of ``if op == 0: <call of kind 0> elif ...`` over KINDS, then ``else:
-    otherwise``. ``call`` names the kind's function as {fn} (bound to ``_fn{code}``)."""
+def switch(call: str, indent: str, otherwise: str, codes=None) -> list[str]:
+    """Source lines of ``if op == c0: <call of kind c0> elif ...`` over the op codes ``codes``
+    (default: every kind), then ``else: otherwise``. ``call`` names the kind's function as {fn}
+    (bound to ``_fn{code}``)."""
     lines = []
-    for code in range(len(KINDS)):
-        lines += [f"{indent}{'if' if code == 0 else 'elif'} op == {code}:",
+    for i, code in enumerate(range(len(KINDS)) if codes is None else codes):
+        lines += [f"{indent}{'if' if i == 0 else 'elif'} op == {code}:",
                   f"{indent}    {call.format(fn=f'_fn{code}')}"]
     return lines + [f"{indent}else:", f"{indent}    {otherwise}"]
-
-
-def generate(source: str, functions: dict, module: dict, name: str):
-    """Compile the generated ``source`` as if written in ``module`` (its globals, its file: so
-    Numba can cache what calls it) with ``functions`` bound, and return ``name`` from it."""
-    namespace = {**module, **functions}
-    exec(compile(source, module["__file__"], "exec"), namespace)
-    return namespace[name]
-

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.activations import activation_backward, activation_forward
+from kernels.activations import activation_backward, activation_forward, backward_for, forward_for
 from kernels.codes import ACTIVATIONS, ARG_BETA, ARG_GAMMA, COL_CODE
 from kernels.gradcheck import Case, away_from_zero
 from kernels.jit import inline_kernel
 from kernels.layers.base import LayerKind, Layout, check
+from kernels.specialize import PerVariant
 
 
 @dataclass(frozen=True)
@@ -39,17 +40,17 @@ def _coefficients(arg, dtype):
     return dtype.type(arg[ARG_BETA]), dtype.type(arg[ARG_GAMMA])
 
 
-@inline_kernel
+@PerVariant.template(inline_kernel)
 def forward(row, arg, params, buffers, x, y, cache, icache, scratch, capacity, rows, training, seed, step, layer):
     beta, gamma = _coefficients(arg, x.dtype)
-    activation_forward(row[COL_CODE], beta, gamma, x, y)
+    forward_for(row[COL_CODE], beta, gamma, x, y)
 
 
-@inline_kernel
+@PerVariant.template(inline_kernel)
 def backward(row, arg, params, grads, buffers, x, y, dy, dx, cache, icache, scratch, capacity, rows, training,
              first):
     beta, gamma = _coefficients(arg, x.dtype)
-    activation_backward(row[COL_CODE], beta, gamma, dy, x, y, dx)
+    backward_for(row[COL_CODE], beta, gamma, dy, x, y, dx)
 
 
 def parse(token: str, activation: str | None = None) -> Activation | None:
@@ -89,4 +90,5 @@ def cases(rng) -> list[Case]:
 
 
 KIND = LayerKind("activation", Activation, layout, forward, backward, "kernels.cuda.activations", parse, cases,
-                 tokens="relu, tanh, prelu:0.05, silu:1:2, ...: an activation with optional β and γ")
+                 tokens="relu, tanh, prelu:0.05, silu:1:2, ...: an activation with optional β and γ",
+                 activation=lambda spec: spec.name)

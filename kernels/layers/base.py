@@ -67,7 +67,9 @@ class Layout:
 class LayerKind:
     """A layer kind (module docstring). activated: the model spec inserts the default activation
     after its token (dense, conv); tokens: its spec tokens with examples, for the message of a
-    spec that cannot be read."""
+    spec that cannot be read; activation: the name of the activation a spec of the kind applies
+    (its COL_CODE: the activation's code, part of the plan's variant, kernels.specialize), or
+    None. ``forward`` and ``backward`` may be PerVariant."""
 
     name: str
     spec: type
@@ -79,6 +81,7 @@ class LayerKind:
     cases: Callable
     tokens: str
     activated: bool = False
+    activation: Callable | None = None
 
 
 def check(condition: bool, message: str) -> None:

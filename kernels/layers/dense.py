@@ -41,22 +41,23 @@ def offsets(off, n_in, n_out, bias):
 
 
 @inline_kernel
-def _views(row, params):
+def views(row, params):
+    """(W, b) of the dense layer of plan row ``row`` as views of params (or of grads)."""
     w_at, b_at, n_b = offsets(row[COL_P_OFF], row[COL_IN_DIM], row[COL_OUT_DIM], row[COL_BIAS])
     return matrix(params, w_at, row[COL_IN_DIM], row[COL_OUT_DIM]), vector(params, b_at, n_b)
 
 
 @inline_kernel
 def forward(row, arg, params, buffers, x, y, cache, icache, scratch, capacity, rows, training, seed, step, layer):
-    w, b = _views(row, params)
+    w, b = views(row, params)
     dense_forward(x, w, b, y)
 
 
 @inline_kernel
 def backward(row, arg, params, grads, buffers, x, y, dy, dx, cache, icache, scratch, capacity, rows, training,
              first):
-    w, _ = _views(row, params)
-    dw, db = _views(row, grads)
+    w, _ = views(row, params)
+    dw, db = views(row, grads)
     dense_backward(dy, x, w, dx, dw, db)
 
 

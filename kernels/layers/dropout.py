@@ -15,7 +15,7 @@ from kernels.gradcheck import Case
 from kernels.jit import kernel
 from kernels.layers.base import LayerKind, Layout, check, width
 from kernels.random import stream_key
-from kernels.views import block
+from kernels.views import block, copy
 
 _TOKEN = re.compile(r"dropout(\d+(?:\.\d*)?(?:e-?\d+)?)")
 
@@ -38,7 +38,7 @@ def forward(row, arg, params, buffers, x, y, cache, icache, scratch, capacity, r
         mask = block(cache, capacity, row[COL_CACHE_OFF], rows, row[COL_IN_DIM])
         dropout_forward(x.dtype.type(arg[ARG_RATE]), stream_key(seed, step, layer), x, mask, y)
     else:
-        y[:, :] = x
+        copy(x, y)
 
 
 @kernel

@@ -7,12 +7,13 @@ Spec token ``res64``: 64 hidden units, with the model's default activation insid
 import re
 from dataclasses import dataclass
 
-from kernels.activations import activation_backward, activation_forward
+from kernels.activations import backward_for, forward_for
 from kernels.codes import ACTIVATIONS, ARG_BETA, ARG_GAMMA, COL_CACHE_OFF, COL_CODE, COL_HIDDEN, COL_IN_DIM, COL_P_OFF
 from kernels.dense import dense_backward, dense_forward
 from kernels.gradcheck import Case
 from kernels.jit import inline_kernel, kernel
 from kernels.layers.base import Block, LayerKind, Layout, check, width
+from kernels.specialize import PerVariant
 from kernels.views import block, matrix, vector
 
 
@@ -57,17 +58,17 @@ def _hidden(row, cache, capacity, rows, part):
     return block(cache, capacity, row[COL_CACHE_OFF] + part * h, rows, h)
 
 
-@kernel
+@PerVariant.template(kernel)
 def forward(row, arg, params, buffers, x, y, cache, icache, scratch, capacity, rows, training, seed, step, layer):
     w1, b, w2 = _views(row, params)
     z, a = _hidden(row, cache, capacity, rows, 0), _hidden(row, cache, capacity, rows, 1)
     dense_forward(x, w1, b, z)
-    activation_forward(row[COL_CODE], x.dtype.type(arg[ARG_BETA]), x.dtype.type(arg[ARG_GAMMA]), z, a)
+    forward_for(row[COL_CODE], x.dtype.type(arg[ARG_BETA]), x.dtype.type(arg[ARG_GAMMA]), z, a)
     dense_forward(a, w2, b[:0], y)
     y += x
 
 
-@kernel
+@PerVariant.template(kernel)
 def backward(row, arg, params, grads, buffers, x, y, dy, dx, cache, icache, scratch, capacity, rows, training,
              first):
     w1, _, w2 = _views(row, params)
@@ -75,7 +76,7 @@ def backward(row, arg, params, grads, buffers, x, y, dy, dx, cache, icache, scra
     z, a = _hidden(row, cache, capacity, rows, 0), _hidden(row, cache, capacity, rows, 1)
     dz = _hidden(row, cache, capacity, rows, 2)
     dense_backward(dy, a, w2, dz, dw2, db[:0])  # dz holds ∂L/∂σ(z) here
-    activation_backward(row[COL_CODE], x.dtype.type(arg[ARG_BETA]), x.dtype.type(arg[ARG_GAMMA]), dz, z, a, dz)
+    backward_for(row[COL_CODE], x.dtype.type(arg[ARG_BETA]), x.dtype.type(arg[ARG_GAMMA]), dz, z, a, dz)
     dense_backward(dz, x, w1, dx, dw1, db)
     if not first:
         dx += dy
@@ -95,4 +96,4 @@ def cases(rng) -> list[Case]:
 
 
 KIND = LayerKind("residual", Residual, layout, forward, backward, "kernels.cuda.residual", parse, cases,
-                 tokens="res64: residual block with 64 hidden units and the default activation")
+                 tokens="res64: residual block with 64 hidden units and the default activation", activation=lambda spec: spec.activation)
