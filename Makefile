@@ -39,6 +39,7 @@ bench: $(BIN)/runner
 	$(BIN)/python benchmarks/bench_batch_size.py
 	$(BIN)/python benchmarks/bench_kernels.py
 	$(BIN)/python benchmarks/bench_report.py
+	$(BIN)/python benchmarks/bench_compile.py
 
 bench-cuda: $(BIN)/runner  # needs an NVIDIA GPU
 	$(BIN)/pip install --quiet -e '.[cuda]'

@@ -8,12 +8,12 @@ plan of a single dense layer; it is the composition dense_forward, loss_backward
 dense_backward summed in another order.
 """
 from kernels.dense import row_product
-from kernels.jit import kernel
+from kernels.jit import inline_kernel
 from kernels.losses import loss_scale, row_gradient
 from kernels.views import row
 
 
-@kernel
+@inline_kernel
 def dense_loss_gradient(code, x, y, index, start, rows, w, b, dw, db, scratch):
     """Gradient of the loss ``code`` (kernels.losses) of p = x W + b on the batch of samples
     index[start : start + rows] of (x, y), in the layer's layout (kernels.dense).

@@ -32,7 +32,7 @@ from kernels.codes import (
     OPT_RMSPROP,
     OPT_SGD,
 )
-from kernels.jit import inline_kernel, kernel
+from kernels.jit import inline_kernel
 
 
 @inline_kernel
@@ -75,7 +75,7 @@ def update(code, lr, beta1, beta2, eps, c1, c2, w, g, m, s):
     raise ValueError("unknown optimizer code")
 
 
-@kernel
+@inline_kernel
 def optimizer_step(code, hyper, lr, t, params, grads, state):
     """One update of params (P,) in place by optimizer ``code`` (kernels.codes.OPT_*).
 

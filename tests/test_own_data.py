@@ -8,8 +8,9 @@ from typer.testing import CliRunner
 from experiments.datasets import load_dataset
 from experiments.training import Hyper, fit
 from kernels import codes, engine, records
-from kernels.layers import KINDS
-from kernels.plan import Activation, Dense, build_plan
+from kernels.layers import KINDS, OP_CODES
+from kernels.plan import Activation, Conv, Dense, build_plan
+from kernels.specialize import variant_of
 from runner.cli import app
 
 RNG = np.random.default_rng(0)
@@ -210,14 +211,17 @@ def test_engine_entry_points_check_their_arguments():
         engine.loss_and_gradient(PLAN.net, codes.LOSS_MSE, params, buffers, x, y, np.zeros(36))
 
 
-def test_an_op_code_no_walk_handles_raises_from_compiled_code():
-    """Past the guard (kernels.guard), the generated walks' ``else`` still fails: no silent gap."""
+@pytest.mark.parametrize("op", [len(KINDS), OP_CODES[Conv]])
+def test_an_op_code_the_variant_does_not_hold_raises_from_compiled_code(op):
+    """Past the guard (kernels.guard), the generated walks' ``else`` still fails: no silent gap,
+    for an op code no kind handles and for a kind the compiled variant does not hold."""
+    variant = variant_of(PLAN.net.table)
     bad_op = PLAN.net.table.copy()
-    bad_op[1, codes.COL_OP] = len(KINDS)
+    bad_op[1, codes.COL_OP] = op
     x, y = RNG.standard_normal((10, 4)), RNG.standard_normal((10, 2))
     params = PLAN.init_params(RNG, np.float64)
-    with pytest.raises(ValueError, match="no layer kind handles"):
-        engine._loss_and_gradient(PLAN.net._replace(table=bad_op), codes.LOSS_MSE, params, np.zeros(0), x, y,
-                                  np.empty_like(params), False)
-    with pytest.raises(ValueError, match="no layer kind handles"):
-        engine._predict(PLAN.net._replace(table=bad_op), params, np.zeros(0), x, np.empty_like(y))
+    with pytest.raises(ValueError, match="its kind set does not hold"):
+        engine._loss_and_gradient[variant](PLAN.net._replace(table=bad_op), codes.LOSS_MSE, params, np.zeros(0), x,
+                                           y, np.empty_like(params), False)
+    with pytest.raises(ValueError, match="its kind set does not hold"):
+        engine._predict[variant](PLAN.net._replace(table=bad_op), params, np.zeros(0), x, np.empty_like(y))

@@ -1,0 +1,136 @@
+"""Benchmark: the cold start. Each case is a whole command, run first with an empty Numba cache
+(a new machine, node, Numba version or kernel edit) and then again with the cache it filled,
+in the same script, so every cold figure stands next to its warm one. Wall seconds from
+process start to exit; the machine should be otherwise idle.
+
+Cases (the goals of issue 21 in brackets):
+- one batch-size run, one worker, float64 and float32 [cold <= 8 s each];
+- one run of the digits CNN conv8x3p1-pool2-conv16x3p1-pool2-dense64 [<= 15 s];
+- ``runner warm batch-size --grid dtype=float64,float32`` [<= 15 s];
+- ``make run``'s two commands (the default batch-size sweep, 13 runs, and its report) [<= 45 s].
+
+``--profile SPEC`` instead compiles one model (``linear``: the batch-size model, or a digits
+model spec) with an empty cache and lists where the compile went, per compiled function,
+exclusive and inclusive seconds (Numba's compile events).
+
+Measured on the project's 2-core machine (see the README for the table of every case):
+- Before (efca45b): one batch-size run 58.6 s cold; the walks held every layer kind and every
+  activation, so a one-layer linear model compiled convolution, pooling, batch norm and
+  dropout (113 functions). Per variant (kernels.specialize): 6.1 s to compile the fused linear
+  engine (23 functions), 27.5 s the digits CNN (from 31.9 s with every activation in it).
+- Inlining: Numba-IR inlining (``inline="always"``) against plain calls that LLVM may inline,
+  for every helper at once: 17.7 s against 18.6 s for a dense model, the same within noise;
+  the walks as separate kernels instead of inlined: 32.7 s against 27.5 s for the CNN (each
+  compiled function re-optimizes and re-emits the code it links in). Optimizer, loss and
+  fused-gradient dispatch as separate kernels: 13.3 s against 15.1 s (dense, walks still
+  compiled). Kept: walks and layer wrappers inlined, the loss's forward and backward as
+  kernels; the optimizer step and the fused gradient stay inlined (called every step: as
+  kernels, b = 1 on the fused path looked slower, within this machine's noise).
+- NumPy slice assignment between arrays in compiled code (``a[:, :] = b``) compiles its
+  shape-error formatting: 4.0 s in a fresh process for a one-line function; replaced by
+  element loops (kernels.views.copy).
+- LLVM's share: with NUMBA_OPT=0 the CNN compiles in 19.0 s against 27.5 s; the rest is
+  Numba's type inference and lowering.
+
+Run with ``python benchmarks/bench_compile.py`` (``make bench`` runs it too). Nothing is asserted.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RUNNER = str(Path(sys.executable).with_name("runner"))
+CNN = "conv8x3p1-pool2-conv16x3p1-pool2-dense64"
+
+
+def cases(out: Path) -> list[tuple[str, list[list[str]]]]:
+    one = ["sweep", "batch-size", "--grid", "batch_size=64", "--grid", "epochs=1", "--workers", "1", "--force"]
+    return [
+        ("one batch-size run, float64", [[RUNNER, *one, "--out", str(out / "b64")]]),
+        ("one batch-size run, float32", [[RUNNER, *one, "--grid", "dtype=float32", "--out", str(out / "b32")]]),
+        ("one digits CNN run", [[RUNNER, "sweep", "digits", "--grid", f"model={CNN}", "--grid", "epochs=1",
+                                 "--workers", "1", "--force", "--out", str(out / "cnn")]]),
+        ("runner warm batch-size, both dtypes", [[RUNNER, "warm", "batch-size", "--grid", "dtype=float64,float32"]]),
+        ("make run (sweep + report)", [[RUNNER, "sweep", "batch-size", "--force", "--out", str(out / "run")],
+                                       [RUNNER, "report", str(out / "run")]]),
+    ]
+
+
+def timed(commands: list[list[str]], cache: Path) -> float:
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    t0 = time.perf_counter()
+    for command in commands:
+        done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed: {done.stderr.strip()}")
+    return time.perf_counter() - t0
+
+
+def bench(only: str | None) -> None:
+    out = Path(tempfile.mkdtemp())
+    print(f"{'case':40} {'cold s':>8} {'warm s':>8}")
+    for k, (name, commands) in enumerate(cases(out)):
+        if only and only not in name:
+            continue
+        cache = out / f"cache{k}"  # empty: a cold start
+        cold, warm = timed(commands, cache), timed(commands, cache)
+        print(f"{name:40} {cold:8.1f} {warm:8.1f}", flush=True)
+
+
+def profile(spec: str, dtype: str) -> None:
+    """Compile one model's engine in this process (run with an empty NUMBA_CACHE_DIR) and list
+    the compiled functions by exclusive time."""
+    from collections import Counter
+
+    from numba.core import event
+
+    inclusive, exclusive, stack = Counter(), Counter(), []
+
+    class Listener(event.Listener):
+        def on_start(self, ev):
+            stack.append([time.perf_counter(), 0.0])
+
+        def on_end(self, ev):
+            fn = ev.data["dispatcher"].py_func
+            start, children = stack.pop()
+            took = time.perf_counter() - start
+            name = f"{fn.__module__}.{fn.__qualname__}"
+            inclusive[name] += took
+            exclusive[name] += took - children
+            if stack:
+                stack[-1][1] += took
+
+    from experiments.models import parse_model
+    from kernels.engine import prepare
+    from kernels.plan import Dense
+    from kernels.specialize import variant_of_layers
+
+    layers = [Dense(64, bias=False)] if spec == "linear" else parse_model(spec, "relu") + [Dense(10)]
+    event.register("numba:compile", Listener())
+    t0 = time.perf_counter()
+    prepare(variant_of_layers(layers), dtype)
+    print(f"{spec} {dtype}: {time.perf_counter() - t0:.1f} s, {len(exclusive)} functions compiled")
+    for name, seconds in exclusive.most_common(25):
+        print(f"{seconds:7.2f} s exclusive {inclusive[name]:7.2f} s inclusive  {name}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", help="run the cases whose name contains this")
+    parser.add_argument("--profile", metavar="SPEC", help="profile the compile of one model instead")
+    parser.add_argument("--dtype", default="float64", help="dtype of --profile")
+    args = parser.parse_args()
+    if args.profile:
+        os.environ.setdefault("NUMBA_CACHE_DIR", tempfile.mkdtemp())
+        if os.listdir(os.environ["NUMBA_CACHE_DIR"]):
+            raise SystemExit("--profile needs an empty NUMBA_CACHE_DIR (unset: a new one is made)")
+        profile(args.profile, args.dtype)
+    else:
+        bench(args.only)
+
+
+if __name__ == "__main__":
+    main()
