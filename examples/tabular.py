@@ -30,6 +30,11 @@ from kernels.plan import Dense, build_plan
 WINE = Path(__file__).with_name("wine.csv")
 
 
+def _layers(config: dict, n_classes: int = 1) -> list:
+    """The hidden layers of ``config`` and a dense output layer of ``n_classes``."""
+    return parse_model(config["hidden"]) + [Dense(n_classes)]
+
+
 class TabularStudy(Study):
     name = "tabular"
     title = "An MLP classifier on a CSV table (example plug-in study)"
@@ -53,21 +58,21 @@ class TabularStudy(Study):
         """Resolve the data path and check the data, the model and the batch before any run."""
         config = {**config, "data": str(Path(config["data"] or WINE).resolve())}
         data = load_dataset(config["data"], config["target"])
-        build_plan(data.shape, parse_model(config["hidden"]) + [Dense(data.n_classes)])
+        build_plan(data.shape, _layers(config, data.n_classes))
         if config["batch_size"] > len(data.x_train):
             raise ValueError(f"batch_size {config['batch_size']} is more than the {len(data.x_train)} training rows")
         return config
 
     def engines(self, config: dict) -> set:
         """The engine that ``fit`` compiles: the sweep prepares it once, before its workers."""
-        return engine_for(parse_model(config["hidden"]) + [Dense(1)], np.float64)
+        return engine_for(_layers(config), np.float64)
 
     def run(self, config: dict, seed: int) -> RunOutput:
         data = load_dataset(config["data"], config["target"])
         mean, std = data.x_train.mean(axis=0), data.x_train.std(axis=0) + 1e-12
         x, x_test = (data.x_train - mean) / std, (data.x_test - mean) / std
         y, y_test = one_hot(data.y_train, data.n_classes), one_hot(data.y_test, data.n_classes)
-        plan = build_plan(data.shape, parse_model(config["hidden"]) + [Dense(data.n_classes)])
+        plan = build_plan(data.shape, _layers(config, data.n_classes))
         params = plan.init_params(stream(seed, INIT), np.float64)
         result = fit(x, y, plan, params, loss="softmax-ce", optimizer=config["optimizer"],
                      hyper=Hyper(lr=config["lr"], l2=config["l2"]), epochs=config["epochs"],

@@ -264,7 +264,7 @@ class LCurveDepth(Study):
             x = grid(config["delta"], config["stop"])
             y_true, y_train, y_test = (y[:, None] for y in make_data(x, seed))
             xs = x_test = x[:, None]
-        plan = build_plan(xs.shape[1], self._layers(config)[:-1] + [Dense(y_train.shape[1])])
+        plan = build_plan(xs.shape[1], self._layers(config, y_train.shape[1]))
         params = plan.init_params(stream(seed, INIT), np.float64)
         result = fit(xs, y_train, plan, params, loss="mse", optimizer="adam", hyper=Hyper(lr=config["lr"]),
                      epochs=config["epochs"], batch_size=len(xs), seed=seed, test_set=(x_test, y_test))
@@ -283,11 +283,12 @@ class LCurveDepth(Study):
                          diverged_epoch=diverged)
 
     @staticmethod
-    def _layers(config: dict) -> list:
+    def _layers(config: dict, n_out: int = 1) -> list:
+        """The MLP of ``depth`` hidden layers, with ``n_out`` outputs."""
         layers = []
         for _ in range(config["depth"]):
             layers += [Dense(config["width"]), Activation(config["activation"])]
-        return layers + [Dense(1)]
+        return layers + [Dense(n_out)]
 
     def engines(self, config: dict) -> set:
         if config["data"] == "digits":

@@ -8,9 +8,8 @@ import numpy as np
 
 from experiments.study import Param, at_least, positive
 from kernels import codes, engine, records
-from kernels.layers import KINDS
 from kernels.plan import Plan
-from kernels.specialize import ACTIVATION_NAMES, Variant, variant_of_layers
+from kernels.specialize import Variant, variant_of_layers
 
 EVAL_ROWS = 1024  # chunk size of the monitor evaluation at the end of each epoch
 DIVERGE_FACTOR = 10.0  # a run diverged when its training loss exceeds this × its initial loss
@@ -180,10 +179,11 @@ class Engine(NamedTuple):
     dtype: str
 
     def label(self) -> str:
-        """``float64 dense+activation(relu)``: the dtype and what the plan holds."""
-        kinds = "+".join(KINDS[code].name for code in self.variant.kinds)
-        acts = ",".join(ACTIVATION_NAMES[code] for code in self.variant.activations)
-        return f"{self.dtype} {kinds}{'(fused)' if self.variant.fused else ''}{f' ({acts})' if acts else ''}"
+        """``float64 dense+activation (relu)``: the dtype and what the plan holds."""
+        kinds, activations = self.variant.names()
+        fused = "(fused)" if self.variant.fused else ""
+        uses = f" ({','.join(activations)})" if activations else ""
+        return f"{self.dtype} {'+'.join(kinds)}{fused}{uses}"
 
 
 def engine_for(layers: list, dtype, target: str = "cpu") -> set:

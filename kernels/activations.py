@@ -39,7 +39,7 @@ from kernels.codes import (
     ACT_THRESHOLD,
 )
 from kernels.jit import inline_kernel, kernel
-from kernels.specialize import ACTIVATION_NAMES, PerVariant, generate
+from kernels.specialize import ACTIVATION_NAMES, PerVariant, branches, generate
 
 
 @inline_kernel
@@ -145,10 +145,9 @@ def _dispatch(header: str, call: str, name: str) -> PerVariant:
     """The kernel ``header`` with one branch ``call`` per activation code of a variant."""
 
     def make(codes, function_name):
-        lines = [header.format(name=function_name)]
-        for i, code in enumerate(codes):
-            lines += [f"    {'if' if i == 0 else 'elif'} code == {code}:", f"        {call.format(code=code)}"]
-        lines += ["    else:", "        raise ValueError('an activation code that the variant does not hold')"]
+        lines = [header.format(name=function_name),
+                 *branches("code", codes, lambda code: call.format(code=code), "    ",
+                           "raise ValueError('an activation code that the variant does not hold')")]
         return generate("\n".join(lines), {}, globals(), function_name)
 
     return PerVariant(make, name, kernel, key=attrgetter("activations"),

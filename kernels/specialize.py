@@ -46,11 +46,15 @@ class Variant(NamedTuple):
     fused: bool = False
     activations: tuple[int, ...] = ()
 
+    def names(self) -> tuple[list[str], list[str]]:
+        """(names of its layer kinds, names of its activations), in code order."""
+        kinds = _kinds()
+        return [kinds[code].name for code in self.kinds], [ACTIVATION_NAMES[code] for code in self.activations]
+
     def suffix(self) -> str:
         """The variant in a compiled function's name: ``dense_activation_relu``, ``dense_fused``."""
-        kinds = _kinds()
-        return "_".join([kinds[code].name for code in self.kinds] + ["fused"] * self.fused
-                        + [ACTIVATION_NAMES[code] for code in self.activations])
+        kinds, activations = self.names()
+        return "_".join(kinds + ["fused"] * self.fused + activations)
 
     def check(self) -> None:
         """ValueError unless kinds and activations are sorted, distinct codes (and a fused
@@ -62,13 +66,17 @@ class Variant(NamedTuple):
             raise ValueError(f"not a variant of a plan: {self}")
 
 
+def _variant(ops: list[int], activations: set[int]) -> Variant:
+    """The Variant of a plan whose layers have the op codes ``ops`` and use ``activations``."""
+    fused = len(ops) == 1 and _kinds()[ops[0]].name == "dense"
+    return Variant(tuple(sorted(set(ops))), fused, tuple(sorted(activations)))
+
+
 def variant_of(table) -> Variant:
     """The variant of a plan table (L, N_COLS)."""
     kinds = _kinds()
     ops = [int(op) for op in table[:, COL_OP]]
-    activations = {int(row[COL_CODE]) for op, row in zip(ops, table) if kinds[op].activation is not None}
-    fused = len(ops) == 1 and kinds[ops[0]].name == "dense"
-    return Variant(tuple(sorted(set(ops))), fused, tuple(sorted(activations)))
+    return _variant(ops, {int(row[COL_CODE]) for op, row in zip(ops, table) if kinds[op].activation is not None})
 
 
 def variant_of_layers(layers: list) -> Variant:
@@ -82,8 +90,7 @@ def variant_of_layers(layers: list) -> Variant:
         ops.append(op)
         if kind.activation is not None:
             activations.add(ACTIVATIONS[kind.activation(layer)][0])
-    fused = len(ops) == 1 and _kinds()[ops[0]].name == "dense"
-    return Variant(tuple(sorted(set(ops))), fused, tuple(sorted(activations)))
+    return _variant(ops, activations)
 
 
 def generate(source: str, functions: dict, module: dict, name: str):
@@ -92,6 +99,15 @@ def generate(source: str, functions: dict, module: dict, name: str):
     namespace = {**module, **functions}
     exec(compile(source, module["__file__"], "exec"), namespace)  # our own source text, never data
     return namespace[name]
+
+
+def branches(variable: str, codes, line: Callable[[int], str], indent: str, otherwise: str) -> list[str]:
+    """Source lines of ``if variable == c0: line(c0) elif ...`` over ``codes``, then ``else:
+    otherwise``: the dispatch of generated walks and loops."""
+    lines = []
+    for i, code in enumerate(codes):
+        lines += [f"{indent}{'if' if i == 0 else 'elif'} {variable} == {code}:", f"{indent}    {line(code)}"]
+    return lines + [f"{indent}else:", f"{indent}    {otherwise}"]
 
 
 def bound(function, variant: "Variant"):
@@ -126,8 +142,10 @@ class PerVariant:
         return wrap
 
     def __getitem__(self, variant: Variant):
-        variant.check()
-        return self.of(self.key(variant))
+        key = self.key(variant)
+        if key not in self._dispatchers:
+            variant.check()
+        return self.of(key)
 
     def of(self, key):
         """The dispatcher for ``key`` (the part of a variant this function depends on)."""

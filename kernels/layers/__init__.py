@@ -7,6 +7,7 @@ kind is writing its module and adding it here; no walk is edited.
 """
 from kernels.layers import activation, batchnorm, conv, dense, dropout, pool, residual
 from kernels.layers.base import LayerKind
+from kernels.specialize import branches
 
 KINDS: tuple[LayerKind, ...] = (dense.KIND, activation.KIND, conv.KIND, pool.KIND, dropout.KIND, residual.KIND,
                                 batchnorm.KIND)
@@ -26,8 +27,5 @@ def switch(call: str, indent: str, otherwise: str, codes=None) -> list[str]:
     """Source lines of ``if op == c0: <call of kind c0> elif ...`` over the op codes ``codes``
     (default: every kind), then ``else: otherwise``. ``call`` names the kind's function as {fn}
     (bound to ``_fn{code}``)."""
-    lines = []
-    for i, code in enumerate(range(len(KINDS)) if codes is None else codes):
-        lines += [f"{indent}{'if' if i == 0 else 'elif'} op == {code}:",
-                  f"{indent}    {call.format(fn=f'_fn{code}')}"]
-    return lines + [f"{indent}else:", f"{indent}    {otherwise}"]
+    return branches("op", range(len(KINDS)) if codes is None else codes, lambda code: call.format(fn=f"_fn{code}"),
+                    indent, otherwise)

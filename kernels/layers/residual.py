@@ -96,4 +96,5 @@ def cases(rng) -> list[Case]:
 
 
 KIND = LayerKind("residual", Residual, layout, forward, backward, "kernels.cuda.residual", parse, cases,
-                 tokens="res64: residual block with 64 hidden units and the default activation", activation=lambda spec: spec.activation)
+                 tokens="res64: residual block with 64 hidden units and the default activation",
+                 activation=lambda spec: spec.activation)
