@@ -163,13 +163,22 @@ def sweep(
         help="Refuse a sweep of more runs than this [default: 100000].", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs; run nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Rerun runs whose results exist.")] = False,
+    run_timeout: Annotated[float | None, typer.Option(
+        help="Stop a run after this many seconds: it becomes a failed row ('timed out after ...'), its "
+             "worker is replaced and the sweep goes on [default: no limit; local executor only].",
+        show_default=False)] = None,
+    fail_on_diverged: Annotated[bool, typer.Option(
+        "--fail-on-diverged", help="Exit with code 1 when a run diverged, too.")] = False,
 ) -> None:
-    """Run a study's grid. Finished runs are skipped; exit code 0 only if every run is ok.
+    """Run a study's grid. Finished runs (ok or diverged) are skipped, failed ones retried.
 
     Example: runner sweep batch-size --grid batch_size=1,32,full --grid lr=1e-3:1e-1:log3 --seeds 2
 
-    Ctrl-C stops after keeping every finished run (exit code 130); rerunning the same command
-    resumes.
+    Exit codes, the same for a sweep and its resume: 0 when every run of the sweep (of its
+    shard) ended ok or diverged (divergence is a result; --fail-on-diverged makes it 1), 1 when
+    a run failed or the results could not be written, 2 for bad input, 130 on Ctrl-C, 143 on
+    SIGTERM (SLURM's time limit, scancel), 129 on SIGHUP. An interrupted sweep keeps every
+    finished run; rerunning the same command resumes.
     """
     from runner.pool import pin_threads, start_fork_server
 
@@ -197,7 +206,10 @@ def sweep(
         fail(f"--executor must be local or dask, got {executor!r}")
     if scheduler and executor != "dask":
         fail("--scheduler needs --executor dask")
-    local_pool = executor == "local" and workers > 1 and not dry_run
+    if run_timeout is not None and not (run_timeout > 0 and executor == "local"):
+        fail(f"--run-timeout must be > 0 seconds, got {run_timeout:g}" if executor == "local"
+             else "--run-timeout needs --executor local (a Dask task cannot be stopped midway)")
+    local_pool = executor == "local" and (workers > 1 or run_timeout is not None) and not dry_run
     if local_pool:
         start_fork_server()
     from runner.grid import MAX_RUNS, GridError, expand, parse_grid, parse_shard, shard_from_slurm
@@ -219,15 +231,18 @@ def sweep(
     if from_manifest is not None:
         _check_same_sweep(from_manifest, specs)
     pool = None
-    if local_pool and len(specs) > 1:
+    if local_pool and (len(specs) > 1 or run_timeout is not None):
         from runner.pool import Pool
 
-        pool = Pool(min(workers, len(specs)))
+        pool = Pool(min(workers, len(specs)), run_timeout)
     try:
-        run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, scheduler, dry_run, force, pool)
+        outcomes = run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, scheduler, dry_run, force, pool)
     finally:
         if pool is not None:
             pool.close()
+    failed = {"failed"} | ({"diverged"} if fail_on_diverged else set())
+    if failed & set(outcomes.values()):
+        raise typer.Exit(1)
 
 
 def _merge_config(path: Path, options: dict, grid: list[str]) -> tuple[dict, list[str]]:
@@ -287,9 +302,12 @@ def _check_same_sweep(path: Path, specs: list) -> None:
              "parameters changed since")
 
 
-def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, scheduler, dry_run, force, pool) -> None:
-    """The part of ``sweep`` after its arguments are checked (see there)."""
+def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, scheduler, dry_run, force,
+              pool) -> dict[str, str]:
+    """The part of ``sweep`` after its arguments are checked (see there); returns run id ->
+    status of every run of the sweep's shard that has one now (none for a dry run)."""
     from results.store import run_statuses, studies_in, write_manifest
+    from runner.console import exit_code
     from runner.grid import shard as select_shard
     from runner.grid import sweep_id
 
@@ -314,8 +332,9 @@ def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, schedule
             state = statuses.get(s.run_id, "todo") if s in todo else "done"
             params = " ".join(f"{k}={s.config[k]}" for k in varying)
             typer.echo(f"  {s.run_id}  seed={s.seed} {params}  [{state}]")
-        return
+        return {}
     counts = {"ok": 0, "diverged": 0, "failed": 0}
+    outcomes = {s.run_id: statuses[s.run_id] for s in mine if s.run_id in statuses}
     try:
         try:
             write_manifest(out, {"sweep_id": sid, "study": chosen.name, "study_ref": chosen.reference, "grid": grid,
@@ -323,11 +342,12 @@ def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, schedule
                                  "run_ids": sorted(s.run_id for s in specs), "command": sys.argv})
         except OSError as err:
             raise WriteError from err
-        execute(chosen, todo, sid, out, workers, counts, executor, scheduler, pool)
-    except KeyboardInterrupt:
-        kept = sum(counts.values())
-        typer.echo(f"interrupted: kept the {kept} finished runs; run the same command again to resume", err=True)
-        raise typer.Exit(130) from None
+        execute(chosen, todo, sid, out, workers, outcomes, counts, executor, scheduler, pool)
+    except KeyboardInterrupt as stop:
+        how = "interrupted" if exit_code(stop) == 130 else f"stopped by {stop}"
+        typer.echo(f"{how}: kept the {sum(counts.values())} finished runs; run the same command again to resume",
+                   err=True)
+        raise typer.Exit(exit_code(stop)) from None
     except WriteError as err:  # a full disk, a file system gone: the written runs are whole and kept
         cause = err.__cause__
         typer.echo(f"error: cannot write to {out}: {cause.strerror or cause}; kept the {sum(counts.values())} "
@@ -335,8 +355,7 @@ def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, schedule
         raise typer.Exit(1) from None
     say(f"{len(todo)} runs: " + ", ".join(f"{counts[k]} {k}" for k in ("ok", "diverged", "failed"))
         + f". Results: {out}/runs, {out}/curves. Report: runner report {out}")
-    if counts["diverged"] or counts["failed"]:
-        raise typer.Exit(1)
+    return outcomes
 
 
 def resolved_grid(specs: list) -> dict:
@@ -344,10 +363,10 @@ def resolved_grid(specs: list) -> dict:
     return {key: list(dict.fromkeys(s.config[key] for s in specs)) for key in specs[0].config}
 
 
-def execute(study, todo: list, sid: str, out: Path, workers: int, counts: dict,
+def execute(study, todo: list, sid: str, out: Path, workers: int, outcomes: dict, counts: dict,
             executor: str = "local", scheduler: str | None = None, pool=None) -> None:
-    """Run ``todo`` of ``study``, writing each run as it finishes (counted in ``counts``);
-    show progress."""
+    """Run ``todo`` of ``study``, writing each run as it finishes (its status in
+    ``outcomes[run_id]``, counted in ``counts``); show progress."""
     from results.store import write_run
     from runner.compile import needed, prepare
     from runner.execute import run_dask, run_local
@@ -368,6 +387,7 @@ def execute(study, todo: list, sid: str, out: Path, workers: int, counts: dict,
             write_run(out, study, row, curves)
         except OSError as err:
             raise WriteError from err
+        outcomes[row["run_id"]] = row["status"]
         counts[row["status"]] += 1
 
     if sys.stderr.isatty():

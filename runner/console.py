@@ -1,21 +1,64 @@
-"""The ``runner`` console script: a Ctrl-C while the command line is still loading exits
-with code 130 and prints nothing (once loaded, Typer turns Ctrl-C into exit code 130 too), and
-one that arrives after the command has ended is ignored, so the exit keeps the command's code
-(Python would otherwise end its shutdown by killing itself with SIGINT)."""
+"""The ``runner`` console script, and how it stops on a signal.
+
+SIGINT (Ctrl-C), SIGTERM (what SLURM sends at a time limit, on ``scancel`` and, with the
+generated scripts' ``--signal``, shortly before the limit) and SIGHUP (a closed terminal) all
+stop a command the same way: the handler raises :class:`Interrupted`, a KeyboardInterrupt
+that carries the exit code 128 + signal number (130, 143, 129). ``runner sweep`` catches it,
+keeps every finished run, removes its temporary files, kills its workers and prints one line.
+
+The handlers are installed before anything else is imported, so the window in which a signal
+could meet Python's default handler (and a traceback) is closed: a signal while the command
+line loads exits quietly with its code. Once the command has ended (its SystemExit is on its
+way out) the signals are ignored, so the exit keeps the command's code.
+"""
 import signal
 import sys
 
+STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
-def _exit_quietly(signum, frame) -> None:
-    sys.exit(130)
+
+class Interrupted(KeyboardInterrupt):
+    """A stop asked for by signal ``signum``; ``code`` = 128 + signum, the shell's convention."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.code = 128 + signum
+
+
+def exit_code(stop: KeyboardInterrupt) -> int:
+    """The exit code of a command stopped by ``stop`` (130 for a plain KeyboardInterrupt)."""
+    return getattr(stop, "code", 128 + signal.SIGINT)
+
+
+def interruption(err: BaseException | None) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt that ``err`` is or wraps (Numba turns one raised in an
+    object-mode callback into a SystemError; Typer turns one into exit code 130), or None."""
+    while err is not None:
+        if isinstance(err, KeyboardInterrupt):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def _interrupt(signum, frame) -> None:
+    if isinstance(sys.exc_info()[1], SystemExit):
+        return  # the command has ended (Typer exits through SystemExit): keep its exit code
+    raise Interrupted(signum)
 
 
 def main() -> None:
-    previous = signal.signal(signal.SIGINT, _exit_quietly)
-    from runner.cli import app
-
-    signal.signal(signal.SIGINT, previous)
+    for signum in STOPPING:
+        signal.signal(signum, _interrupt)
     try:
+        from runner.cli import app
+
         app(prog_name="runner")
-    finally:  # the command has ended: a Ctrl-C now must not kill the exit with a signal
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except Interrupted as stop:  # outside a command (loading, parsing): nothing to say
+        sys.exit(stop.code)
+    except SystemExit as done:  # Typer turns an interrupt outside `sweep` into exit code 130
+        stop = interruption(done.__context__)
+        sys.exit(exit_code(stop) if stop is not None and done.code == 130 else done.code)
+    finally:  # the command has ended: a signal now must not kill the exit
+        for signum in STOPPING:
+            signal.signal(signum, signal.SIG_IGN)

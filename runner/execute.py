@@ -16,6 +16,7 @@ import numpy as np
 from experiments import get_study
 from experiments.study import Study
 from results.provenance import provenance
+from runner.console import interruption
 from runner.grid import RunSpec
 from runner.pool import Pool, pin_threads
 
@@ -32,8 +33,8 @@ def execute_run(study_ref: str, spec: RunSpec, sweep_id: str) -> tuple[dict, dic
         out = study.run(spec.config, spec.seed)
         study.check_output(out)
     except Exception as err:  # a failed run is data, not a crash of the sweep
-        if _interrupted(err):
-            raise KeyboardInterrupt from err  # Ctrl-C inside compiled code: not the run's failure
+        if (stop := interruption(err)) is not None:
+            raise stop from None  # Ctrl-C or SIGTERM inside compiled code: not the run's failure
         row = failed_row(study.name, spec, sweep_id, "".join(traceback.format_exception_only(err)).strip(), started)
     else:
         row = _row(study.name, spec, sweep_id, started, status=out.status, diverged_epoch=out.diverged_epoch,
@@ -55,16 +56,6 @@ def failed_row(study_name: str, spec: RunSpec, sweep_id: str, error: str, starte
     started = started or datetime.now(UTC)
     return _row(study_name, spec, sweep_id, started, status="failed", error=error, compile_time_s=None,
                 run_time_s=None)
-
-
-def _interrupted(err: BaseException) -> bool:
-    """Whether ``err`` wraps a KeyboardInterrupt (Numba turns one raised in an object-mode
-    callback into a SystemError)."""
-    while err is not None:
-        if isinstance(err, KeyboardInterrupt):
-            return True
-        err = err.__cause__ or err.__context__
-    return False
 
 
 def run_local(study: Study, specs: list[RunSpec], sweep_id: str, workers: int, pool: Pool | None = None):

@@ -17,20 +17,28 @@ and the caller's thread reads them (``multiprocessing.connection.wait``, no help
   on a new worker, then reported lost (``Pool.imap``'s ``lost`` callback), and the sweep goes on;
 - stopping (Ctrl-C, or the caller stops reading) kills the workers at once; nobody waits on a
   half-sent message;
-- the fork server and every worker ignore SIGINT (the disposition is inherited from the moment
-  the server starts, so a Ctrl-C in the first second prints nothing) and get SIGKILL when their
-  parent dies (Linux's parent-death signal), so a killed sweep leaves no process behind.
+- the fork server and every worker never see SIGINT, SIGTERM and SIGHUP (they are blocked from
+  the moment the server starts, and the workers ignore them, so a Ctrl-C in the first second
+  prints nothing from them):
+  the sweep alone handles them (runner.console) and kills the workers; they get SIGKILL when
+  their parent dies (Linux's parent-death signal), so a killed sweep leaves no process behind;
+- a run past its time limit (``Pool(timeout=...)``) has its worker killed and is reported lost
+  at once, without a retry; a new worker takes the next run.
 """
 import ctypes
 import gc
+import math
 import os
 import signal
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from multiprocessing import forkserver, get_all_start_methods, get_context
 from multiprocessing.connection import wait
+
+from runner.console import STOPPING
 
 THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 FORK_SERVER = "forkserver" in get_all_start_methods()
@@ -73,22 +81,24 @@ def die_with_parent() -> None:
 
 def start_fork_server() -> None:
     """Start the workers' fork server loading runner.preload, and return at once. Threads are
-    pinned first: the workers inherit the server's environment, not their parent's. SIGINT is
-    ignored while the server starts, which it and its workers inherit."""
+    pinned first: the workers inherit the server's environment, not their parent's. SIGINT,
+    SIGTERM and SIGHUP are blocked while the server starts: it and its workers inherit the
+    mask, so they never see them, and one sent meanwhile reaches this process afterwards."""
     pin_threads()
     if FORK_SERVER:
         get_context("forkserver").set_forkserver_preload(["runner.preload"])
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)
         try:
             forkserver.ensure_running()  # a no-op while a server is running
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        finally:  # a signal that came meanwhile is delivered here, to this process only
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _serve(conn) -> None:
     """A worker: run each (function, arguments) received and send back its result, until
     told to stop (None) or the pipe closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for signum in STOPPING:
+        signal.signal(signum, signal.SIG_IGN)
     die_with_parent()
     while True:
         try:
@@ -108,6 +118,7 @@ class _Worker:
         self.process.start()
         child.close()
         self.task = None  # the index of its task while busy
+        self.deadline = math.inf  # when that task is out of time (time.monotonic)
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -120,15 +131,17 @@ class Pool:
     """Up to ``workers`` processes forked from the fork server (spawned without one); see the
     module docstring. Use it once, through ``imap``; ``close`` ends it."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, timeout: float | None = None):
         start_fork_server()
         self.context = get_context("forkserver" if FORK_SERVER else "spawn")
         self.size = workers
+        self.timeout = timeout  # seconds a task may take, or None
         self.workers: list[_Worker] = []
 
     def imap(self, function: Callable, tasks: list[tuple], lost: Callable[[tuple, str], object]):
         """Yield ``function(*args)`` for every ``args`` in ``tasks``, in completion order, or
-        ``lost(args, reason)`` for a task whose worker died on every try. On any exit before
+        ``lost(args, reason)`` for a task whose worker died on every try or that ran past the
+        pool's timeout (its worker killed, not retried). On any exit before
         the end (an exception, Ctrl-C, the caller closing the generator) the workers are killed."""
         pending = deque(range(len(tasks)))
         tries = [0] * len(tasks)
@@ -144,12 +157,17 @@ class Pool:
                         pending.appendleft(index)
                         self._drop(worker)
                         continue
-                    worker.task = index
+                    worker.task, worker.deadline = index, time.monotonic() + (self.timeout or math.inf)
                     tries[index] += 1
                 busy = [w for w in self.workers if w.task is not None]
-                ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
+                left = min(w.deadline for w in busy) - time.monotonic()
+                ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy],
+                                 timeout=None if left == math.inf else max(left, 0)))
                 for worker in busy:
                     if worker.conn not in ready and worker.process.sentinel not in ready:
+                        if time.monotonic() >= worker.deadline:
+                            self._drop(worker)
+                            yield lost(tasks[worker.task], f"timed out after {self.timeout:g} s")
                         continue
                     index, worker.task = worker.task, None
                     try:

@@ -136,6 +136,10 @@ def test_diverged_and_failed_runs_are_rows(tmp_path, monkeypatch):
     again = invoke("sweep", "batch-size", "--grid", "N=64", "--grid", "epochs=20", "--grid", "lr=40",
                    "--grid", "batch_size=4,8", "--workers", "1", "--out", out)
     assert "1 done, 1 to run" in again.output
+    assert again.exit_code == 0  # one ok, one diverged: divergence is a result
+    strict = invoke("sweep", "batch-size", "--grid", "N=64", "--grid", "epochs=20", "--grid", "lr=40",
+                    "--grid", "batch_size=4,8", "--workers", "1", "--out", out, "--fail-on-diverged")
+    assert "2 done, 0 to run" in strict.output and strict.exit_code == 1  # a resume exits as the sweep did
 
 
 def test_other_study_in_directory_is_refused(swept):

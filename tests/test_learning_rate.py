@@ -71,7 +71,7 @@ def test_optimizer_by_learning_rate_sweep_shows_the_u_shape(tmp_path):
     out = tmp_path / "lr"
     proc = subprocess.run([RUNNER, "sweep", "learning-rate", "--seeds", "2", "--out", out],
                           capture_output=True, text=True, timeout=900)
-    assert proc.returncode in (0, 1), proc.stdout + proc.stderr  # 1: some rate diverged (data)
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # some rates diverge: data, not a failure
     runs = pd.read_parquet(out / "runs")
     curves = pd.read_parquet(out / "curves")
     assert len(runs) == 7 * 11 * 2 and set(runs["status"]) <= {"ok", "diverged"}
@@ -103,7 +103,7 @@ def test_schedules_are_a_swept_dimension(tmp_path):
 def test_batch_size_study_takes_every_optimizer(tmp_path):
     result = sweep("batch-size", "--grid", "N=256", "--grid", "n=4", "--grid", "epochs=3", "--grid", "batch_size=16",
                    "--grid", "optimizer=sgd,adam,nesterov", "--grid", "lr=1e-3,1e3", "--workers", 1, "--out", tmp_path)
-    assert result.exit_code == 1  # τ = 1000 diverges for some optimizers: rows, not a crash
+    assert result.exit_code == 0  # τ = 1000 diverges for some optimizers: rows, not a failure
     runs = pd.read_parquet(tmp_path / "runs")
     assert len(runs) == 6 and set(runs["status"]) == {"ok", "diverged"}
     assert runs.loc[runs["status"] == "diverged", "diverged_epoch"].notna().all()

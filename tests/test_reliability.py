@@ -146,14 +146,64 @@ def test_ctrl_c_while_a_worker_sends_a_large_result(tmp_path, attempt):
         pd.read_parquet(tmp_path / "out" / "runs")
 
 
-@pytest.mark.parametrize("delay", [0.1, 0.3, 0.8, 1.5])
-def test_ctrl_c_at_any_moment_of_the_start_prints_one_line(tmp_path, delay):
-    proc = subprocess.Popen(faulty(tmp_path, "ok"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    time.sleep(delay)
-    os.killpg(proc.pid, signal.SIGINT)
+INTERRUPT_AT = Path(__file__).with_name("interrupt_at.py")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("stage, ends", [("loading", "quietly"), ("parsing", "quietly"), ("command", "quietly"),
+                                         ("fork-server", "quietly"), ("studies", "quietly"),
+                                         ("ended", "normally")])
+def test_a_signal_at_any_moment_of_the_start_exits_quietly_with_its_code(tmp_path, stage, ends, signum):
+    """The signal is sent at one exact moment (tests/interrupt_at.py), not after a delay."""
+    args = [str(a) for a in faulty(tmp_path, "ok")[1:]]
+    done = subprocess.run([sys.executable, INTERRUPT_AT, stage, str(int(signum)), *args], capture_output=True,
+                          text=True, timeout=120)
+    if ends == "normally":  # after the command: ignored, the exit keeps the command's code
+        assert done.returncode == 0 and "4 runs: 4 ok" in done.stdout, done.stdout + done.stderr
+    else:
+        assert done.returncode == 128 + signum and done.stderr == "", done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_sigterm_mid_sweep_keeps_the_finished_runs_and_a_rerun_equals_an_uninterrupted_sweep(tmp_path):
+    """What SLURM sends at a time limit: one line, exit 143, no temporary file, no process left;
+    the rerun resumes, and the results are those of a sweep that was never stopped, bit for bit."""
+    grid = ["batch-size", "--grid", "N=4096", "--grid", "n=4", "--grid", "epochs=2000", "--grid", "batch_size=1",
+            "--grid", "lr=0.01:0.06:lin6", "--workers", "2"]  # about a second per run
+    stopped, whole = tmp_path / "stopped", tmp_path / "whole"
+    proc = subprocess.Popen([RUNNER, "sweep", *grid, "--out", stopped], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    wait_for(stopped / "runs" / "*.parquet", 1)
+    below = descendants(proc.pid)
+    proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode in (0, 130) and "Traceback" not in err and "Error" not in err, err
+    assert proc.returncode == 143 and err.startswith("stopped by SIGTERM: kept the "), err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    time.sleep(0.5)
+    assert not alive(below) and not list(stopped.rglob(".*.tmp"))
+    kept = len(list((stopped / "runs").glob("*.parquet")))
+    assert 1 <= kept < 6
+    rerun = subprocess.run([RUNNER, "sweep", *grid, "--out", stopped], capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0 and f"{kept} done, {6 - kept} to run" in rerun.stdout, rerun.stdout
+    assert subprocess.run([RUNNER, "sweep", *grid, "--out", whole], capture_output=True).returncode == 0
+    for table in ("runs", "curves"):
+        a, b = (pd.read_parquet(d / table).sort_values(["run_id", *(["epoch"] * (table == "curves"))])
+                for d in (stopped, whole))
+        numbers = [c for c in a.columns if c.endswith(("loss", "accuracy", "norm"))]
+        assert len(a) == len(b) and a["run_id"].tolist() == b["run_id"].tolist()
+        assert a[numbers].to_numpy().tobytes() == b[numbers].to_numpy().tobytes()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_run_past_its_time_limit_is_a_failed_row_and_the_sweep_goes_on(tmp_path, workers):
+    command = faulty(tmp_path, "sleep", "--grid", "seconds=0.01,60", "--grid", "index=0,1", "--run-timeout", "2",
+                     workers=workers)
+    t0 = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert time.perf_counter() - t0 < 40  # the two 60 s runs were stopped
+    assert done.returncode == 1 and "2 ok, 0 diverged, 2 failed" in done.stdout, done.stdout + done.stderr
+    runs = pd.read_parquet(tmp_path / "out" / "runs").set_index("seconds")
+    assert (runs.loc[60.0, "error"] == "timed out after 2 s").all() and (runs.loc[0.01, "status"] == "ok").all()
 
 
 # Results directories with corrupt, foreign and abandoned files.
