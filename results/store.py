@@ -63,6 +63,11 @@ def write_manifest(out_dir: Path, record: dict) -> None:
         old = None
     if isinstance(old, dict) and {**old, "command": None} == {**json.loads(text), "command": None}:
         return
+    write_text(path, text)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` as ``path``, atomically (creating its directory)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     _replace_with(path, lambda tmp: tmp.write_text(text))
 

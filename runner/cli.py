@@ -337,9 +337,7 @@ def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, schedule
     outcomes = {s.run_id: statuses[s.run_id] for s in mine if s.run_id in statuses}
     try:
         try:
-            write_manifest(out, {"sweep_id": sid, "study": chosen.name, "study_ref": chosen.reference, "grid": grid,
-                                 "resolved": resolved_grid(specs), "seeds": seeds,
-                                 "run_ids": sorted(s.run_id for s in specs), "command": sys.argv})
+            write_manifest(out, sweep_record(chosen, grid, seeds, specs))
         except OSError as err:
             raise WriteError from err
         execute(chosen, todo, sid, out, workers, outcomes, counts, executor, scheduler, pool)
@@ -356,6 +354,15 @@ def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, schedule
     say(f"{len(todo)} runs: " + ", ".join(f"{counts[k]} {k}" for k in ("ok", "diverged", "failed"))
         + f". Results: {out}/runs, {out}/curves. Report: runner report {out}")
     return outcomes
+
+
+def sweep_record(chosen, grid: list[str], seeds: int, specs: list) -> dict:
+    """The manifest of a sweep (results.store.write_manifest)."""
+    from runner.grid import sweep_id
+
+    return {"sweep_id": sweep_id([s.run_id for s in specs]), "study": chosen.name, "study_ref": chosen.reference,
+            "grid": grid, "resolved": resolved_grid(specs), "seeds": seeds,
+            "run_ids": sorted(s.run_id for s in specs), "command": sys.argv}
 
 
 def resolved_grid(specs: list) -> dict:
@@ -424,22 +431,39 @@ def status(
     if not sweeps:
         fail(f"{out}: no sweep manifests under {out / 'sweeps'}")
     statuses = run_statuses(out)
-    expected = set()
+    expected, pending = set(), set()
     for m in sweeps:
         expected |= set(m["run_ids"])
-        counts = _count(m["run_ids"], statuses)
         command = " ".join([m["study"], *(f"--grid {g}" for g in m["grid"]), f"--seeds {m['seeds']}"])
-        typer.echo(f"sweep {m['sweep_id']}: {command}: {_show(counts)}")
-    counts = _count(expected, statuses)
+        if jobs := submitted(out, m["sweep_id"]):
+            pending |= set(m["run_ids"])
+            command += f" [submitted to SLURM {jobs['at']}: squeue --jobs {','.join(jobs['jobs'])}]"
+        typer.echo(f"sweep {m['sweep_id']}: {command}: {_show(_count(m['run_ids'], statuses, pending))}")
+    counts = _count(expected, statuses, pending)
     typer.echo(f"all: {_show(counts)}" + (f"; {len(found)} unreadable files" if found else ""))
-    if counts["failed"] or counts["missing"] or found:
+    if counts["failed"] or counts["missing"] or counts.get("pending") or found:
         raise typer.Exit(1)
 
 
-def _count(run_ids, statuses: dict) -> dict:
+def submitted(out: Path, sid: str) -> dict | None:
+    """{"jobs": [ids], "at": time} of the SLURM jobs that `runner slurm --submit` sent for
+    sweep ``sid``, or None."""
+    import json
+
+    try:
+        record = json.loads((out / "slurm" / f"submitted-{sid}.json").read_text())
+        return {"jobs": [str(j) for j in record["jobs"]], "at": str(record["at"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _count(run_ids, statuses: dict, pending: set) -> dict:
+    """Runs by status; one without a row is "pending" if a submitted job will run it, else
+    "missing"."""
     counts = dict.fromkeys(("ok", "diverged", "failed", "missing"), 0)
     for rid in run_ids:
-        counts[statuses.get(rid, "missing")] += 1
+        status = statuses.get(rid, "pending" if rid in pending else "missing")
+        counts[status] = counts.get(status, 0) + 1
     return counts
 
 
@@ -489,13 +513,16 @@ def slurm(
     if array_size < 1 or cpus_per_task < 1 or seeds < 1:
         fail("--array-size, --cpus-per-task and --seeds must be >= 1")
     out = (out or Path("out") / chosen.name).absolute()
-    check_writable(out)
     shards = min(array_size, len(specs))
     try:
         lines = slurm_jobs.directives({"partition": partition, "time": time, "mem": mem, "account": account,
                                        "qos": qos, "gres": gres, "constraint": constraint}, sbatch)
+        slurm_jobs.check_path("--out", out)
+        slurm_jobs.check_path("--cache-dir", cache_dir or out)
+        slurm_jobs.check_path("the current directory", Path.cwd())
     except ValueError as err:
         fail(str(err))
+    check_writable(out)
     sweep_args = [chosen.reference, *(a for g in grid for a in ("--grid", g)), "--seeds", str(seeds),
                   *(["--max-runs", str(max_runs)] if max_runs else [])]
     job = slurm_jobs.Job(out, chosen.name, sweep_args, shards, cpus_per_task, lines, cache_dir)
@@ -505,7 +532,20 @@ def slurm(
     for path in (warm_script, *arrays):
         typer.echo(f"  {path}")
     if submit:
-        ids = slurm_jobs.submit(warm_script, arrays)
+        import json
+        from datetime import datetime
+
+        from results.store import write_manifest, write_text
+
+        try:
+            ids = slurm_jobs.submit(warm_script, arrays)
+        except slurm_jobs.SubmitError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(1) from None
+        record = sweep_record(chosen, grid, seeds, specs)
+        write_manifest(out, record)  # the array tasks find it as they would have written it
+        write_text(out / "slurm" / f"submitted-{record['sweep_id']}.json",
+                   json.dumps({"jobs": ids, "at": datetime.now().isoformat(timespec="seconds")}))
         typer.echo(f"submitted: warm-up {ids[0]}, arrays {', '.join(ids[1:])}; follow with `runner status {out}`")
 
 

@@ -2,7 +2,9 @@
 
 One sweep of N shards becomes a warm-up job, which fills the Numba compile cache once, and one
 or more array jobs that depend on it (``afterok``): each array task runs
-``runner sweep ... --shard I/N``, its runs on ``--cpus-per-task`` worker processes pinned to one
+``exec runner sweep ... --shard I/N`` (``exec``: the sweep is the batch shell, which gets
+SLURM's warning signal, ``--signal=B:TERM@WARNING_S``, and ends cleanly before the limit; its
+rerun resumes), its runs on ``--cpus-per-task`` worker processes pinned to one
 thread each, writing its own files into the shared results directory. A sweep with more shards
 than the cluster's MaxArraySize is split into arrays of at most that many tasks, each adding an
 offset to SLURM_ARRAY_TASK_ID.
@@ -17,6 +19,8 @@ from pathlib import Path
 from runner.pool import THREAD_VARIABLES
 
 DEFAULT_MAX_ARRAY_SIZE = 1001  # SLURM's default MaxArraySize
+WARNING_S = 120  # SIGTERM this long before the time limit (#SBATCH --signal), to end cleanly
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -38,12 +42,32 @@ class Job:
 
 def directives(options: dict[str, str | None], extra: list[str]) -> tuple[str, ...]:
     """``#SBATCH --key=value`` for every option given (key with '_' as '-'), then the ``extra``
-    lines as given; ValueError unless each extra line is one ``#SBATCH ...`` directive."""
-    lines = [f"#SBATCH --{key.replace('_', '-')}={value}" for key, value in options.items() if value]
+    lines as given. ValueError (naming the option) for a value with a space or a control
+    character (a newline would start a shell line of the script), or an extra line that is not
+    one ``#SBATCH ...`` directive."""
+    lines = []
+    for key, value in options.items():
+        if value:
+            option = f"--{key.replace('_', '-')}"
+            if CONTROL.search(value) or any(c.isspace() for c in value):
+                raise ValueError(f"{option} {value!r}: a job-script value may hold no space or control character")
+            lines.append(f"#SBATCH {option}={value}")
     for line in extra:
-        if not line.startswith("#SBATCH ") or "\n" in line or len(line.split()) < 2:
+        if not line.startswith("#SBATCH ") or CONTROL.search(line) or len(line.split()) < 2:
             raise ValueError(f"--sbatch {line!r}: expected one line '#SBATCH --option=value'")
     return tuple(lines + list(extra))
+
+
+def check_path(option: str, path: Path) -> None:
+    """ValueError unless ``path`` can be written into a job script (no control character)."""
+    if CONTROL.search(str(path)):
+        raise ValueError(f"{option} {str(path)!r}: a path in a job script may hold no control character")
+
+
+def directive_quote(text: str) -> str:
+    """``text`` as one argument of an ``#SBATCH`` line: sbatch splits those lines at spaces
+    and takes double quotes and backslashes as the shell does."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def max_array_size() -> int:
@@ -64,7 +88,8 @@ def array_chunks(shards: int, max_size: int) -> list[tuple[int, int]]:
 
 def _header(job: Job, name: str, log: str, cpus: int) -> list[str]:
     lines = ["#!/bin/bash", f"#SBATCH --job-name={name}", f"#SBATCH --cpus-per-task={cpus}",
-             f"#SBATCH --output={job.script_dir / 'logs' / log}", *job.directives]
+             f"#SBATCH --output={directive_quote(str(job.script_dir / 'logs' / log))}",
+             f"#SBATCH --signal=B:TERM@{WARNING_S}", *job.directives]
     cache = job.cache_dir or job.out / ".numba-cache"
     lines += ["set -euo pipefail", f"cd {shlex.quote(str(Path.cwd()))}",
               f"export NUMBA_CACHE_DIR={shlex.quote(str(cache))}"]
@@ -81,25 +106,45 @@ def write_scripts(job: Job, max_size: int) -> tuple[Path, list[Path]]:
     warm_args = " ".join(shlex.quote(a) for a in [job.sweep_args[0], *grid])
     warm = job.script_dir / "warmup.sbatch"
     warm.write_text("\n".join(_header(job, f"{job.name}-warmup", "warmup-%j.out", 1)
-                              + [f"{runner} warm {warm_args}", ""]))
+                              + [f"exec {runner} warm {warm_args}", ""]))
     arrays = []
     args = " ".join(shlex.quote(a) for a in job.sweep_args)
     for k, (offset, tasks) in enumerate(array_chunks(job.shards, max_size)):
         path = job.script_dir / f"array-{k}.sbatch"
         lines = _header(job, f"{job.name}-sweep", f"array-{k}-%A_%a.out", job.cpus_per_task)
         lines.insert(2, f"#SBATCH --array=0-{tasks - 1}")
-        lines.append(f"{runner} sweep {args} --out {shlex.quote(str(job.out))} "
+        lines.append(f"exec {runner} sweep {args} --out {shlex.quote(str(job.out))} "
                      f"--workers {job.cpus_per_task} --shard $((SLURM_ARRAY_TASK_ID + {offset}))/{job.shards}")
         path.write_text("\n".join(lines + [""]))
         arrays.append(path)
     return warm, arrays
 
 
+class SubmitError(Exception):
+    """sbatch is missing or refused a script; the message is one line (sbatch's own words)."""
+
+
 def submit(warm: Path, arrays: list[Path]) -> list[str]:
-    """sbatch the warm-up job, then every array after it; return the job ids."""
+    """sbatch the warm-up job, then every array after it; return the job ids. SubmitError
+    when sbatch is missing or refuses a script (naming the jobs submitted before it)."""
+    ids = []
+
     def sbatch(*args) -> str:
-        done = subprocess.run(["sbatch", "--parsable", *args], capture_output=True, text=True, check=True)
-        return done.stdout.strip().split(";")[0]
+        try:
+            done = subprocess.run(["sbatch", "--parsable", *args], capture_output=True, text=True, timeout=120)
+        except FileNotFoundError:
+            raise SubmitError("sbatch not found: is this a SLURM login node? The scripts are written; "
+                              f"submit them there with sbatch {warm}") from None
+        except subprocess.TimeoutExpired:
+            raise SubmitError(f"sbatch {args[-1]} did not answer in 120 s") from None
+        if done.returncode != 0:
+            said = " ".join(done.stderr.split()) or f"exit code {done.returncode}"
+            before = f" (submitted before it: {', '.join(ids)})" if ids else ""
+            raise SubmitError(f"sbatch refused {args[-1]}: {said}{before}")
+        ids.append(done.stdout.strip().split(";")[0])
+        return ids[-1]
 
     first = sbatch(str(warm))
-    return [first] + [sbatch(f"--dependency=afterok:{first}", str(path)) for path in arrays]
+    for path in arrays:
+        sbatch(f"--dependency=afterok:{first}", str(path))
+    return ids

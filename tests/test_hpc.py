@@ -2,6 +2,7 @@
 and a real SLURM job array."""
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -61,6 +62,74 @@ def test_shards_partition_the_sweep():
             parse_shard(bad)
     env = {"SLURM_ARRAY_TASK_ID": "12", "SLURM_ARRAY_TASK_MIN": "10", "SLURM_ARRAY_TASK_COUNT": "5"}
     assert shard_from_slurm(env) == (2, 5) and shard_from_slurm({}) is None
+    assert shard_from_slurm({**env, "SLURM_ARRAY_TASK_ID": "16", "SLURM_ARRAY_TASK_STEP": "2"}) == (3, 5)
+
+
+@pytest.mark.parametrize("task, count, reason", [("7", "4", "no shard I/N"), ("abc", "4", "not integers"),
+                                                 ("-1", "4", "no shard I/N"), ("0", "0", "no shard I/N")])
+def test_a_shard_from_the_environment_is_range_checked(tmp_path, task, count, reason):
+    done = run("sweep", "gd-1d", "--out", tmp_path / "out",
+               env={**os.environ, "SLURM_ARRAY_TASK_ID": task, "SLURM_ARRAY_TASK_COUNT": count})
+    assert done.returncode == 2 and reason in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("option, value", [("--partition", "short\ntouch PWNED"), ("--time", "1:00\rid"),
+                                           ("--mem", "4G\n#!"), ("--account", "a b"), ("--qos", "x\x00"),
+                                           ("--gres", "gpu:1\nrm -rf ~"), ("--constraint", "avx\ttouch x"),
+                                           ("--sbatch", "#SBATCH --mail-type=END\rtouch PWNED")])
+def test_no_value_can_inject_a_line_into_a_job_script(tmp_path, option, value):
+    result = CliRunner().invoke(app, ["slurm", "gd-1d", "--array-size", "2", option, value,
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and result.output.startswith(f"error: {option} ") and \
+        result.output.count("\n") == 1, result.output
+    assert not (tmp_path / "out").exists()
+    newline = CliRunner().invoke(app, ["slurm", "gd-1d", "--array-size", "2", "--out", str(tmp_path / "o\nut")])
+    assert newline.exit_code == 2 and "no control character" in newline.output
+
+
+def test_job_scripts_quote_every_path_and_exec_the_runner(tmp_path):
+    out = tmp_path / 'my "results" dir'
+    result = CliRunner().invoke(app, ["slurm", "gd-1d", "--array-size", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for script in ("warmup.sbatch", "array-0.sbatch"):
+        text = (out / "slurm" / script).read_text()
+        assert f'#SBATCH --output="{str(out).replace(chr(34), chr(92) + chr(34))}/slurm/logs/' in text
+        assert "#SBATCH --signal=B:TERM@120" in text  # SIGTERM before the time limit, to the batch shell
+        last = text.strip().splitlines()[-1]
+        assert last.startswith("exec ") and shlex.split(last)[shlex.split(last).index("--out") + 1] == str(out) \
+            if "sweep" in last else last.startswith("exec ")
+
+
+def fake_sbatch(tmp_path, script: str) -> dict:
+    """The environment with an ``sbatch`` on PATH that runs ``script`` (bash)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "sbatch").write_text("#!/bin/bash\n" + script)
+    (bin_dir / "sbatch").chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+def test_submit_errors_are_one_line_and_status_shows_a_submitted_sweep_as_pending(tmp_path):
+    out = tmp_path / "out"
+    args = ["slurm", "gd-1d", "--grid", "lr=0.1,0.2", "--array-size", 2, "--out", out, "--submit"]
+    nothing = run(*args, env={**os.environ, "PATH": str(Path(sys.executable).parent)})  # no sbatch on PATH
+    assert nothing.returncode == 1 and nothing.stderr.startswith("error: sbatch not found") \
+        and nothing.stderr.count("\n") == 1, nothing.stderr
+    refusing = fake_sbatch(tmp_path, 'echo "sbatch: error: Batch job submission failed: Invalid partition '
+                                     'name specified" >&2; exit 1')
+    refused = run(*args, env=refusing)
+    assert refused.returncode == 1 and refused.stderr == ("error: sbatch refused " + str(out / "slurm" / "warmup.sbatch")
+                                                          + ": sbatch: error: Batch job submission failed: Invalid "
+                                                            "partition name specified\n"), refused.stderr
+    assert "no sweep manifests" in run("status", out).stderr  # nothing was submitted
+    counting = fake_sbatch(tmp_path, 'n=$(cat "$0.n" 2>/dev/null || echo 41); echo $((n + 1)) > "$0.n"; '
+                                     'echo $((n + 1))')
+    submitted = run(*args, env=counting)
+    assert submitted.returncode == 0 and "submitted: warm-up 42, arrays 43" in submitted.stdout, submitted.stderr
+    status = run("status", out)
+    assert status.returncode == 1 and "squeue --jobs 42,43]: 2 runs: 0 ok, 0 diverged, 0 failed, 0 missing, " \
+        "2 pending" in status.stdout, status.stdout + status.stderr
 
 
 def test_arrays_are_split_at_max_array_size():
@@ -261,3 +330,34 @@ def test_user_sweeps_as_real_slurm_arrays(tmp_path, user_sweeps):
         logs = "\n".join(p.read_text() for p in sorted((out / "slurm" / "logs").glob("*.out")))
         assert run("status", out).returncode == 0, logs
         pd.testing.assert_frame_equal(outcome(out), outcome(reference))
+
+
+@pytest.mark.skipif(not slurm_ready() and not os.environ.get("CI"),
+                    reason="no SLURM cluster here (sbatch or SLURM_CONF absent); CI starts one "
+                           "with scripts/slurm_cluster.sh")
+def test_a_cancelled_array_task_ends_cleanly(tmp_path):
+    """scancel sends SIGTERM (as the time limit and the scripts' --signal do): the task
+    writes its one line, keeps its finished runs and leaves no temporary file."""
+    assert slurm_ready(), "CI must run this test: .ci/run starts a one-node cluster and exports SLURM_CONF"
+    faulty = f"{Path(__file__).with_name('faulty_study.py')}:FaultyStudy"
+    marks, out = tmp_path / "marks", tmp_path / "out"
+    marks.mkdir()
+    args = [faulty, "--grid", "mode=sleep", "--grid", f"marks={marks}", "--grid", "index=0,1,2",
+            "--grid", "seconds=0.01,300"]
+    submitted = run("slurm", *args, "--array-size", 1, "--out", out, "--submit")
+    assert submitted.returncode == 0, submitted.stderr
+    deadline = time.time() + 300
+    while not list((out / "runs").glob("*.parquet")) or not list(marks.glob("running-*")):
+        assert time.time() < deadline, "the array task did not start"
+        time.sleep(0.5)
+    time.sleep(2)  # a 300 s run is under way
+    array = submitted.stdout.split("arrays ")[1].split(";")[0]
+    subprocess.run(["scancel", array], check=True)
+    wait_for_jobs(submitted.stdout)
+    log = next((out / "slurm" / "logs").glob("array-*.out")).read_text()
+    kept = re.search(r"^stopped by SIGTERM: kept the (\d+) finished runs; run the same command again to resume$",
+                     log, re.MULTILINE)
+    assert kept and int(kept[1]) == len(list((out / "runs").glob("*.parquet"))) >= 1, log
+    assert "Traceback" not in log and not list(out.rglob(".*.tmp"))
+    status = run("status", out)
+    assert f"6 runs: {kept[1]} ok, 0 diverged, 0 failed, 0 missing, {6 - int(kept[1])} pending" in status.stdout
