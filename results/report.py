@@ -1,10 +1,12 @@
 """``runner report``: read a results directory, print the study's summary, write its figures.
 
 The built-in studies have their own reports (the texts' figures and findings); any other study
-gives its ``Study.report``, by default the shared summary of results.summary. The study is
-found by the reference its sweep manifests record; where it cannot be loaded any more (a
-plug-in file moved), the shared summary is made from the tables alone. Every report also
-gives the shared table of numbers (results.summary.numbers), which ``--format`` prints.
+gives its ``Study.report``, by default the shared summary of results.summary. A results
+directory is data, never code: a plug-in study's report comes from the study the user names
+(``runner report OUT --study REF``) or, for a study that an installed package registers, from
+its name; nothing a manifest or a table names is imported. Without either, or where the study
+cannot be loaded, the shared summary is made from the tables alone. Every report also gives
+the shared table of numbers (results.summary.numbers), which ``--format`` prints.
 """
 import time
 from dataclasses import dataclass
@@ -31,9 +33,11 @@ class Report:
     numbers: pd.DataFrame
 
 
-def report(out_dir: Path) -> Report:
-    """The report of the study in out_dir, figures written under out_dir/figures."""
+def report(out_dir: Path, study: "Study | None" = None) -> Report:  # noqa: F821 (experiments loads on use)
+    """The report of the study in out_dir, figures written under out_dir/figures; ``study``:
+    the plug-in study the user named (ValueError unless it is the one in out_dir)."""
     from experiments import StudyError, get_study
+    from experiments.registry import registered
 
     t0 = time.perf_counter()
     runs = load(out_dir, RUNS)
@@ -44,12 +48,19 @@ def report(out_dir: Path) -> Report:
     if len(studies) != 1:
         raise ValueError(f"{out_dir} holds runs of {len(studies)} studies; expected one")
     name = studies[0]
+    if study is not None and study.name != name:
+        raise ValueError(f"{out_dir} holds runs of study {name!r}, not of {study.name!r}")
     if name in REPORTS:
         text, paths = REPORTS[name](runs, curves, out_dir / "figures")
+    elif study is None and name not in registered():
+        refs = [m["study_ref"] for m in manifests(out_dir) if m["study"] == name and isinstance(m.get("study_ref"), str)]
+        text, paths = summary.report(runs, curves, out_dir / "figures", title=name)
+        text = (f"(the shared summary: study {name!r} is a plug-in, and a results directory's code is never run; "
+                f"its own report: runner report {out_dir} --study {refs[-1] if refs else 'path/to/file.py:Class'!r})"
+                f"\n{text}")
     else:
-        refs = [m.get("study_ref", m["study"]) for m in manifests(out_dir) if m["study"] == name]
         try:
-            text, paths = get_study(refs[-1] if refs else name).report(runs, curves, out_dir / "figures")
+            text, paths = (study or get_study(name)).report(runs, curves, out_dir / "figures")
         except StudyError as err:
             text, paths = summary.report(runs, curves, out_dir / "figures", title=name)
             text = f"(the study's own report is unavailable: {err})\n{text}"

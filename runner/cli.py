@@ -158,7 +158,8 @@ def sweep(
     config: Annotated[Path | None, typer.Option(
         "--config", help="A TOML sweep file (README: Sweep files); options given here override it.")] = None,
     from_manifest: Annotated[Path | None, typer.Option(
-        "--from", help="Rerun (resume) the sweep recorded in OUT/sweeps/SWEEP_ID.json.")] = None,
+        "--from", help="Rerun (resume) the sweep recorded in OUT/sweeps/SWEEP_ID.json. A plug-in study is "
+                       "named as the first argument: nothing a manifest names is imported.")] = None,
     max_runs: Annotated[int | None, typer.Option(
         help="Refuse a sweep of more runs than this [default: 100000].", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs; run nothing.")] = False,
@@ -187,7 +188,7 @@ def sweep(
                "scheduler": scheduler, "shard": shard, "target": target}
     if from_manifest is not None:
         given = [f"--{k}" for k in ("seeds", "target") if options[k] is not None]
-        given += ["a study"] * (study is not None) + ["--grid"] * bool(grid) + ["--config"] * (config is not None)
+        given += ["--grid"] * bool(grid) + ["--config"] * (config is not None)
         if given:
             fail(f"--from reruns a recorded sweep: it takes no {', '.join(given)}")
         options, grid = _from_manifest(from_manifest, options)
@@ -217,6 +218,8 @@ def sweep(
     if max_runs is not None and max_runs < 1:
         fail(f"--max-runs must be >= 1, got {max_runs}")
     chosen = study_named(options["study"])
+    if options.get("recorded", chosen.name) != chosen.name:
+        fail(f"--from {from_manifest}: the sweep is of study {options['recorded']!r}, not {chosen.name!r}")
     if options["target"] is not None:
         if "target" not in chosen.defaults():
             fail(f"--target: study {chosen.name} has no target parameter (it does not run the training engine)")
@@ -276,16 +279,26 @@ def _merge_config(path: Path, options: dict, grid: list[str]) -> tuple[dict, lis
 
 
 def _from_manifest(path: Path, options: dict) -> tuple[dict, list[str]]:
-    """The study, grid and seeds of a recorded sweep; its OUT unless --out is given."""
+    """The study, grid and seeds of a recorded sweep; its OUT unless --out is given. A
+    manifest is data: the study is the one typed on the command line, or the manifest's
+    study name where that is built in or installed; the code it names is never imported."""
     import json
+
+    from experiments.registry import BUILTIN, registered
 
     try:
         record = json.loads(path.read_text())
-        study, grid, seeds = record.get("study_ref", record["study"]), record["grid"], record["seeds"]
+        name, grid, seeds = record["study"], record["grid"], record["seeds"]
+        if not (isinstance(name, str) and isinstance(seeds, int) and all(isinstance(g, str) for g in grid)):
+            raise TypeError("study, grid or seeds of the wrong type")
     except (OSError, ValueError, KeyError, TypeError) as err:
         fail(f"--from {path}: not a sweep manifest ({type(err).__name__}: {err})")
+    study = options["study"]
+    if study is None and name not in BUILTIN and name not in registered():
+        fail(f"--from {path}: study {name!r} is neither built in nor installed, and a manifest's code is never run; "
+             f"name the study first: runner sweep {record.get('study_ref', 'path/to/file.py:Class')!r} --from {path}")
     out = options["out"] or (path.parent.parent if path.parent.name == "sweeps" else None)
-    return {**options, "study": study, "seeds": seeds, "out": out}, list(grid)
+    return {**options, "study": study or name, "seeds": seeds, "out": out, "recorded": name}, list(grid)
 
 
 def _check_same_sweep(path: Path, specs: list) -> None:
@@ -662,6 +675,10 @@ def _exercise_9_8(seed: int) -> None:
 @app.command()
 def report(
     out: Annotated[Path, typer.Argument(help="Results directory of a sweep.")],
+    study: Annotated[str | None, typer.Option(
+        help="The plug-in study (path/to/file.py:ClassName or package.module:ClassName) whose own report "
+             "to make. A results directory is data: without this, a study that is neither built in nor "
+             "installed gets the shared summary.")] = None,
     format: Annotated[str, typer.Option(
         "--format", help="text: the study's summary, findings and figure paths; markdown, csv or json: "
                          "the table of every swept key's groups (seeds, ok/diverged/failed counts, each "
@@ -673,8 +690,9 @@ def report(
     from results.report import report as make_report
     from results.summary import markdown
 
+    chosen = None if study is None else study_named(study)
     try:
-        made = make_report(out)
+        made = make_report(out, chosen)
     except (FileNotFoundError, ValueError) as err:
         fail(str(err))
     if format == "markdown":

@@ -1,5 +1,6 @@
 """Reliability: bad input exits 2 before anything runs; the pool survives interrupts, a killed
 parent and a killed worker; corrupt and foreign files never crash a reader."""
+import json
 import os
 import signal
 import subprocess
@@ -320,3 +321,67 @@ def test_a_closed_stdout_does_not_stop_the_sweep(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.stdout.count("\n") == 2 and "Traceback" not in done.stderr, done.stderr
     assert len(pd.read_parquet(out / "runs")) == 4
+
+
+# A results directory is data: nothing it names is imported.
+
+EVIL = '''
+import pathlib
+pathlib.Path(__file__).with_name("PWNED").touch()
+from experiments.study import Param, RunOutput, Study
+
+
+class Evil(Study):
+    name = "evil"
+    title = "a study that marks its import"
+    params = (Param("a", float, 1.0, "a number"),)
+    default_grid = {"a": [1.0, 2.0]}
+    metrics = {"square": float}
+    curve_columns = {}
+
+    def run(self, config, seed):
+        return RunOutput("ok", {"square": config["a"] ** 2}, {})
+'''
+
+
+@pytest.fixture
+def evil_sweep(tmp_path) -> tuple[Path, Path]:
+    """A sweep of a plug-in study in a file that marks every import of it (then removed)."""
+    study = tmp_path / "evil.py"
+    study.write_text(EVIL)
+    out = tmp_path / "out"
+    assert invoke("sweep", f"{study}:Evil", "--workers", 1, "--out", out).exit_code == 0
+    (tmp_path / "PWNED").unlink()
+    return study, out
+
+
+def test_sweep_from_a_manifest_imports_nothing_it_names(evil_sweep, tmp_path):
+    study, out = evil_sweep
+    manifest = next((out / "sweeps").glob("*.json"))
+    refused = subprocess.run([RUNNER, "sweep", "--from", manifest], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "neither built in nor installed" in refused.stderr, refused.stderr
+    assert f"runner sweep '{study}:Evil' --from {manifest}" in refused.stderr
+    assert not (tmp_path / "PWNED").exists()
+    named = subprocess.run([RUNNER, "sweep", f"{study}:Evil", "--from", manifest], capture_output=True, text=True,
+                           timeout=120)
+    assert named.returncode == 0 and "2 done, 0 to run" in named.stdout, named.stderr  # typed by the user: loaded
+    other = invoke("sweep", "gd-1d", "--from", manifest)
+    assert other.exit_code == 2 and "the sweep is of study 'evil', not 'gd-1d'" in other.output
+
+
+def test_report_and_status_import_nothing_a_results_directory_names(evil_sweep, tmp_path):
+    study, out = evil_sweep
+    (out / "helper.py").write_text(EVIL)  # a module beside the results, named by the manifest
+    manifest = next((out / "sweeps").glob("*.json"))
+    record = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**record, "study_ref": "helper:Evil"}))
+    for command in (["report", "."], ["status", "."], ["merge", "."], ["report", ".", "--format", "json"]):
+        done = subprocess.run([RUNNER, *command], capture_output=True, text=True, timeout=120, cwd=out)
+        assert done.returncode == 0, done.stderr
+        assert not (tmp_path / "PWNED").exists() and not (out / "PWNED").exists(), command
+    text = subprocess.run([RUNNER, "report", "."], capture_output=True, text=True, timeout=120, cwd=out).stdout
+    assert "study 'evil' is a plug-in" in text and "--study 'helper:Evil'" in text
+    own = invoke("report", out, "--study", f"{study}:Evil")
+    assert own.exit_code == 0 and "is a plug-in" not in own.output
+    wrong = invoke("report", out, "--study", "gd-1d")
+    assert wrong.exit_code == 2 and "holds runs of study 'evil', not of 'gd-1d'" in wrong.output
