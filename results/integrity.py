@@ -5,9 +5,13 @@ files, and one merge at a time.
   writer is gone: a process of this host that no longer runs, or, for another host, one not
   touched for STALE_AGE_S. ``clean_temporaries`` removes those; a live writer's are left alone.
 - ``problems`` names every file that would break a reader: in ``runs/`` and ``curves/`` a
-  visible file that is not a Parquet file of the table (truncated, garbage, another schema, a
-  stray ``notes.txt``, which ``pandas.read_parquet(DIR / "runs")`` would try to read); in
-  ``sweeps/`` a manifest that does not read. ``quarantine`` moves them to
+  visible file that is not a Parquet file of the table (truncated, garbage, another schema
+  without the table's columns, a stray ``notes.txt``, which ``pandas.read_parquet(DIR /
+  "runs")`` would try to read) or a run of another study than the directory's (and its curves);
+  in ``sweeps/`` a manifest that does not read.
+- ``symlinks`` names every symbolic link in the parts of DIR that the runner touches: the
+  commands refuse to work on such a tree, so that nothing outside DIR is read as results,
+  moved or deleted. ``quarantine`` moves them to
   ``DIR/quarantine/TABLE/``, out of every reader's way, keeping them for inspection.
 - ``merge_lock`` serializes merges (an advisory ``flock`` on ``DIR/.merge.lock``).
 """
@@ -55,18 +59,45 @@ def clean_temporaries(out_dir: Path) -> list[Path]:
     return removed
 
 
-def _parquet_problem(path: Path) -> str | None:
+REQUIRED = {RUNS: ("run_id", "study", "status", "finished_at"), CURVES: ("run_id", "epoch")}
+TREE = (RUNS, CURVES, "sweeps", QUARANTINE, "figures", "slurm", ".merge.lock")  # what the runner touches
+
+
+def _parquet_problem(path: Path, table: str, study: str | None) -> str | None:
+    """Why the Parquet file ``path`` of ``table`` is unusable (unreadable, columns of the
+    table missing, a runs file of another study than ``study``), or None."""
     try:
-        schema = pq.read_schema(path)
+        parquet = pq.ParquetFile(path)
     except FileNotFoundError:
         return None  # removed meanwhile (a merge): not a problem
     except (OSError, pa.ArrowException) as err:
         return f"not a readable Parquet file ({str(err).splitlines()[0][:120]})"
-    return None if "run_id" in schema.names else "a Parquet file without a run_id column"
+    missing = [c for c in REQUIRED[table] if c not in parquet.schema_arrow.names]
+    if missing:
+        return f"not a file of the {table} table (no {', '.join(missing)} column)"
+    if table == RUNS and study is not None:
+        try:
+            studies = set(parquet.read(columns=["study"]).column("study").unique().to_pylist())
+        except (OSError, pa.ArrowException) as err:
+            return f"not a readable Parquet file ({str(err).splitlines()[0][:120]})"
+        if studies - {study}:
+            return f"runs of study {', '.join(map(repr, sorted(map(str, studies - {study}))))}, not of {study!r}"
+    return None
 
 
-def problems(out_dir: Path) -> list[tuple[Path, str]]:
-    """(path, reason) of every file under out_dir that would break a reader."""
+def directory_study(out_dir: Path) -> str | None:
+    """The study that out_dir's sweep manifests name, if they name exactly one."""
+    from results.store import manifests
+
+    named = {m["study"] for m in manifests(out_dir)}
+    return named.pop() if len(named) == 1 else None
+
+
+def problems(out_dir: Path, study: str | None = None) -> list[tuple[Path, str]]:
+    """(path, reason) of every file under out_dir that would break a reader or does not
+    belong: a runs file of another study than ``study`` (by default the one the manifests
+    name) and the curves file of the same run."""
+    study = study or directory_study(out_dir)
     found = []
     for name in DIRECTORIES:
         directory = out_dir / name
@@ -81,8 +112,26 @@ def problems(out_dir: Path) -> list[tuple[Path, str]]:
             elif name == "sweeps":
                 if path.exists() and read_manifest(path) is None:
                     found.append((path, "not a sweep manifest"))
-            elif reason := _parquet_problem(path):
+            elif reason := _parquet_problem(path, name, study):
                 found.append((path, reason))
+    foreign = {path.stem for path, reason in found if path.parent.name == RUNS and reason.startswith("runs of")}
+    for path in sorted((out_dir / CURVES).glob("*.parquet")):
+        if path.stem in foreign and not path.name.startswith("part-"):
+            found.append((path, "the curves of a run of another study"))
+    return found
+
+
+def symlinks(out_dir: Path) -> list[Path]:
+    """The symbolic links among what the runner reads, moves or deletes under out_dir (its
+    table, manifest, quarantine, figure and job-script directories and what they hold): each
+    would lead a reader or a merge outside out_dir."""
+    found = []
+    for name in TREE:
+        path = out_dir / name
+        if path.is_symlink():
+            found.append(path)
+        elif path.is_dir():
+            found += [p for p in path.rglob("*") if p.is_symlink()]
     return found
 
 

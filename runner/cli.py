@@ -72,6 +72,16 @@ def check_writable(out: Path) -> None:
         fail(f"output directory {out} is not writable: {err.strerror}")
 
 
+def refuse_links(out: Path) -> None:
+    """Fail if the part of ``out`` that the runner touches holds a symbolic link
+    (results.integrity.symlinks): nothing outside OUT is read as results, moved or deleted."""
+    from results.integrity import symlinks
+
+    if found := symlinks(out):
+        fail(f"{found[0]} is a symbolic link, which could lead outside {out}; the runner works only on "
+             "the directory's own files (replace the link by what it points to)")
+
+
 def _version(value: bool) -> None:
     if value:
         from importlib.metadata import version
@@ -231,6 +241,7 @@ def sweep(
         fail(str(err))
     out = Path(options["out"]) if options["out"] else Path("out") / chosen.name
     check_writable(out)
+    refuse_links(out)
     if from_manifest is not None:
         _check_same_sweep(from_manifest, specs)
     pool = None
@@ -319,19 +330,20 @@ def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, schedule
               pool) -> dict[str, str]:
     """The part of ``sweep`` after its arguments are checked (see there); returns run id ->
     status of every run of the sweep's shard that has one now (none for a dry run)."""
-    from results.store import run_statuses, studies_in, write_manifest
+    from results.store import manifests, run_statuses, studies_in, write_manifest
     from runner.console import exit_code
     from runner.grid import shard as select_shard
     from runner.grid import sweep_id
 
-    others = studies_in(out) - {chosen.name}
+    named = {m["study"] for m in manifests(out)}  # a stray run of another study is quarantined, below
+    others = (named or studies_in(out)) - {chosen.name}
     if others:
         fail(f"{out} holds results of another study ({', '.join(sorted(others))}); use another --out")
     if not dry_run and out.is_dir():
         from results.integrity import clean_temporaries
 
         clean_temporaries(out)
-        set_aside(out)
+        set_aside(out, chosen.name)
     sid = sweep_id([s.run_id for s in specs])
     mine = select_shard(specs, *part) if part else specs
     statuses = {} if force else run_statuses(out)
@@ -437,6 +449,7 @@ def status(
     from results.integrity import problems
     from results.store import manifests, run_statuses
 
+    refuse_links(out)
     found = problems(out)
     for path, reason in found:
         typer.echo(f"unreadable: {path}: {reason}")
@@ -606,6 +619,7 @@ def merge(
     from results.integrity import clean_temporaries, merge_lock
     from results.store import merge as merge_tables
 
+    refuse_links(out)
     if not (out / "runs").is_dir():
         fail(f"{out}: no runs table")
     with merge_lock(out):
@@ -615,11 +629,12 @@ def merge(
             typer.echo(f"{table}: {before} files -> {after}")
 
 
-def set_aside(out: Path) -> None:
-    """Quarantine the files under OUT that no reader can use, saying so on stderr."""
+def set_aside(out: Path, study: str | None = None) -> None:
+    """Quarantine the files under OUT that no reader can use or that are not of ``study``
+    (default: the one its manifests name), saying so on stderr."""
     from results.integrity import problems, quarantine
 
-    found = problems(out)
+    found = problems(out, study)
     for (path, reason), moved in zip(found, quarantine(out, found)):
         typer.echo(f"quarantined {path} ({reason}) -> {moved}", err=True)
 
@@ -690,6 +705,7 @@ def report(
     from results.report import report as make_report
     from results.summary import markdown
 
+    refuse_links(out)
     chosen = None if study is None else study_named(study)
     try:
         made = make_report(out, chosen)

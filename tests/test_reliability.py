@@ -385,3 +385,42 @@ def test_report_and_status_import_nothing_a_results_directory_names(evil_sweep, 
     assert own.exit_code == 0 and "is a plug-in" not in own.output
     wrong = invoke("report", out, "--study", "gd-1d")
     assert wrong.exit_code == 2 and "holds runs of study 'evil', not of 'gd-1d'" in wrong.output
+
+
+@pytest.mark.parametrize("link", ["runs", "curves/x.parquet", "quarantine", "figures", ".merge.lock"])
+def test_a_symbolic_link_in_the_results_tree_is_refused(swept, tmp_path, link):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.parquet").write_bytes(b"someone else's file")
+    if link == "runs":
+        for f in (swept / "runs").iterdir():
+            f.rename(elsewhere / f.name)
+        (swept / "runs").rmdir()
+    (swept / link).symlink_to(elsewhere / "keep.parquet" if link.endswith((".parquet", ".lock")) else elsewhere)
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in elsewhere.iterdir())
+    for command in (["merge"], ["status"], ["report"], ["sweep", *QUICK, "--workers", 1, "--out"]):
+        result = invoke(*command, swept)
+        assert result.exit_code == 2 and "is a symbolic link" in result.output, (command, result.output)
+        assert result.output.count("\n") == 1
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in elsewhere.iterdir()) == before
+
+
+def test_foreign_parquet_files_are_quarantined_not_merged(swept, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"run_id": ["x"]}), swept / "runs" / "only-an-id.parquet")
+    other = tmp_path / "gd"
+    assert invoke("sweep", "gd-1d", "--grid", "lr=0.1", "--grid", "x0=1", "--workers", 1, "--out", other).exit_code == 0
+    stray = next((other / "runs").glob("*.parquet")).name
+    for table in ("runs", "curves"):
+        (other / table / stray).rename(swept / table / stray)
+    status = invoke("status", swept)
+    assert "only-an-id.parquet: not a file of the runs table (no study, status, finished_at column)" in status.output
+    assert f"{stray}: runs of study 'gd-1d', not of 'batch-size'" in status.output, status.output
+    assert f"curves/{stray}: the curves of a run of another study" in status.output
+    merged = invoke("merge", swept)
+    assert merged.exit_code == 0 and merged.output.count("quarantined") == 3, merged.output
+    assert sorted(p.name for p in (swept / "quarantine" / "runs").iterdir()) == sorted(["only-an-id.parquet", stray])
+    runs = pd.read_parquet(swept / "runs")
+    assert len(runs) == 4 and set(runs["study"]) == {"batch-size"} and len(pd.read_parquet(swept / "curves")) == 16
