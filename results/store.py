@@ -8,18 +8,24 @@ concurrent writers never share a file and a rerun replaces, never duplicates.
 ``pandas.read_parquet(DIR / "runs")`` reads a table.
 
 ``merge`` compacts the per-run files into one ``part-*.parquet`` per table, keeping the newest
-row of every run id. Each sweep also leaves a manifest, ``DIR/sweeps/SWEEP_ID.json``: the
+row of every run id. One run, one row, for ``pandas.read_parquet`` too: a run written again
+after a merge (a retried failure, ``--force``, a run whose other table was lost) is taken out
+of the part file by ``deduplicate``, which every sweep runs at its start and end and every merge
+after merging (a part is rewritten in place, atomically). Only a SIGKILL between a run's write
+and the sweep's end leaves a run twice, until the next sweep or merge of the directory. Each sweep also leaves a manifest, ``DIR/sweeps/SWEEP_ID.json``: the
 study and its reference, its grid options and resolved grid, seeds, run ids (which ``status``
 counts against) and command line; ``runner sweep --from`` reruns it.
 """
 import json
 import os
 import socket
+import time
 import uuid
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 (pa.compute)
 import pyarrow.parquet as pq
 
 from experiments.study import Study
@@ -210,15 +216,49 @@ def merge(out_dir: Path) -> dict[str, tuple[int, int]]:
         table = _last_file_wins(concat(tables), index)
         if name == RUNS:
             table = _newest_runs(table)
-        _write_atomic(table, directory / f"part-{uuid.uuid4().hex[:12]}.parquet")
+        _write_atomic(table, directory / part_name())
         sources[name] = stamps
     for name in (RUNS, CURVES):  # the runs files go first: a runs row must keep its curves
         for f, stamp in sources.get(name, {}).items():
             if f.exists() and (f.stat().st_mtime_ns, f.stat().st_size) == stamp:
                 f.unlink()
-        if name in sources:
-            result[name] = (len(sources[name]), len(list((out_dir / name).glob("*.parquet"))))
+    deduplicate(out_dir)  # runs written again while it merged
+    for name in sources:
+        result[name] = (len(sources[name]), len(list((out_dir / name).glob("*.parquet"))))
     return result
+
+
+def part_name() -> str:
+    """A new part file's name; names sort in the order the parts were written."""
+    return f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+
+
+def deduplicate(out_dir: Path) -> int:
+    """Take out of every part file the run ids that a later file of its table holds (a
+    per-run file, or a later part), rewriting the part in place, atomically (removing it if
+    nothing is left); return the number of rows taken out. Readers then see each run once.
+    Hold the merge lock (results.integrity.merge_lock) while calling it."""
+    dropped = 0
+    for name in (CURVES, RUNS):
+        files = _files(out_dir, name)
+        later = {f.stem for f in files if not f.name.startswith("part-")}
+        for part in reversed([f for f in files if f.name.startswith("part-")]):
+            ids = read_file(part, ["run_id"])
+            if ids is None:
+                continue  # unreadable: integrity.problems quarantines it
+            held = pa.compute.is_in(ids.column("run_id"), value_set=pa.array(sorted(later), pa.string()))
+            if pa.compute.any(held).as_py():
+                table = read_file(part)
+                if table is None:
+                    continue
+                keep = table.filter(pa.compute.invert(held))
+                dropped += table.num_rows - keep.num_rows
+                if keep.num_rows:
+                    _write_atomic(keep, part)
+                else:
+                    part.unlink()
+            later |= set(ids.column("run_id").unique().to_pylist())
+    return dropped
 
 
 def load(out_dir: Path, table: str = RUNS) -> "pandas.DataFrame":  # noqa: F821 (pandas loads on use)

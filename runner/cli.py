@@ -344,6 +344,7 @@ def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, schedule
 
         clean_temporaries(out)
         set_aside(out, chosen.name)
+        one_row_per_run(out)  # after a sweep or merge killed midway
     sid = sweep_id([s.run_id for s in specs])
     mine = select_shard(specs, *part) if part else specs
     statuses = {} if force else run_statuses(out)
@@ -376,6 +377,8 @@ def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, schedule
         typer.echo(f"error: cannot write to {out}: {cause.strerror or cause}; kept the {sum(counts.values())} "
                    "finished runs; run the same command again to resume", err=True)
         raise typer.Exit(1) from None
+    finally:
+        one_row_per_run(out)
     say(f"{len(todo)} runs: " + ", ".join(f"{counts[k]} {k}" for k in ("ok", "diverged", "failed"))
         + f". Results: {out}/runs, {out}/curves. Report: runner report {out}")
     return outcomes
@@ -388,6 +391,21 @@ def sweep_record(chosen, grid: list[str], seeds: int, specs: list) -> dict:
     return {"sweep_id": sweep_id([s.run_id for s in specs]), "study": chosen.name, "study_ref": chosen.reference,
             "grid": grid, "resolved": resolved_grid(specs), "seeds": seeds,
             "run_ids": sorted(s.run_id for s in specs), "command": sys.argv}
+
+
+def one_row_per_run(out: Path) -> None:
+    """Take the runs written again out of OUT's merged parts (results.store.deduplicate), so
+    that ``pandas.read_parquet`` sees each run once; a failure to write is left to the next
+    sweep or merge, which does the same."""
+    from results.integrity import merge_lock
+    from results.store import deduplicate
+
+    if (out / "runs").is_dir():
+        try:
+            with merge_lock(out):
+                deduplicate(out)
+        except OSError:
+            pass
 
 
 def resolved_grid(specs: list) -> dict:
