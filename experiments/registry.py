@@ -95,9 +95,18 @@ def _instantiate(reference: str, shown: str) -> Study:
     except Exception as err:
         raise StudyError(f"study {shown!r}: {class_name}() raised {type(err).__name__}: {err}") from None
     check_contract(study)
+    study.source_digest = _digest(sys.modules[cls.__module__])
     if study.name in BUILTIN:
         raise StudyError(f"study {shown!r}: the name {study.name!r} is a built-in study's; choose another")
     return study
+
+
+def _digest(module) -> str | None:
+    """sha256 of the file a module was loaded from (only that file, not what it imports)."""
+    try:
+        return hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()
+    except (AttributeError, TypeError, OSError):
+        return None
 
 
 def _import_file(path: Path, shown: str):

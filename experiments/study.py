@@ -111,6 +111,18 @@ class Study:
     def reference(self, value: str) -> None:
         self.__dict__["_reference"] = value
 
+    @property
+    def source_digest(self) -> str | None:
+        """sha256 of the source file that defines a plug-in study (set when the registry
+        loads it; None for a built-in study, whose code is the package's): recorded in the
+        manifest and in every run's row, and compared by ``runner sweep`` before it skips a
+        finished run."""
+        return self.__dict__.get("_source_digest")
+
+    @source_digest.setter
+    def source_digest(self, value: str | None) -> None:
+        self.__dict__["_source_digest"] = value
+
     def param(self, key: str) -> Param:
         """The parameter called ``key`` (by column name or alias); KeyError if none."""
         for p in self.params:

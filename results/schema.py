@@ -4,7 +4,8 @@ runs: one row per run. Columns, in order: identity (run_id, sweep_id, study, see
 hyperparameter of the study as its own typed column, outcome (status, error, diverged_epoch),
 the study's metrics, timings (run_time_s, compile_time_s, started_at, finished_at) and
 provenance (PROVENANCE: ``target`` is where the run trained, cpu or cuda, and ``gpu`` the
-CUDA device's name).
+CUDA device's name; ``study_digest`` the sha256 of a plug-in study's source file, null for a
+built-in study).
 
 curves: one row per run and recorded epoch: run_id, epoch, then the study's curve columns.
 """
@@ -22,7 +23,8 @@ TIMINGS = [("run_time_s", pa.float64()), ("compile_time_s", pa.float64()),
 PROVENANCE = [("package_version", pa.string()), ("git_commit", pa.string()),
               ("numba_version", pa.string()), ("numpy_version", pa.string()),
               ("python_version", pa.string()), ("cpu", pa.string()), ("hostname", pa.string()),
-              ("threads", pa.int64()), ("target", pa.string()), ("gpu", pa.string())]
+              ("threads", pa.int64()), ("target", pa.string()), ("gpu", pa.string()),
+              ("study_digest", pa.string())]
 
 
 def arrow_type(kind) -> pa.DataType:

@@ -58,8 +58,8 @@ def _write_atomic(table: pa.Table, path: Path) -> None:
 
 
 def write_manifest(out_dir: Path, record: dict) -> None:
-    """Record a sweep's definition, ``record`` (runner.cli: sweep_id, study, study_ref, grid,
-    resolved, seeds, run_ids, command), as OUT/sweeps/SWEEP_ID.json, atomically. A rerun or
+    """Record a sweep's definition, ``record`` (runner.cli: sweep_id, study, study_ref,
+    study_digest, grid, resolved, seeds, run_ids, command), as OUT/sweeps/SWEEP_ID.json, atomically. A rerun or
     another shard of the same sweep leaves it as it is (with the first command line)."""
     path = out_dir / "sweeps" / f"{record['sweep_id']}.json"
     text = json.dumps(record, indent=1)
@@ -150,6 +150,16 @@ def run_statuses(out_dir: Path) -> dict[str, str]:
     statuses = dict(zip(runs.column("run_id").to_pylist(), runs.column("status").to_pylist()))
     curves = _curve_ids(out_dir)
     return {rid: status for rid, status in statuses.items() if rid in curves}
+
+
+def run_digests(out_dir: Path) -> dict[str, str | None]:
+    """run_id -> the study's source digest recorded with the run (schema: study_digest; the
+    newest row), for the runs whose files record one."""
+    runs = _read_columns(out_dir, RUNS, ["run_id", "study_digest", "finished_at"])
+    if runs is None:
+        return {}
+    runs = runs.sort_by("finished_at")
+    return dict(zip(runs.column("run_id").to_pylist(), runs.column("study_digest").to_pylist()))
 
 
 def _curve_ids(out_dir: Path) -> set[str]:

@@ -348,6 +348,8 @@ def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, schedule
     sid = sweep_id([s.run_id for s in specs])
     mine = select_shard(specs, *part) if part else specs
     statuses = {} if force else run_statuses(out)
+    if statuses and chosen.source_digest is not None:
+        refuse_stale(chosen, out, [s.run_id for s in mine if statuses.get(s.run_id) in DONE])
     todo = [s for s in mine if statuses.get(s.run_id) not in DONE]
     where = f" shard {part[0]}/{part[1]}:" if part else ""
     say(f"sweep {sid}: {chosen.name},{where} {len(mine)} runs, {len(mine) - len(todo)} done, "
@@ -389,8 +391,22 @@ def sweep_record(chosen, grid: list[str], seeds: int, specs: list) -> dict:
     from runner.grid import sweep_id
 
     return {"sweep_id": sweep_id([s.run_id for s in specs]), "study": chosen.name, "study_ref": chosen.reference,
-            "grid": grid, "resolved": resolved_grid(specs), "seeds": seeds,
+            "study_digest": chosen.source_digest, "grid": grid, "resolved": resolved_grid(specs), "seeds": seeds,
             "run_ids": sorted(s.run_id for s in specs), "command": sys.argv}
+
+
+def refuse_stale(chosen, out: Path, done: list[str]) -> None:
+    """Fail if a finished run in ``done`` was computed by other source code of the plug-in
+    study than the one loaded now (results.store.run_digests): skipping it would mix results
+    of two versions of the study."""
+    from results.store import run_digests
+
+    recorded = run_digests(out)
+    stale = [rid for rid in done if recorded.get(rid) not in (None, chosen.source_digest)]
+    if stale:
+        fail(f"the code of study {chosen.name} ({chosen.reference.rpartition(':')[0]}) changed since {len(stale)} of "
+             f"its runs in {out} were computed (sha256 {recorded[stale[0]][:12]} then, {chosen.source_digest[:12]} now); "
+             "rerun them with the new code with --force, or sweep into another --out")
 
 
 def one_row_per_run(out: Path) -> None:
@@ -400,7 +416,7 @@ def one_row_per_run(out: Path) -> None:
     from results.integrity import merge_lock
     from results.store import deduplicate
 
-    if (out / "runs").is_dir():
+    if any(next((out / table).glob("part-*.parquet"), None) for table in ("runs", "curves")):  # merged before
         try:
             with merge_lock(out):
                 deduplicate(out)

@@ -35,9 +35,9 @@ def execute_run(study_ref: str, spec: RunSpec, sweep_id: str) -> tuple[dict, dic
     except Exception as err:  # a failed run is data, not a crash of the sweep
         if (stop := interruption(err)) is not None:
             raise stop from None  # Ctrl-C or SIGTERM inside compiled code: not the run's failure
-        row = failed_row(study.name, spec, sweep_id, "".join(traceback.format_exception_only(err)).strip(), started)
+        row = failed_row(study, spec, sweep_id, "".join(traceback.format_exception_only(err)).strip(), started)
     else:
-        row = _row(study.name, spec, sweep_id, started, status=out.status, diverged_epoch=out.diverged_epoch,
+        row = _row(study, spec, sweep_id, started, status=out.status, diverged_epoch=out.diverged_epoch,
                    compile_time_s=out.compile_time_s, **out.metrics)
         n = len(next(iter(out.curves.values()))) if out.curves else 0
         curves = {"epoch": np.arange(n, dtype=np.int64), **out.curves}
@@ -45,16 +45,17 @@ def execute_run(study_ref: str, spec: RunSpec, sweep_id: str) -> tuple[dict, dic
     return row, curves
 
 
-def _row(study_name: str, spec: RunSpec, sweep_id: str, started: datetime, **outcome) -> dict:
-    return {"run_id": spec.run_id, "sweep_id": sweep_id, "study": study_name, "seed": spec.seed, **spec.config,
+def _row(study: Study, spec: RunSpec, sweep_id: str, started: datetime, **outcome) -> dict:
+    return {"run_id": spec.run_id, "sweep_id": sweep_id, "study": study.name, "seed": spec.seed, **spec.config,
             "error": None, "diverged_epoch": None, **outcome, "started_at": started,
-            "finished_at": datetime.now(UTC), **provenance(spec.config.get("target", "cpu"))}
+            "finished_at": datetime.now(UTC), **provenance(spec.config.get("target", "cpu")),
+            "study_digest": study.source_digest}
 
 
-def failed_row(study_name: str, spec: RunSpec, sweep_id: str, error: str, started: datetime | None = None) -> dict:
+def failed_row(study: Study, spec: RunSpec, sweep_id: str, error: str, started: datetime | None = None) -> dict:
     """The ``runs`` row of a run that failed with ``error`` (a one-line reason)."""
     started = started or datetime.now(UTC)
-    return _row(study_name, spec, sweep_id, started, status="failed", error=error, compile_time_s=None,
+    return _row(study, spec, sweep_id, started, status="failed", error=error, compile_time_s=None,
                 run_time_s=None)
 
 
@@ -71,7 +72,7 @@ def run_local(study: Study, specs: list[RunSpec], sweep_id: str, workers: int, p
 
     def lost(args: tuple, reason: str) -> tuple[dict, dict]:
         _, spec, _ = args
-        return failed_row(study.name, spec, sweep_id, reason), {"epoch": np.zeros(0, np.int64)}
+        return failed_row(study, spec, sweep_id, reason), {"epoch": np.zeros(0, np.int64)}
 
     yield from pool.imap(execute_run, [(study.reference, spec, sweep_id) for spec in specs], lost)
 

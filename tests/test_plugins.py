@@ -1,5 +1,6 @@
 """Plug-in studies: loaded from a file, a module or an entry point, checked against the study
 contract, and run through every command like a built-in study (the HPC paths: test_hpc)."""
+import hashlib
 import json
 import re
 import subprocess
@@ -242,3 +243,25 @@ def test_a_study_that_gains_a_metric_between_sweeps_still_reads(tmp_path):
     assert summary.parameters(runs) == ["a", "n", "extra"] and "cube" in summary.metrics(runs)
     assert invoke("report", out).exit_code == 0
     assert invoke("merge", out).exit_code == 0 and len(pd.read_parquet(out / "runs")) == 3
+
+
+def test_an_edited_plug_in_study_is_refused_until_forced(tmp_path):
+    """The study's source digest is in the manifest and every row; finished runs of an older
+    version are not skipped silently (dry run included), --force reruns them."""
+    study = write_study(tmp_path)
+    out = tmp_path / "out"
+    assert invoke("sweep", f"{study}:Tiny", "--workers", 1, "--out", out).exit_code == 0
+    digest = hashlib.sha256(study.read_bytes()).hexdigest()
+    manifest = json.loads(next((out / "sweeps").glob("*.json")).read_text())
+    assert manifest["study_digest"] == digest and set(pd.read_parquet(out / "runs")["study_digest"]) == {digest}
+    study.write_text(study.read_text() + "\n# an edit\n")
+    get_study.cache_clear()
+    for extra in ([], ["--dry-run"]):
+        refused = invoke("sweep", f"{study}:Tiny", "--workers", 1, "--out", out, *extra)
+        assert refused.exit_code == 2 and "changed since 2 of its runs" in refused.output, refused.output
+        assert "--force" in refused.output and refused.output.count("\n") == 1
+    forced = invoke("sweep", f"{study}:Tiny", "--workers", 1, "--out", out, "--force")
+    assert forced.exit_code == 0 and "0 done, 2 to run" in forced.output
+    new = hashlib.sha256(study.read_bytes()).hexdigest()
+    assert set(pd.read_parquet(out / "runs")["study_digest"]) == {new}
+    assert "2 done, 0 to run" in invoke("sweep", f"{study}:Tiny", "--workers", 1, "--out", out).output
