@@ -7,6 +7,9 @@ on Dask distributed workers. Both yield (row, curves) in completion order, and t
 writes them: one writer per results directory per process, and workers need no file system
 shared with the caller.
 """
+import logging
+import os
+import signal
 import time
 import traceback
 from datetime import UTC, datetime
@@ -16,7 +19,7 @@ import numpy as np
 from experiments import get_study
 from experiments.study import Study
 from results.provenance import provenance
-from runner.console import interruption
+from runner.console import STOPPING, interruption
 from runner.grid import RunSpec
 from runner.pool import Pool, pin_threads
 
@@ -88,15 +91,25 @@ def run_dask(study_ref: str, specs: list[RunSpec], sweep_id: str, workers: int, 
     from distributed import Client, LocalCluster, as_completed
 
     pin_threads()  # inherited by local worker processes; remote workers set their own
-    cluster = None if scheduler else LocalCluster(n_workers=max(workers, 1), threads_per_worker=1,
-                                                  processes=True, dashboard_address=None)
-    client = Client(scheduler or cluster)
+    # SIGINT, SIGTERM and SIGHUP stay blocked in the threads and processes that Dask starts
+    # (they inherit this thread's mask): only the sweep handles them, and then closes them.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "critical")  # local workers: failures come back as rows
+    try:
+        cluster = None if scheduler else LocalCluster(n_workers=max(workers, 1), threads_per_worker=1,
+                                                      processes=True, dashboard_address=None)
+        client = Client(scheduler or cluster)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     try:
         n = len(specs)
         futures = client.map(execute_run, [study_ref] * n, specs, [sweep_id] * n, pure=False, retries=2)
         for future in as_completed(futures):
             yield future.result()
             future.release()
+    except BaseException:  # stopped (Ctrl-C, SIGTERM, an error): the busy workers are killed, not
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)  # waited for; Dask's logs of it are noise
+        raise
     finally:
         client.close()
         if cluster is not None:

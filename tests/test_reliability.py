@@ -424,3 +424,17 @@ def test_foreign_parquet_files_are_quarantined_not_merged(swept, tmp_path):
     assert sorted(p.name for p in (swept / "quarantine" / "runs").iterdir()) == sorted(["only-an-id.parquet", stray])
     runs = pd.read_parquet(swept / "runs")
     assert len(runs) == 4 and set(runs["study"]) == {"batch-size"} and len(pd.read_parquet(swept / "curves")) == 16
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_a_dask_sweep_with_one_line(tmp_path, signum):
+    """The local Dask cluster's threads and processes never see the signal (blocked when
+    they start); the sweep closes them and says one line."""
+    command = [*faulty(tmp_path, "sleep", "--grid", "index=0,1,2", "--executor", "dask"), "--grid", "seconds=60"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    wait_for(tmp_path / "marks" / "running-*", 2)
+    os.killpg(proc.pid, signum)  # to the whole group, as a terminal's Ctrl-C
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum, err
+    assert err == f"{'interrupted' if signum == signal.SIGINT else 'stopped by SIGTERM'}: kept the 0 finished runs; " \
+                  "run the same command again to resume\n", err
