@@ -17,7 +17,7 @@ from kernels.engine import loss_and_gradient
 from kernels.gradcheck import Case, TaylorResult, away_from_zero, jacobian_test, taylor_test, transpose_test
 from kernels.layers import KINDS
 from kernels.losses import loss_backward, loss_forward
-from kernels.plan import Activation, Conv, Dense, Pool, build_plan
+from kernels.plan import Activation, BatchNorm, Conv, Dense, Dropout, Pool, Residual, build_plan
 from kernels.regularizers import penalty, penalty_gradient
 
 TRANSPOSE_TOL = 1e-6
@@ -96,6 +96,12 @@ def penalty_case(rng, l1=0.3, l2=0.7) -> Case:
     return Case("penalty L1+L2", away_from_zero(rng.standard_normal(12)), forward, vjp)
 
 
+# A model holding every layer kind (smooth ones only where a kink could meet a step of the
+# tests: average pooling, tanh), checked in evaluation and in training mode.
+EVERY_KIND = (Conv(3, 3, pad=1), BatchNorm(spatial=True), Activation("tanh"), Pool(2, kind="avg"), Dropout(0.3),
+              Dense(6), BatchNorm(), Residual(4, "tanh"), Dense(3))
+
+
 def model_case(rng, name, input_shape, layers, loss="mse", rows=5, training=False) -> Case:
     """A whole plan through the engine's forward and backward, as a function of its parameters
     (kernels.engine.loss_and_gradient in evaluation or training mode)."""
@@ -131,6 +137,8 @@ def all_cases(rng: np.random.Generator) -> list[Case]:
         model_case(rng, "cnn", (2, 7, 7), [Conv(3, 3, pad=1), Activation("tanh"), Pool(2, kind="avg"),
                                            Conv(2, 2), Activation("sigmoid"), Dense(3)], loss="softmax-ce"),
     ]
+    cases += [model_case(rng, "of every layer kind", (2, 6, 6), list(EVERY_KIND), rows=6, training=training)
+              for training in (False, True)]  # both modes: dropout and batch norm differ
     return cases
 
 

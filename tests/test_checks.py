@@ -5,7 +5,7 @@ import pytest
 from kernels import codes
 from kernels.checks import Case, all_cases, run_check
 from kernels.engine import forward_differences, loss_and_gradient
-from kernels.plan import Activation, Dense, build_plan
+from kernels.plan import Activation, Dense, Dropout, build_plan
 from kernels.timing import EPS, LEAK
 
 CASES = all_cases(np.random.default_rng(0))
@@ -35,6 +35,34 @@ def test_every_differentiable_kernel_has_a_case():
         assert f"loss {loss}" in names
     for kernel in ("dense", "conv", "maxpool", "avgpool", "dropout", "penalty", "residual"):
         assert kernel in names
+
+
+def test_runner_check_covers_every_layer_kind_in_both_modes():
+    from kernels.checks import EVERY_KIND
+    from kernels.layers import KINDS
+
+    models = [c for c in CASES if c.name.startswith("model of every layer kind")]
+    assert [c.name.endswith("(training)") for c in models] == [False, True]
+    assert {type(layer) for layer in EVERY_KIND} == {kind.spec for kind in KINDS}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_evaluation_mode_gradient_with_dropout_is_the_gradient_without_it(dtype):
+    """In evaluation mode dropout is the identity, and so is its backward (it used to multiply
+    by a mask buffer that the evaluation forward never drew)."""
+    rng = np.random.default_rng(0)
+    layers = [Dense(6), Activation("tanh"), Dense(5), Dense(3)]
+    with_dropout = build_plan(4, [*layers[:2], Dropout(0.5), *layers[2:]])
+    without = build_plan(4, layers)
+    theta = with_dropout.init_params(rng, dtype)
+    x, y = rng.standard_normal((7, 4)).astype(dtype), rng.standard_normal((7, 3)).astype(dtype)
+    grads = {}
+    for name, plan in (("with", with_dropout), ("without", without)):
+        grads[name] = np.full_like(theta, np.nan)
+        loss = loss_and_gradient(plan.net, codes.LOSSES["mse"], theta, plan.init_buffers(dtype), x, y, grads[name])
+        grads[name + " loss"] = loss
+    assert grads["with loss"] == grads["without loss"]
+    np.testing.assert_array_equal(grads["with"], grads["without"])
 
 
 def test_exercise_9_8_backprop_equals_the_books_recurrence_and_differences():

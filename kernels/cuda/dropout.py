@@ -40,5 +40,9 @@ def layer_forward(row, arg, params, buffers, x, y, cache, icache, capacity, rows
 
 @cuda.jit(device=True)
 def layer_backward(row, arg, params, grads, buffers, x, y, dy, dx, cache, icache, capacity, rows, training, first):
-    at = capacity * row[COL_CACHE_OFF]
-    dropout_backward(dy, cache[at : at + dy.shape[0]], dx, dy.shape[0])
+    if training:
+        at = capacity * row[COL_CACHE_OFF]
+        dropout_backward(dy, cache[at : at + dy.shape[0]], dx, dy.shape[0])
+    else:  # the forward pass was the identity and drew no mask
+        for idx in range(cuda.threadIdx.x, dy.shape[0], cuda.blockDim.x):
+            dx[idx] = dy[idx]

@@ -44,7 +44,10 @@ def forward(row, arg, params, buffers, x, y, cache, icache, scratch, capacity, r
 @kernel
 def backward(row, arg, params, grads, buffers, x, y, dy, dx, cache, icache, scratch, capacity, rows, training,
              first):
-    dropout_backward(dy, block(cache, capacity, row[COL_CACHE_OFF], rows, row[COL_IN_DIM]), dx)
+    if training:
+        dropout_backward(dy, block(cache, capacity, row[COL_CACHE_OFF], rows, row[COL_IN_DIM]), dx)
+    else:  # the forward pass was the identity and drew no mask
+        copy(dy, dx)
 
 
 def parse(token: str, activation: str) -> Dropout | None:
