@@ -120,8 +120,12 @@ class Fit:
 
     def diverged_epoch(self, factor: float = DIVERGE_FACTOR) -> int | None:
         """The first epoch whose training loss is not finite or exceeds ``factor`` times the
-        initial loss (row 0); None if there is none. The definition of a diverged run."""
+        initial loss (row 0); 0 if the initial loss itself is not finite (a NaN activation
+        parameter, data that overflow the loss); None if there is none. The definition of a
+        diverged run."""
         loss = self.history[:, codes.HIST_FIT_LOSS]
+        if not np.isfinite(loss[0]):
+            return 0
         with np.errstate(invalid="ignore"):
             bad = ~np.isfinite(loss[1:]) | (loss[1:] > factor * loss[0])
         return int(np.argmax(bad)) + 1 if bad.any() else None

@@ -108,3 +108,16 @@ def test_divergence_is_a_loss_above_a_factor_of_the_initial_one():
     assert np.isfinite(loss).all() and loss[-1] > 10 * loss[0]
     assert out.status == "diverged" and out.diverged_epoch == int(np.argmax(loss > 10 * loss[0]))
     assert STUDY.run(small(batch_size=0, lr=1.5, epochs=5, diverge_factor=1e300), seed=0).status == "ok"
+
+
+@pytest.mark.parametrize("first", [np.nan, np.inf])
+def test_a_non_finite_initial_loss_is_divergence_at_epoch_0(first):
+    from experiments.training import Fit
+    from kernels import codes
+
+    history = np.ones((4, codes.N_HIST))
+    history[0, codes.HIST_FIT_LOSS] = first  # then "finite": the engine stopped, or the rows look fine
+    fit = Fit(np.zeros(1), np.zeros(0), history, epochs_done=3, compile_time_s=0.0)
+    assert fit.diverged_epoch() == 0
+    history[0, codes.HIST_FIT_LOSS] = 1.0
+    assert fit.diverged_epoch() is None

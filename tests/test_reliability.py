@@ -36,6 +36,8 @@ def invoke(*args):
     (["batch-size", "--workers", "0"], "--workers must be >= 1"),
     (["digits", "--grid", "activation=sign"], "not an activation with a gradient"),
     (["digits", "--grid", "activation=sigmoid:1:2:3"], "at most two parameters"),
+    (["digits", "--grid", "model=dense8-prelu:nan"], "parameters must be finite"),
+    (["digits", "--grid", "activation=sigmoid:inf:1"], "parameters must be finite"),
     (["digits", "--grid", "dataset=mnist"], "dataset=mnist needs data_dir=PATH"),
 ])
 def test_bad_input_exits_2_at_once_with_one_line(tmp_path, args, message):

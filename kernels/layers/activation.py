@@ -64,6 +64,8 @@ def parse(token: str, activation: str | None = None) -> Activation | None:
         numbers = [float(v) for v in values]
     except ValueError:
         raise ValueError(f"activation {token!r}: parameters must be numbers") from None
+    if not all(np.isfinite(numbers)):
+        raise ValueError(f"activation {token!r}: parameters must be finite")
     return Activation(name, *numbers)
 
 
