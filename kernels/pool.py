@@ -4,7 +4,8 @@ Output size H_out = (H − k) // s + 1 (no padding; a partial window at the edge
 in PyTorch). Berlyand & Jabin define max pooling on non-overlapping blocks (Defs 10.4.1-10.4.2,
 per channel (10.41)); windows and strides generalize it. Max pooling sends each output's
 gradient to the input that won the forward pass, saved as its argmax (the first maximum in
-row-major order on ties); average pooling spreads it evenly, g / k² (Redfern A:254-258).
+row-major order on ties; a window's last NaN wins, as in PyTorch, so that a NaN propagates
+and divergence is seen); average pooling spreads it evenly, g / k² (Redfern A:254-258).
 """
 from kernels.jit import kernel
 
@@ -23,8 +24,9 @@ def maxpool_forward(k, stride, x, y, argmax):
                     best = x[r, c, best_u, best_v]
                     for u in range(stride * i, stride * i + k):
                         for v in range(stride * j, stride * j + k):
-                            if x[r, c, u, v] > best:
-                                best, best_u, best_v = x[r, c, u, v], u, v
+                            value = x[r, c, u, v]
+                            if value > best or value != value:  # a NaN wins (the last, as in PyTorch)
+                                best, best_u, best_v = value, u, v
                     y[r, c, i, j] = best
                     argmax[r, c, i, j] = best_u * w + best_v
 

@@ -73,6 +73,20 @@ def test_pooling(seed, kind):
     np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("window", [[[1.0, np.nan], [2.0, 0.0]], [[np.nan, 5.0], [np.nan, 9.0]],
+                                    [[3.0, 1.0], [7.0, np.nan]]])
+def test_a_nan_in_a_max_pooling_window_propagates(window):
+    """As in PyTorch: the window's last NaN is its maximum and gets the gradient."""
+    x = np.array(window)[None, None]
+    y, argmax, dx = np.empty((1, 1, 1, 1)), np.empty((1, 1, 1, 1), np.int64), np.empty_like(x)
+    maxpool_forward(2, 2, x, y, argmax)
+    maxpool_backward(np.ones((1, 1, 1, 1)), argmax, dx)
+    tx = t(x, True)
+    F.max_pool2d(tx, 2, 2).backward(t(np.ones((1, 1, 1, 1))))
+    assert np.isnan(y).all() and np.isnan(F.max_pool2d(t(x), 2, 2).numpy()).all()
+    np.testing.assert_array_equal(dx, tx.grad.numpy())
+
+
 def torch_loss(name, p, target):
     batch = p.shape[0]
     if name == "mse":

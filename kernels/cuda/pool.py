@@ -33,8 +33,9 @@ def maxpool_forward(k, stride, x, y, argmax, planes, h, wd, h_out, w_out):
         best = x[base + best_at]
         for u in range(stride * i, stride * i + k):
             for v in range(stride * j, stride * j + k):
-                if x[base + u * wd + v] > best:
-                    best, best_at = x[base + u * wd + v], u * wd + v
+                value = x[base + u * wd + v]
+                if value > best or value != value:  # a NaN wins (kernels.pool)
+                    best, best_at = value, u * wd + v
         y[idx] = best
         argmax[idx] = best_at
 
