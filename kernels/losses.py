@@ -50,9 +50,9 @@ def row_loss(code, p, t):
         norm = zero
         for j in range(n):
             norm += math.exp(p[j] - shift)
-        log_norm = math.log(norm) + shift
-        for j in range(n):
-            total += t[j] * (log_norm - p[j])
+        log_norm = math.log(norm)  # of the shifted logits: adding the shift back first would round
+        for j in range(n):         # log 3 + 1e4 to float32's spacing there (1e-3)
+            total += t[j] * (log_norm - (p[j] - shift))
     elif code == LOSS_LOGISTIC:
         for j in range(n):
             total += max(p[j], zero) + math.log1p(math.exp(-abs(p[j]))) - t[j] * p[j]

@@ -119,6 +119,19 @@ def test_losses(seed, name):
     np.testing.assert_allclose(d, tp.grad.numpy(), rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("logits", [[1e4, 1e4, 1e4], [1e4, 1e4 - 1, 1e4 + 2], [-3e4, -3e4, -3e4 + 0.5]])
+def test_softmax_cross_entropy_in_float32_at_large_logits(logits):
+    """Within 1e-6 of the exact value (float64 here) at logits of 1e4, where adding the shift
+    back before subtracting the logit cost 3e-4."""
+    pred64 = np.array([logits])
+    target = np.array([[0.0, 1.0, 0.0]])
+    exact = loss_forward(codes.LOSSES["softmax-ce"], pred64, target)
+    ours = loss_forward(codes.LOSSES["softmax-ce"], pred64.astype(np.float32), target.astype(np.float32))
+    shifted = pred64 - pred64.max()
+    assert exact == pytest.approx(np.log(np.exp(shifted).sum()) - shifted[0, 1], rel=1e-12)
+    assert float(ours) == pytest.approx(exact, rel=1e-6)
+
+
 TORCH_OPTIMIZERS = {
     "sgd": lambda p, lr: torch.optim.SGD([p], lr=lr),
     "heavy-ball": lambda p, lr: torch.optim.SGD([p], lr=lr, momentum=0.9),
