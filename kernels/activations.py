@@ -12,13 +12,16 @@ whichever is cheaper. Where f is not differentiable at one point the derivative 
 - tanh           tanh x;                     f' = 1 − f²
 - relu           max(x, 0)
 - prelu β        x if x > 0 else βx          (β = 0.01: leaky ReLU)
-- elu β          x if x > 0 else β(eˣ − 1);  f' = 1 or f + β
+- elu β          x if x > 0 else β(eˣ − 1);  f' = 1 or f + β, which is exactly 0 below
+                x ≈ −37 (float64) or −17 (float32), where eˣ is below the rounding of 1
 - silu β,γ       x σ_{β,γ}(x);               f' = σ (1 + βx (1 − σ/γ)).  The text's printed
                  derivative σ (1 + x − σ/γ) (Magyar L246) is wrong: it gives 0.25 at x = 0
                  for β = γ = 1, where the product rule gives 0.5.
 - softplus β,γ   (γ/β) ln(1 + e^{βx});       f' = σ_{β,γ}(x)
 - mish β         x tanh(s), s = softplus_{β,1}(x); f' = tanh s + x σ_{β,1}(x) (1 − tanh² s)
-- squareplus β   (x + √(x² + β)) / 2;        f' = (1 + x / √(x² + β)) / 2
+- squareplus β   (x + √(x² + β)) / 2;        f' = (1 + x / √(x² + β)) / 2; computed as
+                β / (2(√(x² + β) − x)) and β / (2(√(x² + β) − x)√(x² + β)) for x < 0 (no
+                cancellation) with √(x² + β) = hypot(x, √β) (no overflow at |x| = 1e300)
 """
 import math
 from operator import attrgetter
@@ -82,7 +85,8 @@ def _value(code, x, beta, gamma, one):
     if code == ACT_MISH:
         return x * math.tanh(_softplus(x, beta, one, one))
     if code == ACT_SQUAREPLUS:
-        return (x + math.sqrt(x * x + beta)) / (one + one)
+        root = math.hypot(x, math.sqrt(beta))  # √(x² + β) without overflow of x²
+        return (x + root) / (one + one) if x >= 0 else beta / ((one + one) * (root - x))  # no cancellation
     if code == ACT_THRESHOLD:
         return one if x > 0 else zero
     if code == ACT_SIGN:
@@ -115,7 +119,8 @@ def _slope(code, x, y, beta, gamma, one):
         t = math.tanh(_softplus(x, beta, one, one))
         return t + x * _sigmoid(x, beta, one, one) * (one - t * t)
     if code == ACT_SQUAREPLUS:
-        return (one + x / math.sqrt(x * x + beta)) / (one + one)
+        root = math.hypot(x, math.sqrt(beta))
+        return (one + x / root) / (one + one) if x >= 0 else beta / ((one + one) * (root - x) * root)
     raise ValueError("activation has no gradient")
 
 

@@ -4,7 +4,8 @@
 - step          τ₀ γ^⌊e/s⌋       (s = step period in epochs)
 - exponential   τ₀ γ^e
 - inverse       τ₀ / (1 + γ e)   (the "1/t" decay)
-- cosine        τ₀ (1 + cos(π e / E)) / 2   (to 0 at the end, without restarts)
+- cosine        τ₀ (1 + cos(π e / E)) / 2   (e = 0 … E − 1: it would reach 0 at e = E, so the
+                last epoch's rate is positive, as in PyTorch's CosineAnnealingLR(T_max=E))
 
 The texts name no schedule (Magyar L492: α "may vary over time ... reduced gradually"); these
 are the common forms, with PyTorch's StepLR, ExponentialLR and CosineAnnealingLR conventions.

@@ -134,3 +134,29 @@ def test_counter_based_draws_are_uniform_and_keyed():
     assert abs(u.var() - 1 / 12) < 5 * np.sqrt(1 / 180 / u.size)
     assert not np.array_equal(u[:100], draws(100, 3, 2, 0)) and not np.array_equal(u[:100], draws(100, 3, 1, 1))
     np.testing.assert_array_equal(u[:100], draws(100, 3, 1, 0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_squareplus_is_exact_at_extreme_inputs(dtype):
+    """No overflow of x² at ±1e300 (float64) or ±1e30 (float32) and no cancellation for very
+    negative x: within 4 ulp of (x + √(x² + 1)) / 2 and its derivative in 80-digit decimals
+    (for x < 0 through the identity x + √(x² + 1) = 1 / (√(x² + 1) − x))."""
+    from decimal import Decimal, localcontext
+
+    from kernels.codes import ACT_SQUAREPLUS
+
+    big = 1e300 if dtype == np.float64 else 1e30
+    x = np.array([[-big, -1e6, -1000.0, -3.0, 0.0, 2.5, 1e6, big]], dtype)
+    y, dx = np.empty_like(x), np.empty_like(x)
+    activation_forward(ACT_SQUAREPLUS, dtype(1), dtype(0), x, y)
+    activation_backward(ACT_SQUAREPLUS, dtype(1), dtype(0), np.ones_like(x), x, y, dx)
+    tiny, ulp = float(np.finfo(dtype).tiny), float(np.finfo(dtype).eps)
+    with localcontext() as context:
+        context.prec = 80
+        for v, f, g in zip(x[0], y[0], dx[0]):
+            q = Decimal(float(v))
+            root = (q * q + 1).sqrt()
+            exact_f = (q + root) / 2 if q >= 0 else 1 / (2 * (root - q))
+            exact_g = (1 + q / root) / 2 if q >= 0 else 1 / (2 * (root - q) * root)
+            assert float(f) == pytest.approx(float(exact_f), rel=4 * ulp, abs=tiny), v
+            assert float(g) == pytest.approx(float(exact_g), rel=4 * ulp, abs=tiny), v
