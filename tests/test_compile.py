@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from experiments.models import parse_model
-from kernels.plan import Activation, Conv, Dense, Pool, Residual, build_plan
+from kernels.plan import Activation, BatchNorm, Conv, Dense, Dropout, Pool, Residual, build_plan  # noqa: F401 (EVERY_KIND)
 from kernels.specialize import Variant, variant_of, variant_of_layers
 
 ROOT = Path(__file__).resolve().parents[1]
