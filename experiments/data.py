@@ -38,18 +38,28 @@ def read_idx(path: Path) -> np.ndarray:
     """An IDX file (LeCun's MNIST format; gzip-compressed when the name ends in .gz).
 
     Header: two zero bytes, a type code (IDX_TYPES), the number of dimensions, then each
-    dimension as a big-endian int32; then the data, big-endian, row-major.
+    dimension as a big-endian int32; then the data, big-endian, row-major. The data are read
+    only after their size (from the header) passed experiments.memory.check, and only as
+    many bytes as the header promises: a compressed file cannot expand beyond it.
     """
+    from experiments import memory
+
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as f:
-        raw = f.read()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES:
-        raise ValueError(f"{path}: not an IDX file")
-    ndim = raw[3]
-    dims = tuple(int(d) for d in np.frombuffer(raw, ">i4", count=ndim, offset=4))
-    dtype = np.dtype(IDX_TYPES[raw[2]])
-    count = int(np.prod(dims))
-    start = 4 + 4 * ndim
-    if len(raw) - start != count * dtype.itemsize:
-        raise ValueError(f"{path}: {len(raw) - start} data bytes, the header promises {count * dtype.itemsize}")
-    return np.frombuffer(raw, dtype, count=count, offset=start).reshape(dims)
+        head = f.read(4)
+        if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in IDX_TYPES:
+            raise ValueError(f"{path}: not an IDX file")
+        ndim = head[3]
+        raw_dims = f.read(4 * ndim)
+        if len(raw_dims) != 4 * ndim:
+            raise ValueError(f"{path}: the IDX header is cut short")
+        dims = tuple(int(d) for d in np.frombuffer(raw_dims, ">i4"))
+        if min(dims, default=0) < 0:
+            raise ValueError(f"{path}: the IDX header gives the negative size {min(dims)}")
+        dtype = np.dtype(IDX_TYPES[head[2]])
+        expected = int(np.prod(dims, dtype=object)) * dtype.itemsize
+        memory.check(expected + 8 * expected // dtype.itemsize, f"{path} (shape {dims}, read as float64)")
+        raw = f.read(expected + 1)
+    if len(raw) != expected:
+        raise ValueError(f"{path}: {len(raw)}{'+' * (len(raw) > expected)} data bytes, the header promises {expected}")
+    return np.frombuffer(raw, dtype).reshape(dims)

@@ -13,16 +13,25 @@ other features are used as given. Without a test split, ``test_fraction`` of the
 out (stratified by label for classification; scikit-learn's ``random_state=0``); with
 ``test_fraction=0`` every row trains and the test set is empty. The image
 shape is the arrays' (N, H, W) -> (1, H, W), or ``shape`` ("CxHxW"), or flat (F,); the number of
-classes is the largest label + 1 unless given. Every mismatch raises ValueError with a one-line
-reason naming the file.
+classes is the largest label + 1 unless given, and then every class must occur in the training
+set (a label set 1..K, or a class only in the test set, is refused; give ``n_classes`` to allow
+empty classes). Only regular files and directories are read (never a FIFO or device); each
+array's size, from the file's headers, passes experiments.memory.check before it is read or
+decompressed. Every mismatch raises ValueError with a one-line reason naming the file (and the
+row and column of a bad value).
 """
 import functools
+import stat
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from experiments import memory
 from experiments.data import MNIST_FILES, read_idx
+from experiments.memory import show
 
 SUFFIXES = (".npz", ".parquet", ".csv")
 TASKS = ("classification", "regression")
@@ -54,31 +63,92 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return dims
 
 
+READ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error)
+
+
+def _unreadable(path: Path, err: Exception) -> ValueError:
+    lines = str(err).splitlines()
+    return ValueError(f"{path}: cannot be read ({type(err).__name__}{': ' + lines[0] if lines else ''})")
+
+
+def _npy_header(member) -> tuple[tuple, np.dtype]:
+    """(shape, dtype) from the header of an .npy stream, read without its data."""
+    version = np.lib.format.read_magic(member)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(member)
+    return shape, dtype
+
+
 def _read_npz(path: Path) -> dict:
-    with np.load(path, allow_pickle=False) as f:
-        arrays = {k: f[k] for k in f.files}
-    for keys in (("x_train", "y_train", "x_test", "y_test"), ("x", "y")):
-        if all(k in arrays for k in keys):
-            return {k: arrays[k] for k in keys}
-    raise ValueError(f"{path}: holds {', '.join(arrays) or 'no arrays'}; expected x, y or "
-                     "x_train, y_train, x_test, y_test")
+    """The arrays x, y or x_train, y_train, x_test, y_test of an .npz file; their sizes (from the
+    .npy headers) pass experiments.memory.check before anything is decompressed."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = {n.removesuffix(".npy"): n for n in archive.namelist() if n.endswith(".npy")}
+            for keys in (("x_train", "y_train", "x_test", "y_test"), ("x", "y")):
+                if all(k in names for k in keys):
+                    break
+            else:
+                raise ValueError(f"{path}: holds {', '.join(names) or 'no arrays'}; expected x, y or "
+                                 "x_train, y_train, x_test, y_test")
+            headers = {}
+            for key in keys:
+                with archive.open(names[key]) as member:
+                    headers[key] = _npy_header(member)
+            for key, (shape, dtype) in headers.items():
+                if dtype.hasobject:
+                    raise ValueError(f"{path}: array {key} holds Python objects (dtype {dtype}), which are never "
+                                     "loaded (pickle would run code); save numbers only")
+            count = sum(int(np.prod(shape, dtype=object)) for shape, _ in headers.values())
+            raw = sum(int(np.prod(shape, dtype=object)) * dtype.itemsize for shape, dtype in headers.values())
+            memory.check(raw + 8 * count, f"{path} ({', '.join(f'{k} {s}' for k, (s, _) in headers.items())}, "
+                                          "read as float64)")
+            arrays = {}
+            for key in keys:
+                with archive.open(names[key]) as member:
+                    arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
+            return arrays
+    except ValueError as err:
+        if str(err).startswith(str(path)):
+            raise
+        raise _unreadable(path, err) from None
+    except READ_ERRORS as err:
+        raise _unreadable(path, err) from None
 
 
 def _read_table(path: Path, target: str) -> dict:
     import pandas as pd
 
     try:
-        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    except Exception as err:
-        raise ValueError(f"{path}: cannot be read ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            meta = pq.read_metadata(path)
+            memory.check(16 * meta.num_rows * meta.num_columns,
+                         f"{path} ({meta.num_rows} rows × {meta.num_columns} columns, read as float64)")
+            frame = pd.read_parquet(path)
+        else:  # each value takes at least 2 bytes of text ("0,"), so at most 4 float64 bytes per byte
+            memory.check(5 * path.stat().st_size, f"{path} ({show(path.stat().st_size)} of text, read as float64)")
+            frame = pd.read_csv(path)
+    except ValueError as err:
+        if str(err).startswith(str(path)):
+            raise
+        raise _unreadable(path, err) from None
+    except Exception as err:  # pandas' and pyarrow's parser errors have no common base
+        raise _unreadable(path, err) from None
     if target not in frame.columns:
         raise ValueError(f"{path}: no target column {target!r} (columns: {', '.join(map(str, frame.columns))})")
+    if len(frame) == 0:
+        raise ValueError(f"{path}: has a header but no rows")
     features = frame.drop(columns=[target])
     bad = [str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])
            or pd.api.types.is_bool_dtype(features[c])]
     if bad:
-        raise ValueError(f"{path}: feature column {bad[0]!r} is not numeric")
-    return {"x": features.to_numpy(np.float64), "y": frame[target].to_numpy()}
+        column = features[bad[0]]
+        row = int(np.argmax(pd.to_numeric(column, errors="coerce").isna() & column.notna()))
+        raise ValueError(f"{path}: feature column {bad[0]!r} is not numeric (row {row}: {column.iloc[row]!r})")
+    return {"x": features.to_numpy(np.float64), "y": frame[target].to_numpy(),
+            "columns": [str(c) for c in features.columns]}
 
 
 def _read_idx_dir(path: Path) -> dict:
@@ -87,14 +157,25 @@ def _read_idx_dir(path: Path) -> dict:
         found = [path / name for name in (stem, stem + ".gz") if (path / name).is_file()]
         if not found:
             raise ValueError(f"{path}: no {stem} or {stem}.gz (the four MNIST IDX files)")
-        arrays[key] = read_idx(found[0])
+        try:
+            arrays[key] = read_idx(found[0])
+        except ValueError:
+            raise
+        except READ_ERRORS as err:
+            raise _unreadable(found[0], err) from None
     return arrays
 
 
-def _features(x: np.ndarray, path: Path, what: str) -> np.ndarray:
+def _nonfinite(values: np.ndarray, path: Path, what: str, columns=None) -> ValueError:
+    row, column = (int(i) for i in np.argwhere(~np.isfinite(values))[0])
+    name = repr(columns[column]) if columns else column
+    return ValueError(f"{path}: {what} has a non-finite value ({values[row, column]}) in row {row}, column {name}")
+
+
+def _features(x: np.ndarray, path: Path, what: str, columns=None) -> np.ndarray:
     if x.dtype.kind not in "biuf":
         raise ValueError(f"{path}: {what} has dtype {x.dtype}, not a number type")
-    if x.ndim < 2:
+    if not 2 <= x.ndim <= 4:
         raise ValueError(f"{path}: {what} has shape {x.shape}; expected (N, F), (N, H, W) or (N, C, H, W)")
     if len(x) == 0 or x.size == 0:
         raise ValueError(f"{path}: {what} has shape {x.shape}: 0 rows or 0 features")
@@ -102,7 +183,7 @@ def _features(x: np.ndarray, path: Path, what: str) -> np.ndarray:
     if x.dtype == np.uint8:
         flat /= 255.0
     if not np.isfinite(flat).all():
-        raise ValueError(f"{path}: {what} has non-finite values (NaN or inf)")
+        raise _nonfinite(flat, path, what, columns)
     return flat
 
 
@@ -115,10 +196,12 @@ def _labels(y: np.ndarray, path: Path, what: str) -> np.ndarray:
     if y.dtype.kind not in "biuf":
         raise ValueError(f"{path}: {what} has dtype {y.dtype}; labels must be integers 0 .. n_classes-1")
     if y.dtype.kind == "f" and not (np.isfinite(y).all() and np.all(y == np.round(y))):
-        raise ValueError(f"{path}: {what} has values that are not integers; labels must be 0 .. n_classes-1")
+        row = int(np.argmax(~np.isfinite(y) | (y != np.round(y))))
+        raise ValueError(f"{path}: {what} has the label {y[row]} in row {row}; labels must be integers "
+                         "0 .. n_classes-1")
     labels = y.astype(np.int64)
     if labels.size and labels.min() < 0:
-        raise ValueError(f"{path}: {what} has the negative label {labels.min()}")
+        raise ValueError(f"{path}: {what} has the negative label {labels.min()} in row {int(np.argmin(labels))}")
     return labels
 
 
@@ -128,7 +211,7 @@ def _targets(y: np.ndarray, path: Path, what: str) -> np.ndarray:
         raise ValueError(f"{path}: {what} has dtype {y.dtype}, not a number type")
     y = y.reshape(len(y), -1).astype(np.float64)
     if not np.isfinite(y).all():
-        raise ValueError(f"{path}: {what} has non-finite values (NaN or inf)")
+        raise _nonfinite(y, path, what)
     return y
 
 
@@ -146,10 +229,13 @@ def load_dataset(path: str | Path, target: str = "label", shape: str = "", n_cla
     path = Path(path)
     if task not in TASKS:
         raise ValueError(f"task {task!r}: expected one of {', '.join(TASKS)}")
-    if not path.exists():
-        raise ValueError(f"{path}: no such file or directory")
-    stat = path.stat()
-    return _load(path.resolve(), stat.st_mtime_ns, stat.st_size, target, shape, n_classes, task, test_fraction)
+    try:
+        info = path.stat()
+    except OSError as err:
+        raise ValueError(f"{path}: {err.strerror.lower() if err.strerror else err}") from None
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+        raise ValueError(f"{path}: not a regular file or a directory (a FIFO, device or socket is never read)")
+    return _load(path.resolve(), info.st_mtime_ns, info.st_size, target, shape, n_classes, task, test_fraction)
 
 
 @functools.lru_cache(maxsize=4)
@@ -168,10 +254,12 @@ def _load(path: Path, _mtime: int, _size: int, target: str, shape: str, n_classe
     given = parse_shape(shape)
     inferred = (1, *image.shape[1:]) if image.ndim == 3 else tuple(image.shape[1:]) if image.ndim == 4 else ()
     label = _labels if task == "classification" else _targets
+    columns = arrays.pop("columns", None)
     parts = {}
     for key in arrays:
-        what = f"array {key}"
-        parts[key] = _features(arrays[key], path, what) if key.startswith("x") else label(arrays[key], path, what)
+        what = "the features" if columns else f"array {key}"
+        parts[key] = (_features(arrays[key], path, what, columns) if key.startswith("x")
+                      else label(arrays[key], path, "the target column" if columns else what))
     if "x" in parts:
         if len(parts["x"]) != len(parts["y"]):
             raise ValueError(f"{path}: {len(parts['x'])} rows of x but {len(parts['y'])} of y")
@@ -208,6 +296,16 @@ def _load(path: Path, _mtime: int, _size: int, target: str, shape: str, n_classe
             raise ValueError(f"{path}: label {largest} does not fit n_classes = {classes} (labels 0 .. {classes - 1})")
         if classes < 2:
             raise ValueError(f"{path}: only one class (label 0); classification needs at least 2")
+        rows = len(parts["y_train"]) + len(parts["y_test"])
+        memory.check(8 * rows * classes, f"{path}: the largest label {largest} gives {classes} classes, whose one-hot "
+                                         f"targets of {rows} rows")
+        trained = np.zeros(classes, bool)
+        trained[parts["y_train"]] = True
+        if not n_classes and not trained.all():
+            missing = int(np.argmin(trained))
+            where = " (it occurs in the test set only)" if (parts["y_test"] == missing).any() else ""
+            raise ValueError(f"{path}: class {missing} has no training rows{where}; labels must be 0 .. K-1 with "
+                             "every class in the training set (or give n_classes to allow empty classes)")
     data = Dataset(parts["x_train"], parts["y_train"], parts["x_test"], parts["y_test"], input_shape, classes)
     for a in (data.x_train, data.y_train, data.x_test, data.y_test):
         a.flags.writeable = False

@@ -23,7 +23,7 @@ from experiments.datasets import Dataset, load_dataset
 from experiments.models import parse_activation, parse_model
 from experiments.seeds import DATA, INIT, engine_seed, stream
 from experiments.study import Param, RunOutput, Study, at_least
-from experiments.training import engine_for, fit, hyper_from, optimizer_params, target_param
+from experiments.training import engine_for, fit, fit_bytes, hyper_from, optimizer_params, target_param
 from kernels import codes
 from kernels.plan import Dense, build_plan
 
@@ -169,6 +169,12 @@ class DigitsStudy(Study):
         if config["batch_size"] > rows:
             raise ValueError(f"batch_size {config['batch_size']} is more than the {rows} training rows")
         return config
+
+    def memory(self, config: dict) -> int:
+        data = load(config)
+        rows = config["train_size"] or len(data.x_train)
+        return fit_bytes(model_plan(config, data), rows, len(data.x_test), config["epochs"], config["batch_size"],
+                         config["dtype"])
 
     def engines(self, config: dict) -> set:
         return engine_for(model_layers(config), config["dtype"], config["target"])

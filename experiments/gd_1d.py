@@ -54,6 +54,10 @@ class GradientDescent1D(Study):
             config["lam"] = 1.0  # unused: one run id per distinct computation
         return config
 
+    def memory(self, config: dict) -> int:
+        """The iterates and their values, float64, and the curves' copies of them."""
+        return 4 * 8 * (config["iterations"] + 1)
+
     def run(self, config: dict, seed: int) -> RunOutput:
         problem = FUNCTIONS[config["function"]]
         xs = np.empty(config["iterations"] + 1)

@@ -29,7 +29,7 @@ from experiments.datasets import load_dataset
 from experiments.digits import DigitsStudy
 from experiments.seeds import DATA, INIT, TEST_DATA, stream
 from experiments.study import Param, RunOutput, Study, at_least, positive
-from experiments.training import Hyper, diverge_param, engine_for, fit
+from experiments.training import Hyper, diverge_param, engine_for, fit, fit_bytes
 from kernels import codes
 from kernels.engine import predict
 from kernels.plan import Activation, Dense, build_plan
@@ -183,6 +183,10 @@ class LCurveLambda(Study):
         check_points(config)
         return dict(config)
 
+    def memory(self, config: dict) -> int:
+        """The basis (points × (degree + 1)) and the copies lstsq and cond make of it."""
+        return 8 * 4 * n_points(config["delta"], config["stop"]) * (config["degree"] + 1)
+
     def warm_up(self) -> None:
         """Nothing to compile: least squares by LAPACK."""
 
@@ -289,6 +293,17 @@ class LCurveDepth(Study):
         for _ in range(config["depth"]):
             layers += [Dense(config["width"]), Activation(config["activation"])]
         return layers + [Dense(n_out)]
+
+    def memory(self, config: dict) -> int:
+        if config["data"] == "digits":
+            return DigitsStudy().memory(self._digits_config(config))
+        if config["data"] == "file":
+            data = self._file(config)
+            rows, test, n_in, n_out = len(data.x_train), len(data.x_test), data.x_train.shape[1], data.y_train.shape[1]
+        else:
+            rows = test = n_points(config["delta"], config["stop"])
+            n_in = n_out = 1
+        return fit_bytes(build_plan(n_in, self._layers(config, n_out)), rows, test, config["epochs"], rows, np.float64)
 
     def engines(self, config: dict) -> set:
         if config["data"] == "digits":

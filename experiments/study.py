@@ -91,7 +91,7 @@ class RunOutput:
 
 class Study:
     """Base class of a study. Subclasses set the class attributes and implement ``run``;
-    ``normalize``, ``engines``, ``warm_up`` and ``report`` are optional."""
+    ``normalize``, ``memory``, ``engines``, ``warm_up`` and ``report`` are optional."""
 
     name: str
     title: str = ""
@@ -163,6 +163,14 @@ class Study:
         if len(set(lengths.values())) > 1:
             raise ValueError(f"study {self.name}: curves of one run differ in length: "
                              + ", ".join(f"{c} {n}" for c, n in lengths.items()))
+
+    def memory(self, config: dict) -> int | None:
+        """An estimate from above of the bytes one run of the normalized ``config`` allocates
+        (data, workspaces, parameters, optimizer state, history), or None if unknown (the
+        default). ``runner sweep`` refuses a sweep whose largest estimate exceeds the memory
+        limit (experiments.memory) before anything runs; a study that trains with ``fit``
+        returns experiments.training.fit_bytes of its plan."""
+        return None
 
     def engines(self, config: dict) -> set:
         """The training engines (experiments.training.Engine) that ``run`` compiles for the

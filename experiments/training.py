@@ -131,6 +131,23 @@ class Fit:
         return int(np.argmax(bad)) + 1 if bad.any() else None
 
 
+def fit_bytes(plan: Plan, rows: int, monitored: int, epochs: int, batch_size: int, dtype) -> int:
+    """An estimate from above of the bytes one ``fit`` allocates: the training rows and the
+    monitored (fit and test) rows in ``dtype`` (x and y: n_in + n_out entries a row, counted
+    twice for the float64 data they are cast from); the engine's workspaces of
+    max(batch_size, EVAL_ROWS) rows (kernels.engine._workspaces: activations and their
+    gradients, caches, scratch, targets); the parameters with their gradient, optimizer state,
+    penalty mask and the copies ``fit`` makes (6 P); and the history ((epochs + 1) × N_HIST
+    float64). Python integers: no overflow for sizes that cannot fit."""
+    item = np.dtype(dtype).itemsize
+    width, cache, icache, scratch, n_params = (int(plan.net.sizes[k]) for k in (
+        codes.SIZE_WIDTH, codes.SIZE_CACHE, codes.SIZE_ICACHE, codes.SIZE_SCRATCH, codes.SIZE_PARAMS))
+    capacity = max(int(batch_size), EVAL_ROWS)
+    data = (rows + monitored) * (plan.n_in + plan.n_out) * (item + 8)
+    work = capacity * ((2 * width + cache + plan.n_out) * item + 8 * icache) + scratch * item
+    return data + work + 6 * n_params * item + (int(epochs) + 1) * codes.N_HIST * 8
+
+
 def _call(target, data, plan, method, epochs, batch_size, seed, params, buffers, history):
     """One run of the engine of ``target``: kernels.engine.train, or kernels.cuda.engine.train
     with a single run (one thread block). Returns the epochs completed."""

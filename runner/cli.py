@@ -7,13 +7,50 @@ its workers' fork server (runner.pool), which then loads while the studies load 
 import os
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from typer.core import TyperGroup
+
+try:  # the click that parses the command line: vendored in newer Typers (typer._click)
+    from typer._click.exceptions import ClickException
+except ImportError:
+    from click import ClickException
+
+
+@contextmanager
+def _one_line():
+    """A usage error (an option value of the wrong type, an unknown option or command) as one
+    line on stderr and exit code 2, as every other bad input; the help itself passes."""
+    try:
+        yield
+    except ClickException as err:
+        if type(err).__name__ == "NoArgsIsHelpError":  # the help, shown for a bare `runner`
+            raise
+        ctx = getattr(err, "ctx", None)
+        see = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        message = " ".join(err.format_message().split())
+        typer.echo(f"error: {message}{see}", err=True)
+        raise typer.Exit(err.exit_code) from None
+
+
+class OneLineErrors(TyperGroup):
+    """The command group with usage errors on one line (_one_line): both the group's own
+    options and its commands' are parsed inside it."""
+
+    def parse_args(self, ctx, args):
+        with _one_line():
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):
+        with _one_line():
+            return super().invoke(ctx)
+
 
 app = typer.Typer(help="Run neural-network training studies with Numba-compiled kernels.",
-                  no_args_is_help=True)
+                  no_args_is_help=True, cls=OneLineErrors)
 
 DONE = ("ok", "diverged")  # outcomes that a rerun skips; failed runs are retried
 STUDY_HELP = ("Study: a name (see `runner studies`), path/to/file.py:ClassName or "
@@ -28,6 +65,18 @@ def fail(message: str) -> NoReturn:
 
 class WriteError(Exception):
     """The results could not be written (``__cause__``: the OSError, e.g. a full disk)."""
+
+
+@contextmanager
+def writing(out: Path, kept: str):
+    """Turn an OSError while writing under OUT (a full disk, a read-only or immutable
+    directory) into one line on stderr and exit code 1; ``kept`` says what is intact."""
+    try:
+        yield
+    except OSError as err:
+        where = f" ({err.filename})" if err.filename else ""
+        typer.echo(f"error: cannot write to {out}{where}: {err.strerror or err}; {kept}", err=True)
+        raise typer.Exit(1) from None
 
 
 def say(line: str) -> None:
@@ -60,10 +109,20 @@ def default_workers() -> int:
 
 
 def check_writable(out: Path) -> None:
-    """Fail unless ``out`` is, or can be created as, a writable directory (writes nothing)."""
-    probe = out
-    while not probe.exists():
-        probe = probe.parent
+    """Fail unless ``out`` is, or can be created as, a writable directory (writes nothing): a
+    name or path too long for the file system (ENAMETOOLONG) is refused here, not when a run
+    is done."""
+    shown = str(out) if len(str(out)) <= 80 else f"{str(out)[:40]}...{str(out)[-20:]} ({len(str(out))} characters)"
+    try:
+        probe, missing = out.absolute(), []
+        while not probe.exists():  # ENAMETOOLONG from an existing directory's entry or PATH_MAX
+            missing.append(probe.name)
+            probe = probe.parent
+        name_max, path_max = os.pathconf(probe, "PC_NAME_MAX"), os.pathconf(probe, "PC_PATH_MAX")
+    except OSError as err:
+        fail(f"output directory {shown}: {err.strerror}")
+    if any(len(os.fsencode(name)) > name_max for name in missing) or len(os.fsencode(str(out.absolute()))) >= path_max:
+        fail(f"output directory {shown}: File name too long (at most {name_max} bytes a name, {path_max} a path)")
     if not probe.is_dir():
         fail(f"output directory {out}: {probe} is not a directory")
     try:
@@ -80,6 +139,14 @@ def refuse_links(out: Path) -> None:
     if found := symlinks(out):
         fail(f"{found[0]} is a symbolic link, which could lead outside {out}; the runner works only on "
              "the directory's own files (replace the link by what it points to)")
+
+
+def directory(text: str) -> Path:
+    """A results directory from the command line: a path that is not empty (``.`` names the
+    current directory; an empty ``--out ''`` is a mistake, not a way to say it)."""
+    if not text.strip():
+        raise typer.BadParameter("is empty; name a directory (. for the current one)")
+    return Path(text)
 
 
 def _version(value: bool) -> None:
@@ -153,7 +220,7 @@ def sweep(
     workers: Annotated[int | None, typer.Option(
         help="Worker processes [default: the number of cores; with --executor dask and no "
              "--scheduler, local Dask workers].", show_default=False)] = None,
-    out: Annotated[Path | None, typer.Option(help="Results directory [default: out/STUDY].",
+    out: Annotated[Path | None, typer.Option(parser=directory, help="Results directory [default: out/STUDY].",
                                              show_default=False)] = None,
     shard: Annotated[str | None, typer.Option(
         help="Run only slice I of N (I/N, 0 <= I < N) of the sweep; inside a SLURM array task the "
@@ -180,6 +247,10 @@ def sweep(
         show_default=False)] = None,
     fail_on_diverged: Annotated[bool, typer.Option(
         "--fail-on-diverged", help="Exit with code 1 when a run diverged, too.")] = False,
+    max_memory: Annotated[str | None, typer.Option(
+        help="Memory one run may use, e.g. 4G (K, M, G, T: powers of 1024); a sweep whose largest run is "
+             "estimated to need more exits 2 before anything runs [default: $RUNNER_MAX_MEMORY, else the "
+             "machine's memory or its cgroup's limit].", show_default=False)] = None,
 ) -> None:
     """Run a study's grid. Finished runs (ok or diverged) are skipped, failed ones retried.
 
@@ -194,6 +265,14 @@ def sweep(
     from runner.pool import pin_threads, start_fork_server
 
     pin_threads()  # before NumPy and Numba load here: --workers 1 computes as a worker does
+    if max_memory is not None:  # before the fork server starts: workers read data under the same limit
+        from experiments.memory import ENV, parse_size
+
+        try:
+            parse_size(max_memory)
+        except ValueError as err:
+            fail(f"--max-memory: {err}")
+        os.environ[ENV] = max_memory
     options = {"study": study, "seeds": seeds, "out": out, "workers": workers, "executor": executor,
                "scheduler": scheduler, "shard": shard, "target": target}
     if from_manifest is not None:
@@ -239,7 +318,10 @@ def sweep(
         part = parse_shard(options["shard"]) if options["shard"] else shard_from_slurm(os.environ)
     except GridError as err:
         fail(str(err))
-    out = Path(options["out"]) if options["out"] else Path("out") / chosen.name
+    if options["out"] is not None and not str(options["out"]).strip():
+        fail(f"{config}: out is empty; name a directory (. for the current one)")
+    check_memory(chosen, specs)
+    out = Path(options["out"]) if options["out"] is not None else Path("out") / chosen.name
     check_writable(out)
     refuse_links(out)
     if from_manifest is not None:
@@ -257,6 +339,24 @@ def sweep(
     failed = {"failed"} | ({"diverged"} if fail_on_diverged else set())
     if failed & set(outcomes.values()):
         raise typer.Exit(1)
+
+
+def check_memory(chosen, specs: list) -> None:
+    """Fail if the largest run's estimate (Study.memory) exceeds the memory limit
+    (experiments.memory), naming the run and what it sets apart from the defaults."""
+    from experiments import memory
+
+    defaults, estimates = chosen.defaults(), {}
+    for spec in specs:  # one estimate per configuration: the seeds share it
+        key = repr(sorted(spec.config.items()))
+        if key not in estimates:
+            estimates[key] = (chosen.memory(spec.config) or 0, spec)
+    needed, spec = max(estimates.values(), key=lambda e: e[0])
+    settings = " ".join(f"{k}={v}" for k, v in spec.config.items() if v != defaults.get(k))
+    try:
+        memory.check(needed, f"run {spec.run_id}{' (' + settings[:120] + ')' if settings else ''}")
+    except ValueError as err:
+        fail(str(err))
 
 
 def _merge_config(path: Path, options: dict, grid: list[str]) -> tuple[dict, list[str]]:
@@ -293,17 +393,10 @@ def _from_manifest(path: Path, options: dict) -> tuple[dict, list[str]]:
     """The study, grid and seeds of a recorded sweep; its OUT unless --out is given. A
     manifest is data: the study is the one typed on the command line, or the manifest's
     study name where that is built in or installed; the code it names is never imported."""
-    import json
-
     from experiments.registry import BUILTIN, registered
 
-    try:
-        record = json.loads(path.read_text())
-        name, grid, seeds = record["study"], record["grid"], record["seeds"]
-        if not (isinstance(name, str) and isinstance(seeds, int) and all(isinstance(g, str) for g in grid)):
-            raise TypeError("study, grid or seeds of the wrong type")
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        fail(f"--from {path}: not a sweep manifest ({type(err).__name__}: {err})")
+    record = read_manifest(path)
+    name, grid, seeds = record["study"], record["grid"], record["seeds"]
     study = options["study"]
     if study is None and name not in BUILTIN and name not in registered():
         fail(f"--from {path}: study {name!r} is neither built in nor installed, and a manifest's code is never run; "
@@ -312,14 +405,41 @@ def _from_manifest(path: Path, options: dict) -> tuple[dict, list[str]]:
     return {**options, "study": study or name, "seeds": seeds, "out": out, "recorded": name}, list(grid)
 
 
+MANIFEST = {"study": (str, "a text"), "grid": (list, "a list of 'key=values' texts"),
+            "seeds": (int, "an integer >= 1"), "run_ids": (list, "a list of run ids")}
+
+
+def read_manifest(path: Path) -> dict:
+    """The sweep manifest at ``path`` (OUT/sweeps/SWEEP_ID.json, cli.sweep_record), its fields
+    checked; exit 2 with the field at fault."""
+    import json
+
+    from runner.sweepfile import read_regular
+
+    try:
+        record = json.loads(read_regular(path))
+    except OSError as err:
+        fail(f"--from {path}: {err.strerror}")
+    except ValueError as err:
+        fail(f"--from {path}: not a sweep manifest (not JSON: {str(err).splitlines()[0]})")
+    if not isinstance(record, dict):
+        fail(f"--from {path}: not a sweep manifest (a JSON {type(record).__name__}, not an object)")
+    for key, (kind, what) in MANIFEST.items():
+        value = record.get(key)
+        items_ok = not isinstance(value, list) or all(isinstance(v, str) for v in value)
+        if not isinstance(value, kind) or isinstance(value, bool) or not items_ok:
+            fail(f"--from {path}: not a sweep manifest: {key!r} must be {what}, got {value!r:.60}")
+    if record["seeds"] < 1:
+        fail(f"--from {path}: not a sweep manifest: 'seeds' must be an integer >= 1, got {record['seeds']}")
+    return record
+
+
 def _check_same_sweep(path: Path, specs: list) -> None:
     """Fail unless ``specs`` are the runs of the manifest at ``path`` (the study's defaults
     or its code may have changed since)."""
-    import json
-
     from runner.grid import sweep_id
 
-    record = json.loads(path.read_text())
+    record = read_manifest(path)
     if sorted(s.run_id for s in specs) != sorted(record.get("run_ids", [])):
         fail(f"--from {path}: the study now expands this sweep to other runs (sweep "
              f"{sweep_id([s.run_id for s in specs])}, not {record.get('sweep_id')}); its defaults or "
@@ -474,7 +594,7 @@ def execute(study, todo: list, sid: str, out: Path, workers: int, outcomes: dict
 
 @app.command()
 def status(
-    out: Annotated[Path, typer.Argument(help="Results directory of one or more sweeps.")],
+    out: Annotated[Path, typer.Argument(parser=directory, help="Results directory of one or more sweeps.")],
 ) -> None:
     """Count done, diverged, failed and missing runs against the grids of the sweeps in OUT
     (their manifests under OUT/sweeps), and list the files no reader can use (a run whose file
@@ -537,7 +657,7 @@ def slurm(
     array_size: Annotated[int, typer.Option(help="Array tasks: the sweep is split into this many shards.")],
     grid: Annotated[list[str], typer.Option("--grid", "-g", help="As for `runner sweep`.")] = [],
     seeds: Annotated[int, typer.Option(help="As for `runner sweep`.")] = 1,
-    out: Annotated[Path | None, typer.Option(help="Results directory, on a file system every node sees "
+    out: Annotated[Path | None, typer.Option(parser=directory, help="Results directory, on a file system every node sees "
                                                   "(default: out/STUDY).")] = None,
     partition: Annotated[str | None, typer.Option(help="SLURM partition.")] = None,
     time: Annotated[str | None, typer.Option(help="Time limit per task, e.g. 01:00:00.")] = None,
@@ -644,7 +764,7 @@ def warm(
 
 @app.command()
 def merge(
-    out: Annotated[Path, typer.Argument(help="Results directory.")],
+    out: Annotated[Path, typer.Argument(parser=directory, help="Results directory.")],
 ) -> None:
     """Compact the per-run Parquet files of OUT into one file per table, dropping duplicate run
     ids (the newest row wins). Reading the tables gives the same data before and after.
@@ -656,11 +776,12 @@ def merge(
     refuse_links(out)
     if not (out / "runs").is_dir():
         fail(f"{out}: no runs table")
-    with merge_lock(out):
-        clean_temporaries(out)
-        set_aside(out)
-        for table, (before, after) in merge_tables(out).items():
-            typer.echo(f"{table}: {before} files -> {after}")
+    with writing(out, "the tables hold what they held (each file is written whole, then replaces others)"):
+        with merge_lock(out):
+            clean_temporaries(out)
+            set_aside(out)
+            for table, (before, after) in merge_tables(out).items():
+                typer.echo(f"{table}: {before} files -> {after}")
 
 
 def set_aside(out: Path, study: str | None = None) -> None:
@@ -723,7 +844,7 @@ def _exercise_9_8(seed: int) -> None:
 
 @app.command()
 def report(
-    out: Annotated[Path, typer.Argument(help="Results directory of a sweep.")],
+    out: Annotated[Path, typer.Argument(parser=directory, help="Results directory of a sweep.")],
     study: Annotated[str | None, typer.Option(
         help="The plug-in study (path/to/file.py:ClassName or package.module:ClassName) whose own report "
              "to make. A results directory is data: without this, a study that is neither built in nor "
@@ -741,10 +862,11 @@ def report(
 
     refuse_links(out)
     chosen = None if study is None else study_named(study)
-    try:
-        made = make_report(out, chosen)
-    except (FileNotFoundError, ValueError) as err:
-        fail(str(err))
+    with writing(out / "figures", "the results are untouched; only the figures are missing"):
+        try:
+            made = make_report(out, chosen)
+        except (FileNotFoundError, ValueError) as err:
+            fail(str(err))
     if format == "markdown":
         typer.echo(markdown(made.numbers))
     elif format == "csv":

@@ -3,7 +3,8 @@
 Values: a comma list (``batch_size=1,2,4``) or a range ``start:stop:linK`` / ``start:stop:logK``
 (K points, both ends included, evenly spaced or log-spaced). Integer parameters take ranges only
 where every point is an integer (``1:2048:log12`` = 1, 2, 4, ..., 2048). A ``:`` in the value of a
-text parameter is literal (``model=dense8-prelu:0.05``). A range has at most MAX_RANGE points and
+text parameter is literal (``model=dense8-prelu:0.05``). An empty item (``lr=1e-3,,0.1``) is an
+error; the empty text value is written ``""`` (``data="",mine.csv``: the built-in data and a file). A range has at most MAX_RANGE points and
 a sweep at most MAX_RUNS runs unless ``expand`` is told more (``runner sweep --max-runs``).
 """
 import hashlib
@@ -18,6 +19,7 @@ from experiments.study import Param, Study
 
 MAX_RANGE = 10_000
 MAX_RUNS = 100_000
+EMPTY = ('""', "''")  # the items that stand for the empty text value
 RANGE = re.compile(r"^(?P<start>[^:]+):(?P<stop>[^:]+):(?P<kind>lin|log)(?P<count>\d+)$")
 
 
@@ -71,9 +73,13 @@ def parse_values(param: Param, text: str) -> list:
             except ValueError as err:
                 raise GridError(str(err)) from None
     else:
-        tokens = [t for t in text.split(",") if t.strip()]
-        if not tokens:
+        tokens = text.split(",")
+        if not text.strip():
             raise GridError(f"{param.name}: no values given")
+        if any(not t.strip() for t in tokens):
+            hint = "; write \"\" for the empty text" if param.type is str else ""
+            raise GridError(f"{param.name}: an empty item in {text!r} (a comma too many?){hint}")
+        tokens = ["" if t.strip() in EMPTY else t for t in tokens]
         try:
             values = [param.parse(t) for t in tokens]
         except ValueError as err:

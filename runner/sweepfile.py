@@ -16,6 +16,7 @@
 Every key is optional but ``study`` (which may also be given on the command line). Options on
 the command line override the file's, a ``--grid`` key the file's entry for that key.
 """
+import errno
 import re
 import tomllib
 from pathlib import Path
@@ -43,16 +44,30 @@ def _line(text: str, key: str, section: str | None = None) -> int | None:
 def _token(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return str(value) if value != "" else '""'  # runner.grid.EMPTY
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of the regular file at ``path``; OSError (with a strerror) for anything else,
+    a FIFO or device included, which is never opened (it could block forever)."""
+    if path.exists() and not path.is_file():
+        raise OSError(errno.EISDIR if path.is_dir() else errno.EINVAL,
+                      "Is a directory" if path.is_dir() else "not a regular file (a FIFO, device or socket)")
+    return path.read_bytes()
 
 
 def read(path: Path) -> tuple[dict, dict[str, int | None]]:
     """The sweep file's options (OPTIONS; ``grid`` as a list of ``key=values`` strings) and
     where each grid key is (line numbers, for error messages); SweepFileError if it is bad."""
     try:
-        text = path.read_text()
+        raw = read_regular(path)
+        text = raw.decode("utf-8")
     except OSError as err:
         raise SweepFileError(f"--config {path}: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise SweepFileError(f"{path} line {line}: not UTF-8 text (byte 0x{raw[err.start]:02x}); TOML files are "
+                             "UTF-8") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

@@ -45,10 +45,10 @@ class Pool:
 def layout(layer: Pool, shape: tuple) -> Layout:
     c, h, w = image(shape, "a pooling layer")
     check(layer.kind in ("max", "avg"), f"unknown pooling {layer.kind!r}")
-    stride = layer.stride or layer.k
+    stride = layer.k if layer.stride is None else layer.stride
+    check(layer.k >= 1 and stride >= 1, f"pooling needs a window and a stride >= 1, got {layer.k} and {stride}")
     h_out, w_out = (output_size(s, layer.k, stride, 0) for s in (h, w))
-    check(layer.k >= 1 and stride >= 1 and h_out >= 1 and w_out >= 1,
-          f"pool {layer.k}x{layer.k} does not fit a {h}x{w} input")
+    check(h_out >= 1 and w_out >= 1, f"pool {layer.k}x{layer.k} does not fit a {h}x{w} input")
     fields = {COL_CODE: POOL_MAX if layer.kind == "max" else POOL_AVG, COL_K: layer.k, COL_STRIDE: stride,
               COL_C_OUT: c, COL_H_OUT: h_out, COL_W_OUT: w_out}
     return Layout((c, h_out, w_out), fields, icache=c * h_out * w_out if layer.kind == "max" else 0)
