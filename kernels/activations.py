@@ -67,7 +67,7 @@ def _value(code, x, beta, gamma, one):
     """f(x) for the activation ``code``; x, beta, gamma and one (= 1) of one dtype."""
     zero = one - one
     if code == ACT_RELU:
-        return x if x > 0 else zero
+        return zero if x <= 0 else x  # a NaN passes (NaN <= 0 is false), as in max(x, 0) of PyTorch
     if code == ACT_TANH:
         return math.tanh(x)
     if code == ACT_IDENTITY:
@@ -99,7 +99,7 @@ def _slope(code, x, y, beta, gamma, one):
     """f'(x) for the activation ``code``, given x and y = f(x); one (= 1) of their dtype."""
     zero = one - one
     if code == ACT_RELU:
-        return one if x > 0 else zero
+        return zero if x <= 0 else one
     if code == ACT_TANH:
         return one - y * y
     if code == ACT_IDENTITY:

@@ -57,8 +57,9 @@ def row_loss(code, p, t):
         for j in range(n):
             total += max(p[j], zero) + math.log1p(math.exp(-abs(p[j]))) - t[j] * p[j]
     elif code == LOSS_HINGE:
-        for j in range(n):
-            total += max(zero, one - t[j] * p[j])
+        for j in range(n):  # a NaN passes (NaN <= 0 is false; max(0, NaN) would drop it)
+            margin = one - t[j] * p[j]
+            total += zero if margin <= zero else margin
     else:
         raise ValueError("unknown loss code")
     return total
@@ -94,7 +95,7 @@ def row_gradient(code, p, t, scale, dp):
             dp[j] = scale * (s - t[j])
     elif code == LOSS_HINGE:
         for j in range(n):
-            dp[j] = -scale * t[j] if t[j] * p[j] < one else one - one
+            dp[j] = one - one if t[j] * p[j] >= one else -scale * t[j]
     else:
         raise ValueError("unknown loss code")
 

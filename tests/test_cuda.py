@@ -139,6 +139,22 @@ def test_pool_equals_cpu(dtype, kind, k, stride):
     assert_close(dx, dx_c.ravel(), dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pool_propagates_a_nan_as_the_cpu(dtype, kind):
+    """A NaN that is not first in its window ([[1, nan], [2, 0]]) gives NaN on both targets, and
+    max pooling's argmax is the window's last NaN (as in PyTorch)."""
+    x = np.array([[[[1, np.nan, 3, 4], [2, 0, np.nan, np.nan]]]], dtype)
+    y, argmax, dx = np.zeros(2, dtype), np.zeros(2, np.int64), np.zeros(x.size, dtype)
+    dy = np.ones(2, dtype)
+    _pool[1, THREADS](0 if kind == "max" else 1, 2, 2, x.ravel(), y, argmax, dy, dx, 1, 2, 4, 1, 2)
+    assert np.isnan(y).all()
+    if kind == "max":
+        y_c, argmax_c = np.empty((1, 1, 1, 2), dtype), np.empty((1, 1, 1, 2), np.int64)
+        maxpool_forward(2, 2, x, y_c, argmax_c)
+        np.testing.assert_array_equal(argmax, argmax_c.ravel())
+
+
 @cuda.jit
 def _activation(code, beta, gamma, x, y, dy, dx, backward):
     g_act.activation_forward(code, beta, gamma, x, y, x.shape[0])

@@ -159,3 +159,36 @@ def test_test_set_is_monitored_and_accuracy_recorded():
     h = result.history
     assert h[-1, codes.HIST_FIT_LOSS] < h[0, codes.HIST_FIT_LOSS]
     assert h[-1, codes.HIST_TEST_ACC] > 0.85 and np.all((h[:, codes.HIST_FIT_ACC] >= 0) & (h[:, codes.HIST_FIT_ACC] <= 1))
+
+
+NAN_MODELS = {
+    "conv": ((2, 4, 4), [Conv(2, 3, pad=1)]), "maxpool": ((2, 4, 4), [Pool(2)]),
+    "avgpool": ((2, 4, 4), [Pool(2, kind="avg")]), "bn2d": ((2, 4, 4), [BatchNorm(spatial=True)]),
+    "bn": (4, [BatchNorm()]), "dropout": (4, [Dropout(0.5)]), "residual": (4, [Residual(3)]),
+    **{name: (4, [Dense(3), Activation(name)]) for name, (*_, differentiable) in codes.ACTIVATIONS.items()
+       if differentiable},
+}
+
+
+@pytest.mark.parametrize("kind", NAN_MODELS)
+@pytest.mark.parametrize("training", [False, True])
+def test_a_nan_in_the_input_reaches_the_output_and_every_loss(kind, training):
+    """Divergence detection relies on NaN propagating: one NaN input entry makes its sample's
+    output NaN (evaluation mode; in training mode batch norm spreads it to the batch) and the
+    loss NaN, for every layer kind, differentiable activation and loss."""
+    from kernels.engine import predict
+
+    shape, layers = NAN_MODELS[kind]
+    plan = build_plan(shape, layers + [Dense(2)])
+    rng = np.random.default_rng(3)
+    params, buffers = plan.init_params(rng, np.float64), plan.init_buffers(np.float64)
+    x = rng.standard_normal((3, plan.n_in))
+    x[1, 0] = np.nan
+    out = np.empty((3, plan.n_out))
+    predict(plan.net, params, buffers, x, out)
+    assert np.isnan(out[1]).all() and np.isfinite(out[[0, 2]]).all()
+    y = np.zeros((3, plan.n_out))
+    y[:, 0] = 1
+    for loss, code in codes.LOSSES.items():
+        value = loss_and_gradient(plan.net, code, params, buffers, x, y, np.empty(plan.n_params), training=training)
+        assert np.isnan(value), loss
