@@ -146,6 +146,12 @@ def directory(text: str) -> Path:
     current directory; an empty ``--out ''`` is a mistake, not a way to say it)."""
     if not text.strip():
         raise typer.BadParameter("is empty; name a directory (. for the current one)")
+    try:
+        os.stat(text)
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # `sweep` creates it; the other commands say what is missing
+    except OSError as err:  # ENAMETOOLONG, ELOOP, EACCES
+        raise typer.BadParameter(f"{err.strerror} ({len(text)} characters)") from None
     return Path(text)
 
 

@@ -204,6 +204,8 @@ def test_output_paths_that_cannot_exist(tmp_path):
     for args in (["sweep", "batch-size", "--dry-run", "--out", ""], ["status", ""], ["merge", ""], ["report", ""]):
         refused(invoke(*args), "is empty; name a directory (. for the current one)")
     long_name = tmp_path / ("a" * 300)
+    for command in ("status", "merge", "report"):
+        refused(invoke(command, long_name), "Invalid value for 'out': File name too long")
     refused(invoke("sweep", "batch-size", "--dry-run", "--out", long_name), "File name too long", long_name)
     nested = tmp_path / "x" / ("a" * 300)
     refused(invoke("sweep", "batch-size", "--dry-run", "--out", nested), "at most 255 bytes a name")
