@@ -357,6 +357,8 @@ def check_memory(chosen, specs: list) -> None:
         key = repr(sorted(spec.config.items()))
         if key not in estimates:
             estimates[key] = (chosen.memory(spec.config) or 0, spec)
+    if not estimates:
+        return
     needed, spec = max(estimates.values(), key=lambda e: e[0])
     settings = " ".join(f"{k}={v}" for k, v in spec.config.items() if v != defaults.get(k))
     try:
@@ -431,6 +433,8 @@ def read_manifest(path: Path) -> dict:
     if not isinstance(record, dict):
         fail(f"--from {path}: not a sweep manifest (a JSON {type(record).__name__}, not an object)")
     for key, (kind, what) in MANIFEST.items():
+        if key == "run_ids" and key not in record:  # optional: compared only where recorded
+            continue
         value = record.get(key)
         items_ok = not isinstance(value, list) or all(isinstance(v, str) for v in value)
         if not isinstance(value, kind) or isinstance(value, bool) or not items_ok:
