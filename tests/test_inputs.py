@@ -5,6 +5,7 @@ fields of the wrong type; grids with empty items; sizes that cannot fit; paths."
 import gzip
 import os
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,6 +68,8 @@ def data_files(tmp_path) -> list:
     header_only.write_text("f0,f1,label\n")
     words = tmp_path / "words.csv"
     words.write_text("f0,f1,label\n1,2,0\n1,x,1\n")
+    bad_parquet = tmp_path / "bad.parquet"
+    bad_parquet.write_bytes(b"PAR1" + RNG.bytes(200))
     fifo = tmp_path / "fifo.csv"
     os.mkfifo(fifo)
     idx = tmp_path / "idx"
@@ -91,6 +94,8 @@ def data_files(tmp_path) -> list:
         (header_only, "header.csv: has a header but no rows"),
         (words, "feature column 'f1' is not numeric (row 1: 'x')"),
         (fifo, "fifo.csv: not a regular file or a directory"),
+        (Path("/dev/zero"), "/dev/zero: not a regular file or a directory"),
+        (bad_parquet, "bad.parquet: cannot be read"),
         (idx, "train-images-idx3-ubyte.gz: 0 data bytes, the header promises 160"),
         (cut, "train-images-idx3-ubyte.gz: cannot be read (EOFError"),
     ]
@@ -111,6 +116,19 @@ def test_a_compressed_array_is_bounded_before_it_is_decompressed(tmp_path):
     refused(invoke("sweep", "digits", "--grid", "dataset=file", "--grid", f"data={bomb}", "--dry-run",
                    "--max-memory", "1M", "--out", out), "bomb.npz (x (2097152, 1), y (2097152,), read as float64) "
             "needs about 64.0 MiB, more than the 1.0 MiB of the limit RUNNER_MAX_MEMORY=1M", out)
+
+
+def test_tables_are_bounded_before_they_are_parsed(tmp_path):
+    csv = tmp_path / "big.csv"
+    csv.write_text("f0,label\n" + "1,0\n2,1\n" * 100_000)
+    parquet = tmp_path / "big.parquet"
+    import pandas as pd
+
+    pd.DataFrame({"f0": np.arange(200_000.0), "label": np.arange(200_000) % 2}).to_parquet(parquet)
+    for path, message in ((csv, "big.csv (781.3 KiB of text, read as float64) needs about"),
+                          (parquet, "big.parquet (200000 rows × 2 columns, read as float64) needs about")):
+        refused(invoke("sweep", "digits", "--grid", "dataset=file", "--grid", f"data={path}", "--dry-run",
+                       "--max-memory", "1M"), message)
 
 
 @pytest.mark.parametrize(("study", "grid", "message"), [
