@@ -50,7 +50,7 @@ class OneLineErrors(TyperGroup):
 
 
 app = typer.Typer(help="Run neural-network training studies with Numba-compiled kernels.",
-                  no_args_is_help=True, cls=OneLineErrors)
+                  no_args_is_help=True, cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 
 DONE = ("ok", "diverged")  # outcomes that a rerun skips; failed runs are retried
 STUDY_HELP = ("Study: a name (see `runner studies`), path/to/file.py:ClassName or "

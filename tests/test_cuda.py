@@ -4,6 +4,7 @@
 Without a GPU these run on numba-cuda's simulator (tests/conftest.py), on small shapes and a
 few threads per block; on a machine with a GPU the same tests compile for it.
 """
+import os
 import subprocess
 import sys
 from unittest import mock
@@ -372,6 +373,20 @@ def test_cuda_without_gpu_is_a_clear_error(tmp_path):
                            str(tmp_path / "out")], capture_output=True, text=True, env=env)
     assert done.returncode == 2
     assert "cuda" in done.stderr.lower() and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_cuda_without_numba_cuda_says_to_install_the_extra(tmp_path):
+    """Without numba-cuda (hidden here from the import system), --target cuda names the extra,
+    even with the simulator asked for: numba's own numba.cuda cannot run our kernels."""
+    hide = ("import importlib.util, sys, runpy; find = importlib.util.find_spec; "
+            "importlib.util.find_spec = lambda name, *a: None if name == 'numba_cuda' else find(name, *a); "
+            "sys.argv = ['runner', 'sweep', 'batch-size', '--target', 'cuda', '--out', sys.argv[1]]; "
+            "runpy.run_module('runner', run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", hide, str(tmp_path / "out")], capture_output=True, text=True,
+                          env={**os.environ, "NUMBA_ENABLE_CUDASIM": "1"})
+    assert done.returncode == 2, done.stderr
+    assert "needs numba-cuda: pip install -e '.[cuda]'" in done.stderr and done.stderr.count("\n") == 1
     assert not (tmp_path / "out").exists()
 
 

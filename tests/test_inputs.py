@@ -237,6 +237,7 @@ def test_usage_errors_are_one_line():
     refused(invoke("swep"), "No such command 'swep'")
     refused(invoke("sweep", "--bogus"), "No such option: --bogus")
     assert "Usage" in invoke("sweep", "--help").output
+    assert invoke("sweep", "-h").output == invoke("sweep", "--help").output
 
 
 def test_a_write_that_fails_is_one_line_and_exit_1(tmp_path, monkeypatch):

@@ -11,16 +11,18 @@ Device functions here are *cooperative*: every thread of the block calls them, e
 entries ``threadIdx.x, threadIdx.x + blockDim.x, ...`` of the work, and the caller synchronizes
 the block before anything reads the result. Arrays are flat; shapes are given as numbers.
 """
+import importlib.util
 import os
 
 
 def unavailable() -> str | None:
     """Why the CUDA target cannot run here (a one-line reason), or None if it can: a GPU
     with a working driver, or the simulator (NUMBA_ENABLE_CUDASIM=1)."""
-    try:
-        from numba import cuda
-    except ImportError as err:  # pragma: no cover - numba without a CUDA target
-        return f"numba-cuda is not installed ({err}); pip install 'nn-batch-runner[cuda]'"
+    if importlib.util.find_spec("numba_cuda") is None:  # numba's own numba.cuda is deprecated and incomplete
+        return ("the CUDA target needs numba-cuda: pip install -e '.[cuda]' (then an NVIDIA GPU, or "
+                "NUMBA_ENABLE_CUDASIM=1 for the simulator)")
+    from numba import cuda
+
     if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         return None
     try:
@@ -28,7 +30,7 @@ def unavailable() -> str | None:
             return None
     except Exception as err:  # noqa: BLE001 - any driver failure means "not available"
         return f"no usable CUDA GPU ({err})"
-    return "no CUDA GPU found (set NUMBA_ENABLE_CUDASIM=1 for the simulator)"
+    return "no CUDA GPU found (NUMBA_ENABLE_CUDASIM=1 runs the simulator instead)"
 
 
 def shared(kernel):
