@@ -22,6 +22,7 @@ row and column of a bad value).
 """
 import functools
 import stat
+from contextlib import contextmanager
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -66,9 +67,17 @@ def parse_shape(text: str) -> tuple[int, ...]:
 READ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error)
 
 
-def _unreadable(path: Path, err: Exception) -> ValueError:
-    lines = str(err).splitlines()
-    return ValueError(f"{path}: cannot be read ({type(err).__name__}{': ' + lines[0] if lines else ''})")
+@contextmanager
+def _reading(path: Path, errors=READ_ERRORS):
+    """``errors`` raised while reading ``path`` as a ValueError naming it; the ValueErrors of
+    this module and experiments.memory, which name it already, pass unchanged."""
+    try:
+        yield
+    except errors as err:
+        if isinstance(err, ValueError) and str(err).startswith(str(path)):
+            raise
+        lines = str(err).splitlines()
+        raise ValueError(f"{path}: cannot be read ({type(err).__name__}{': ' + lines[0] if lines else ''})") from None
 
 
 def _npy_header(member) -> tuple[tuple, np.dtype]:
@@ -82,44 +91,37 @@ def _npy_header(member) -> tuple[tuple, np.dtype]:
 def _read_npz(path: Path) -> dict:
     """The arrays x, y or x_train, y_train, x_test, y_test of an .npz file; their sizes (from the
     .npy headers) pass experiments.memory.check before anything is decompressed."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = {n.removesuffix(".npy"): n for n in archive.namelist() if n.endswith(".npy")}
-            for keys in (("x_train", "y_train", "x_test", "y_test"), ("x", "y")):
-                if all(k in names for k in keys):
-                    break
-            else:
-                raise ValueError(f"{path}: holds {', '.join(names) or 'no arrays'}; expected x, y or "
-                                 "x_train, y_train, x_test, y_test")
-            headers = {}
-            for key in keys:
-                with archive.open(names[key]) as member:
-                    headers[key] = _npy_header(member)
-            for key, (shape, dtype) in headers.items():
-                if dtype.hasobject:
-                    raise ValueError(f"{path}: array {key} holds Python objects (dtype {dtype}), which are never "
-                                     "loaded (pickle would run code); save numbers only")
-            count = sum(int(np.prod(shape, dtype=object)) for shape, _ in headers.values())
-            raw = sum(int(np.prod(shape, dtype=object)) * dtype.itemsize for shape, dtype in headers.values())
-            memory.check(raw + 8 * count, f"{path} ({', '.join(f'{k} {s}' for k, (s, _) in headers.items())}, "
-                                          "read as float64)")
-            arrays = {}
-            for key in keys:
-                with archive.open(names[key]) as member:
-                    arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
-            return arrays
-    except ValueError as err:
-        if str(err).startswith(str(path)):
-            raise
-        raise _unreadable(path, err) from None
-    except READ_ERRORS as err:
-        raise _unreadable(path, err) from None
+    with _reading(path), zipfile.ZipFile(path) as archive:
+        names = {n.removesuffix(".npy"): n for n in archive.namelist() if n.endswith(".npy")}
+        for keys in (("x_train", "y_train", "x_test", "y_test"), ("x", "y")):
+            if all(k in names for k in keys):
+                break
+        else:
+            raise ValueError(f"{path}: holds {', '.join(names) or 'no arrays'}; expected x, y or "
+                             "x_train, y_train, x_test, y_test")
+        headers = {}
+        for key in keys:
+            with archive.open(names[key]) as member:
+                headers[key] = _npy_header(member)
+        for key, (shape, dtype) in headers.items():
+            if dtype.hasobject:
+                raise ValueError(f"{path}: array {key} holds Python objects (dtype {dtype}), which are never "
+                                 "loaded (pickle would run code); save numbers only")
+        count = sum(int(np.prod(shape, dtype=object)) for shape, _ in headers.values())
+        raw = sum(int(np.prod(shape, dtype=object)) * dtype.itemsize for shape, dtype in headers.values())
+        memory.check(raw + 8 * count, f"{path} ({', '.join(f'{k} {s}' for k, (s, _) in headers.items())}, "
+                                      "read as float64)")
+        arrays = {}
+        for key in keys:
+            with archive.open(names[key]) as member:
+                arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
+        return arrays
 
 
 def _read_table(path: Path, target: str) -> dict:
     import pandas as pd
 
-    try:
+    with _reading(path, Exception):  # pandas' and pyarrow's parser errors have no common base
         if path.suffix == ".parquet":
             import pyarrow.parquet as pq
 
@@ -130,12 +132,6 @@ def _read_table(path: Path, target: str) -> dict:
         else:  # each value takes at least 2 bytes of text ("0,"), so at most 4 float64 bytes per byte
             memory.check(5 * path.stat().st_size, f"{path} ({show(path.stat().st_size)} of text, read as float64)")
             frame = pd.read_csv(path)
-    except ValueError as err:
-        if str(err).startswith(str(path)):
-            raise
-        raise _unreadable(path, err) from None
-    except Exception as err:  # pandas' and pyarrow's parser errors have no common base
-        raise _unreadable(path, err) from None
     if target not in frame.columns:
         raise ValueError(f"{path}: no target column {target!r} (columns: {', '.join(map(str, frame.columns))})")
     if len(frame) == 0:
@@ -157,12 +153,8 @@ def _read_idx_dir(path: Path) -> dict:
         found = [path / name for name in (stem, stem + ".gz") if (path / name).is_file()]
         if not found:
             raise ValueError(f"{path}: no {stem} or {stem}.gz (the four MNIST IDX files)")
-        try:
+        with _reading(found[0]):
             arrays[key] = read_idx(found[0])
-        except ValueError:
-            raise
-        except READ_ERRORS as err:
-            raise _unreadable(found[0], err) from None
     return arrays
 
 
