@@ -119,9 +119,10 @@ def _patch_product(w2, cols, b, y):
                     y[o, j] += wp * cols[p, j]
     else:
         np.dot(w2, cols, y)
-        if b.shape[0] > 0:
+        if b.shape[0] > 0:  # a loop: y[o] += b[o] compiles NumPy's slice-assignment error formatting (3 s)
             for o in range(n_out):
-                y[o] += b[o]
+                for j in range(y.shape[1]):
+                    y[o, j] += b[o]
 
 
 @inline_kernel
@@ -178,7 +179,8 @@ def conv2d_backward(dy, cols, w, stride, pad, dcols, dw_r, dx, dw, db):
         _add_weight_gradient(dy_r, cols[r], dw_r, dw2)
         if db.shape[0] > 0:
             for o in range(n_out):
-                db[o] += dy_r[o].sum()
+                for j in range(n_patch):
+                    db[o] += dy_r[o, j]
         if dx.shape[0] > 0:
             np.dot(w2.T, dy_r, dcols)
             col2im(dcols, k, stride, pad, dx[r])

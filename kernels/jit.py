@@ -10,12 +10,19 @@ but a compiled function holds the code of every function it calls: after an edit
 convolution. Here every kernel's cache entry is stamped with a hash of the source of the whole
 ``kernels`` package as well as its own file, so an edit of any kernel module recompiles what
 was cached before it (numba.core.caching's locators, with ``get_source_stamp`` extended).
+
+A kernel is compiled once per argument *type*, never once per constant value: Numba types a
+constant argument at a call site inside compiled code as a literal (``Literal[bool](True)``
+where an inlined walk passes ``training=True``) and would compile the callee again for each
+literal (the convolution's forward twice per CNN, once for training and once for evaluation:
+about 4 s of a cold compile). ``Kernel`` types such arguments as their plain types.
 """
 import hashlib
 from functools import cache
 from pathlib import Path
 
-from numba import njit
+from numba import types
+from numba.core.registry import CPUDispatcher
 from numba.core.caching import CompileResultCacheImpl, FunctionCache
 
 FASTMATH = {"reassoc", "contract"}
@@ -50,9 +57,17 @@ class PackageCache(FunctionCache):
     _impl_class = _PackageCacheImpl
 
 
+class Kernel(CPUDispatcher):
+    """Numba's CPU dispatcher, compiled once per argument type (module docstring)."""
+
+    def get_call_template(self, args, kws):
+        return super().get_call_template(tuple(types.unliteral(a) for a in args),
+                                         {name: types.unliteral(a) for name, a in kws.items()})
+
+
 def _compile(fn, **options):
-    dispatcher = njit(fastmath=FASTMATH, **options)(fn)
-    dispatcher._cache = PackageCache(dispatcher.py_func)  # what Dispatcher.enable_caching sets
+    dispatcher = Kernel(py_func=fn, locals={}, targetoptions={"nopython": True, "fastmath": FASTMATH, **options})
+    dispatcher._cache = PackageCache(fn)  # what Dispatcher.enable_caching sets
     return dispatcher
 
 

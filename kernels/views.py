@@ -14,6 +14,7 @@ from numba.core.imputils import impl_ret_untracked
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
+from kernels.fail import outside_buffer, shapes_differ
 from kernels.jit import inline_kernel
 
 
@@ -47,7 +48,7 @@ def matrix(buf, start, rows, cols):
     """buf[start : start + rows*cols] as an unowned (rows, cols) C-contiguous view.
     buf: 1-D, C-contiguous."""
     if start < 0 or rows < 0 or cols < 0 or start + rows * cols > buf.shape[0]:
-        raise IndexError("matrix view outside its buffer")
+        outside_buffer()
     return _unowned(buf, start, rows, cols)
 
 
@@ -55,7 +56,7 @@ def matrix(buf, start, rows, cols):
 def vector(buf, start, n):
     """buf[start : start + n] as an unowned view. buf: 1-D, C-contiguous."""
     if start < 0 or n < 0 or start + n > buf.shape[0]:
-        raise IndexError("vector view outside its buffer")
+        outside_buffer()
     return _unowned(buf, start, 1, n)[0]
 
 
@@ -63,7 +64,7 @@ def vector(buf, start, n):
 def row(a, i):
     """a[i] as an unowned view. a: (rows, cols), C-contiguous."""
     if i < 0 or i >= a.shape[0]:
-        raise IndexError("row outside its matrix")
+        outside_buffer()
     return _unowned(a, i * a.shape[1], 1, a.shape[1])[0]
 
 
@@ -86,7 +87,7 @@ def copy(src, dst):
     assignment (dst[:, :] = src) compiles its shape-error formatting, about 4 s of a cold
     compile."""
     if src.shape[0] != dst.shape[0] or src.shape[1] != dst.shape[1]:
-        raise ValueError("copy between arrays of different shapes")
+        shapes_differ()
     for i in range(dst.shape[0]):
         for j in range(dst.shape[1]):
             dst[i, j] = src[i, j]

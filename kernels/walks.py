@@ -18,6 +18,7 @@ non-trainable state (batch norm's running statistics).
 """
 # The generated source reads these names from this module's globals.
 from kernels.codes import COL_IN_DIM, COL_IN_OFF, COL_OP, COL_OUT_DIM, COL_OUT_OFF, COL_P_OFF  # noqa: F401
+from kernels.fail import unknown_op  # noqa: F401
 from kernels.jit import inline_kernel
 from kernels.layers import KINDS, switch
 from kernels.specialize import PerVariant, bound, generate
@@ -57,8 +58,7 @@ def _walk(lines: list[str], function: str) -> PerVariant:
     def make(variant, name):
         kinds = variant.kinds
         source = "\n".join([lines[0].format(name=name), *lines[1:-1],
-                            *switch(lines[-1], " " * 8, "raise ValueError('the plan has an op code that its kind "
-                                    "set does not hold')", kinds)])
+                            *switch(lines[-1], " " * 8, "unknown_op()", kinds)])
         functions = {f"_fn{code}": bound(getattr(KINDS[code], function), variant) for code in kinds}
         return generate(source, functions, globals(), name)
 

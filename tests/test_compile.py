@@ -47,7 +47,9 @@ compiled = {name: len(dispatcher.signatures) for name, dispatcher in [
     ("maxpool_forward", __import__("kernels.pool", fromlist=["x"]).maxpool_forward),
     ("dropout_forward", __import__("kernels.dropout", fromlist=["x"]).dropout_forward),
     ("normalize", __import__("kernels.batchnorm", fromlist=["x"]).normalize),
-    ("dense_forward", __import__("kernels.dense", fromlist=["x"]).dense_forward)]}
+    ("dense_forward", __import__("kernels.dense", fromlist=["x"]).dense_forward)] + [
+    (f"{kind}_layer_forward", __import__(f"kernels.layers.{kind}", fromlist=["x"]).forward)
+    for kind in ("conv", "pool", "dropout", "batchnorm")]}
 from kernels.activations import EVERY, forward_for
 print(json.dumps({"done": int(done), "loss": history[done, codes.HIST_FIT_LOSS], "params": params.tolist(),
                   "compiled": compiled, "activations": [list(k) for k in forward_for.made() if k != EVERY],
@@ -87,7 +89,8 @@ def test_a_dense_model_compiles_no_convolution_pooling_dropout_or_batch_norm(tmp
     result = train_cold('[Dense(8), Activation("tanh"), Dense(3)]', "4", tmp_path)
     assert result["done"] == 2 and result["cached"]
     assert result["compiled"] == {"conv2d_forward": 0, "maxpool_forward": 0, "dropout_forward": 0, "normalize": 0,
-                                  "dense_forward": 1}
+                                  "dense_forward": 1, "conv_layer_forward": 0, "pool_layer_forward": 0,
+                                  "dropout_layer_forward": 0, "batchnorm_layer_forward": 0}
     assert result["activations"] == [[4]]  # tanh alone (kernels.codes.ACT_TANH)
 
 
@@ -98,9 +101,12 @@ def test_the_fused_linear_model_compiles_no_walk_at_all(tmp_path):
 
 
 def test_a_cold_compile_of_every_layer_kind_trains(tmp_path):
+    """... and compiles each kernel once: the walks pass constants (training=True in the
+    training step, False and step 0 in the evaluation), which must not make a kernel compile
+    again per constant value (kernels.jit.Kernel)."""
     result = train_cold(EVERY_KIND, "(1, 8, 8)", tmp_path)
     assert result["done"] == 2 and result["cached"]
-    assert all(n == 1 for n in result["compiled"].values())
+    assert result["compiled"] and all(n == 1 for n in result["compiled"].values()), result["compiled"]
     assert sorted(map(tuple, result["activations"])) == [(4, 5, 7, 8)]  # tanh, relu, elu, silu in one variant
 
 

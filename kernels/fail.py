@@ -1,0 +1,24 @@
+"""Exceptions raised out of line, for the helpers that the training loop inlines.
+
+A ``raise`` in compiled code first releases every variable live at that point, and a helper
+inlined into the training loop (a view's bounds check, a walk's unknown op code) raises with
+the whole loop's variables live: in the CNN's ``_train`` these releases were a third of the
+Numba IR, compiled and optimized for nothing. A call of one of these kernels costs its caller
+a status test instead. They never return.
+"""
+from kernels.jit import kernel
+
+
+@kernel
+def outside_buffer():
+    raise IndexError("a view outside its buffer")
+
+
+@kernel
+def shapes_differ():
+    raise ValueError("copy between arrays of different shapes")
+
+
+@kernel
+def unknown_op():
+    raise ValueError("the plan has an op code that its kind set does not hold")
