@@ -245,6 +245,13 @@ def sweep(
                        "named as the first argument: nothing a manifest names is imported.")] = None,
     max_runs: Annotated[int | None, typer.Option(
         help="Refuse a sweep of more runs than this [default: 100000].", show_default=False)] = None,
+    sample: Annotated[int | None, typer.Option(
+        help="Random search: run N configurations drawn from the grid instead of all of it: each list "
+             "uniformly, each range start:stop:logK (linK) log-uniformly (uniformly) on [start, stop]. "
+             "Reproducible: the same command draws the same runs, so it resumes and shards as a grid does.",
+        show_default=False, metavar="N")] = None,
+    sample_seed: Annotated[int | None, typer.Option(
+        help="Seed of the random search's draws [default: 0].", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs; run nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Rerun runs whose results exist.")] = False,
     run_timeout: Annotated[float | None, typer.Option(
@@ -280,9 +287,11 @@ def sweep(
             fail(f"--max-memory: {err}")
         os.environ[ENV] = max_memory
     options = {"study": study, "seeds": seeds, "out": out, "workers": workers, "executor": executor,
-               "scheduler": scheduler, "shard": shard, "target": target}
+               "scheduler": scheduler, "shard": shard, "target": target, "sample": sample,
+               "sample_seed": sample_seed}
     if from_manifest is not None:
-        given = [f"--{k}" for k in ("seeds", "target") if options[k] is not None]
+        given = [f"--{k.replace('_', '-')}" for k in ("seeds", "target", "sample", "sample_seed")
+                 if options[k] is not None]
         given += ["--grid"] * bool(grid) + ["--config"] * (config is not None)
         if given:
             fail(f"--from reruns a recorded sweep: it takes no {', '.join(given)}")
@@ -309,6 +318,7 @@ def sweep(
     if local_pool:
         start_fork_server()
     from runner.grid import MAX_RUNS, GridError, expand, parse_grid, parse_shard, shard_from_slurm
+    from runner.grid import sample as draw
 
     if max_runs is not None and max_runs < 1:
         fail(f"--max-runs must be >= 1, got {max_runs}")
@@ -319,8 +329,17 @@ def sweep(
         if "target" not in chosen.defaults():
             fail(f"--target: study {chosen.name} has no target parameter (it does not run the training engine)")
         grid = [*grid, f"target={options['target']}"]
+    search = {"sample": options["sample"], "sample_seed": options["sample_seed"]}
+    if search["sample"] is None and search["sample_seed"] is not None:
+        fail("--sample-seed needs --sample N")
+    if search["sample"] is not None and search["sample_seed"] is None:
+        search["sample_seed"] = 0
     try:
-        specs = expand(chosen, parse_grid(chosen, grid), seeds, max_runs or MAX_RUNS)
+        if search["sample"] is None:
+            specs = expand(chosen, parse_grid(chosen, grid), seeds, max_runs or MAX_RUNS)
+        else:
+            specs = draw(chosen, parse_grid(chosen, grid, sample=True), search["sample"], search["sample_seed"], seeds,
+                         max_runs or MAX_RUNS)
         part = parse_shard(options["shard"]) if options["shard"] else shard_from_slurm(os.environ)
     except GridError as err:
         fail(str(err))
@@ -338,7 +357,8 @@ def sweep(
 
         pool = Pool(min(workers, len(specs)), run_timeout)
     try:
-        outcomes = run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, scheduler, dry_run, force, pool)
+        outcomes = run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, scheduler, dry_run, force, pool,
+                             search)
     finally:
         if pool is not None:
             pool.close()
@@ -383,7 +403,7 @@ def _merge_config(path: Path, options: dict, grid: list[str]) -> tuple[dict, lis
     for option in data["grid"]:  # each entry alone, so that an error names its line
         key = grid_key(option)
         try:
-            parse_grid(chosen, [option])
+            parse_grid(chosen, [option], sample=merged.get("sample") is not None)
         except GridError as err:
             fail(f"{path} line {lines[key]}: grid.{key}: {err}")
 
@@ -410,7 +430,8 @@ def _from_manifest(path: Path, options: dict) -> tuple[dict, list[str]]:
         fail(f"--from {path}: study {name!r} is neither built in nor installed, and a manifest's code is never run; "
              f"name the study first: runner sweep {record.get('study_ref', 'path/to/file.py:Class')!r} --from {path}")
     out = options["out"] or (path.parent.parent if path.parent.name == "sweeps" else None)
-    return {**options, "study": study or name, "seeds": seeds, "out": out, "recorded": name}, list(grid)
+    return {**options, "study": study or name, "seeds": seeds, "out": out, "recorded": name,
+            "sample": record.get("sample"), "sample_seed": record.get("sample_seed")}, list(grid)
 
 
 MANIFEST = {"study": (str, "a text"), "grid": (list, "a list of 'key=values' texts"),
@@ -441,6 +462,10 @@ def read_manifest(path: Path) -> dict:
             fail(f"--from {path}: not a sweep manifest: {key!r} must be {what}, got {value!r:.60}")
     if record["seeds"] < 1:
         fail(f"--from {path}: not a sweep manifest: 'seeds' must be an integer >= 1, got {record['seeds']}")
+    for key, low in (("sample", 1), ("sample_seed", 0)):  # a random search's; absent or null for a grid
+        value = record.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
+            fail(f"--from {path}: not a sweep manifest: {key!r} must be null or an integer >= {low}, got {value!r:.60}")
     return record
 
 
@@ -457,9 +482,10 @@ def _check_same_sweep(path: Path, specs: list) -> None:
 
 
 def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, scheduler, dry_run, force,
-              pool) -> dict[str, str]:
+              pool, search=None) -> dict[str, str]:
     """The part of ``sweep`` after its arguments are checked (see there); returns run id ->
-    status of every run of the sweep's shard that has one now (none for a dry run)."""
+    status of every run of the sweep's shard that has one now (none for a dry run). search:
+    {"sample": N, "sample_seed": S} of a random search (recorded in the manifest), or None."""
     from results.store import manifests, run_statuses, studies_in, write_manifest
     from runner.console import exit_code
     from runner.grid import shard as select_shard
@@ -482,6 +508,8 @@ def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, schedule
         refuse_stale(chosen, out, [s.run_id for s in mine if statuses.get(s.run_id) in DONE])
     todo = [s for s in mine if statuses.get(s.run_id) not in DONE]
     where = f" shard {part[0]}/{part[1]}:" if part else ""
+    if search and search.get("sample") is not None:
+        where += f" random search ({search['sample']} draws, seed {search['sample_seed']}):"
     say(f"sweep {sid}: {chosen.name},{where} {len(mine)} runs, {len(mine) - len(todo)} done, "
         f"{len(todo)} to run -> {out}")
     if dry_run:
@@ -495,7 +523,7 @@ def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, schedule
     outcomes = {s.run_id: statuses[s.run_id] for s in mine if s.run_id in statuses}
     try:
         try:
-            write_manifest(out, sweep_record(chosen, grid, seeds, specs))
+            write_manifest(out, sweep_record(chosen, grid, seeds, specs, search))
         except OSError as err:
             raise WriteError from err
         execute(chosen, todo, sid, out, workers, outcomes, counts, executor, scheduler, pool)
@@ -516,13 +544,14 @@ def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, schedule
     return outcomes
 
 
-def sweep_record(chosen, grid: list[str], seeds: int, specs: list) -> dict:
+def sweep_record(chosen, grid: list[str], seeds: int, specs: list, search: dict | None = None) -> dict:
     """The manifest of a sweep (results.store.write_manifest)."""
     from runner.grid import sweep_id
 
     return {"sweep_id": sweep_id([s.run_id for s in specs]), "study": chosen.name, "study_ref": chosen.reference,
             "study_digest": chosen.source_digest, "grid": grid, "resolved": resolved_grid(specs), "seeds": seeds,
-            "run_ids": sorted(s.run_id for s in specs), "command": sys.argv}
+            **(search or {"sample": None, "sample_seed": None}), "run_ids": sorted(s.run_id for s in specs),
+            "command": sys.argv}
 
 
 def refuse_stale(chosen, out: Path, done: list[str]) -> None:
@@ -685,6 +714,10 @@ def slurm(
     cache_dir: Annotated[Path | None, typer.Option(help="NUMBA_CACHE_DIR (default: OUT/.numba-cache).")] = None,
     max_runs: Annotated[int | None, typer.Option(
         help="As for `runner sweep` [default: 100000].", show_default=False)] = None,
+    sample: Annotated[int | None, typer.Option(
+        help="Random search, as for `runner sweep`: N configurations drawn from the grid; every task "
+             "draws the same ones and runs its shard of them.", show_default=False, metavar="N")] = None,
+    sample_seed: Annotated[int, typer.Option(help="Seed of the random search's draws.")] = 0,
     submit: Annotated[bool, typer.Option("--submit", help="Submit with sbatch (else only write the scripts).")] = False,
 ) -> None:
     """Write (and with --submit, submit) sbatch scripts: a warm-up job that compiles the engine
@@ -692,12 +725,18 @@ def slurm(
     the sweep each. Arrays larger than MaxArraySize are split."""
     from runner import slurm as slurm_jobs
     from runner.grid import MAX_RUNS, GridError, expand, parse_grid
+    from runner.grid import sample as draw
 
     if max_runs is not None and max_runs < 1:
         fail(f"--max-runs must be >= 1, got {max_runs}")
     chosen = study_named(study)
+    search = None if sample is None else {"sample": sample, "sample_seed": sample_seed}
     try:
-        specs = expand(chosen, parse_grid(chosen, grid), seeds, max_runs or MAX_RUNS)
+        if search is None:
+            specs = expand(chosen, parse_grid(chosen, grid), seeds, max_runs or MAX_RUNS)
+        else:
+            specs = draw(chosen, parse_grid(chosen, grid, sample=True), sample, sample_seed, seeds,
+                         max_runs or MAX_RUNS)
     except GridError as err:
         fail(str(err))
     if array_size < 1 or cpus_per_task < 1 or seeds < 1:
@@ -714,7 +753,8 @@ def slurm(
         fail(str(err))
     check_writable(out)
     sweep_args = [chosen.reference, *(a for g in grid for a in ("--grid", g)), "--seeds", str(seeds),
-                  *(["--max-runs", str(max_runs)] if max_runs else [])]
+                  *(["--max-runs", str(max_runs)] if max_runs else []),
+                  *(["--sample", str(sample), "--sample-seed", str(sample_seed)] if search else [])]
     job = slurm_jobs.Job(out, chosen.name, sweep_args, shards, cpus_per_task, lines, cache_dir)
     limit = max_array_size or slurm_jobs.max_array_size()
     warm_script, arrays = slurm_jobs.write_scripts(job, limit)
@@ -732,7 +772,7 @@ def slurm(
         except slurm_jobs.SubmitError as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(1) from None
-        record = sweep_record(chosen, grid, seeds, specs)
+        record = sweep_record(chosen, grid, seeds, specs, search)
         write_manifest(out, record)  # the array tasks find it as they would have written it
         write_text(out / "slurm" / f"submitted-{record['sweep_id']}.json",
                    json.dumps({"jobs": ids, "at": datetime.now().isoformat(timespec="seconds")}))
@@ -754,14 +794,15 @@ def warm(
     import time as clock
 
     from runner.compile import needed, prepare
-    from runner.grid import GridError, expand, parse_grid
+    from runner.grid import GridError, Interval, expand, parse_grid
 
     workers = default_workers() if workers is None else workers
     if workers < 1:
         fail(f"--workers must be >= 1, got {workers}")
     chosen = study_named(study)
-    try:
-        specs = expand(chosen, parse_grid(chosen, grid), 1)
+    try:  # a range as a random search takes it (any integer range): its ends stand for it
+        space = parse_grid(chosen, grid, sample=True)
+        specs = expand(chosen, {k: v.ends() if isinstance(v, Interval) else v for k, v in space.items()}, 1)
     except GridError as err:
         fail(str(err))
     t0 = clock.perf_counter()

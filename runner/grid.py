@@ -1,7 +1,8 @@
 """Grids: parse ``--grid key=values``, expand to configurations, hash them into run ids.
 
 Values: a comma list (``batch_size=1,2,4``) or a range ``start:stop:linK`` / ``start:stop:logK``
-(K points, both ends included, evenly spaced or log-spaced). Integer parameters take ranges only
+(K points, both ends included, evenly spaced or log-spaced; for random search, ``sample``, the
+uniform or log-uniform distribution on [start, stop]). Integer parameters take ranges only
 where every point is an integer (``1:2048:log12`` = 1, 2, 4, ..., 2048). A ``:`` in the value of a
 text parameter is literal (``model=dense8-prelu:0.05``). An empty item (``lr=1e-3,,0.1``) is an
 error; the empty text value is written ``""`` (``data="",mine.csv``: the built-in data and a file). A range has at most MAX_RANGE points and
@@ -34,7 +35,54 @@ class RunSpec:
     seed: int
 
 
-def _range(param: Param, text: str, match: re.Match) -> list:
+@dataclass(frozen=True)
+class Interval:
+    """A numeric range ``low:high:linK`` / ``logK`` of one parameter: K grid points, both ends
+    included, evenly or log-spaced (``points``), or, for random search, a distribution
+    (``draw``): uniform on [low, high] (lin) or log-uniform (log)."""
+
+    param: Param
+    low: float
+    high: float
+    log: bool
+    count: int
+
+    def points(self) -> list:
+        """The K grid points; GridError if an integer parameter's points are not integers."""
+        space = np.geomspace if self.log else np.linspace
+        points = space(self.low, self.high, self.count)
+        if self.param.type is int:
+            rounded = np.round(points)
+            if not np.allclose(points, rounded, rtol=1e-9, atol=0):
+                raise GridError(f"{self.param.name}: range {self.text()} does not give integers")
+            return [int(v) for v in rounded]
+        return [float(v) for v in points]
+
+    def draw(self, rng: np.random.Generator):
+        """One value: uniform or log-uniform on [low, high], rounded to an integer for an
+        integer parameter and to DRAWN_DIGITS significant digits otherwise (readable values,
+        stable run ids)."""
+        if self.log:
+            value = float(np.exp(rng.uniform(np.log(self.low), np.log(self.high))))
+        else:
+            value = float(rng.uniform(self.low, self.high))
+        value = min(max(value, self.low), self.high)
+        if self.param.type is int:
+            return int(round(value))
+        return float(f"{value:.{DRAWN_DIGITS}g}")
+
+    def ends(self) -> list:
+        """[low, high] as the parameter's type: what a sweep over the interval may hold at least."""
+        return [self.param.type(round(end) if self.param.type is int else end) for end in (self.low, self.high)]
+
+    def text(self) -> str:
+        return f"{self.low:g}:{self.high:g}:{'log' if self.log else 'lin'}{self.count}"
+
+
+DRAWN_DIGITS = 4  # significant digits of a float drawn by random search
+
+
+def _interval(param: Param, text: str, match: re.Match) -> Interval:
     if param.type not in (int, float):
         raise GridError(f"{param.name}: a range needs a numeric parameter, got {text!r}")
     try:
@@ -46,32 +94,33 @@ def _range(param: Param, text: str, match: re.Match) -> list:
         raise GridError(f"{param.name}: a range has 1 to {MAX_RANGE} points, got {text!r}")
     if not (np.isfinite(start) and np.isfinite(stop)):
         raise GridError(f"{param.name}: a range needs finite ends, got {text!r}")
-    if match["kind"] == "log":
-        if start <= 0 or stop <= 0:
-            raise GridError(f"{param.name}: a log range needs positive ends, got {text!r}")
-        points = np.geomspace(start, stop, count)
-    else:
-        points = np.linspace(start, stop, count)
-    if param.type is int:
-        rounded = np.round(points)
-        if not np.allclose(points, rounded, rtol=1e-9, atol=0):
-            raise GridError(f"{param.name}: range {text!r} does not give integers")
-        return [int(v) for v in rounded]
-    return [float(v) for v in points]
+    if match["kind"] == "log" and (start <= 0 or stop <= 0):
+        raise GridError(f"{param.name}: a log range needs positive ends, got {text!r}")
+    for end in (start, stop):
+        _validate(param, int(round(end)) if param.type is int else end)
+    return Interval(param, min(start, stop), max(start, stop), match["kind"] == "log", count)
 
 
-def parse_values(param: Param, text: str) -> list:
-    """The typed, validated values of one ``--grid`` right-hand side."""
+def _validate(param: Param, value) -> None:
+    try:
+        param.validate(value)
+    except ValueError as err:
+        raise GridError(str(err)) from None
+
+
+def parse_values(param: Param, text: str, sample: bool = False) -> list | Interval:
+    """The typed, validated values of one ``--grid`` right-hand side: a list, or with
+    ``sample`` (random search) an Interval for a range."""
     if ":" in text and param.type in (int, float):
         match = RANGE.match(text.strip())
         if match is None:
             raise GridError(f"{param.name}: malformed range {text!r} (use start:stop:linK or start:stop:logK)")
-        values = _range(param, text, match)
+        interval = _interval(param, text, match)
+        if sample:
+            return interval
+        values = interval.points()
         for value in values:
-            try:
-                param.validate(value)
-            except ValueError as err:
-                raise GridError(str(err)) from None
+            _validate(param, value)
     else:
         tokens = text.split(",")
         if not text.strip():
@@ -87,8 +136,9 @@ def parse_values(param: Param, text: str) -> list:
     return list(dict.fromkeys(values))  # drop repeats, keep order
 
 
-def parse_grid(study: Study, options: list[str]) -> dict:
-    """``["key=values", ...]`` -> {parameter name: values}; GridError on any bad entry."""
+def parse_grid(study: Study, options: list[str], sample: bool = False) -> dict:
+    """``["key=values", ...]`` -> {parameter name: values}; GridError on any bad entry. With
+    ``sample`` (random search), a range is kept as its Interval."""
     grid = {}
     for option in options:
         key, sep, text = option.partition("=")
@@ -102,7 +152,7 @@ def parse_grid(study: Study, options: list[str]) -> dict:
             raise GridError(f"--grid: unknown parameter {key!r} for study {study.name} (known: {known})") from None
         if param.name in grid:
             raise GridError(f"--grid: {param.name} given twice")
-        grid[param.name] = parse_values(param, text)
+        grid[param.name] = parse_values(param, text, sample)
     return grid
 
 
@@ -133,6 +183,39 @@ def expand(study: Study, overrides: dict, seeds: int, max_runs: int = MAX_RUNS) 
     for values in itertools.product(*(grid[n] for n in names)):
         try:
             config = study.normalize({**study.defaults(), **dict(zip(names, values))})
+        except ValueError as err:
+            raise GridError(str(err)) from None
+        for seed in range(seeds):
+            rid = run_id(study, config, seed)
+            specs.setdefault(rid, RunSpec(rid, config, seed))
+    return list(specs.values())
+
+
+def sample(study: Study, space: dict, count: int, sample_seed: int, seeds: int,
+           max_runs: int = MAX_RUNS) -> list[RunSpec]:
+    """Random search: ``count`` configurations drawn from the study's default grid with
+    ``space`` (parse_grid(..., sample=True)) replacing its entries: a list uniformly, an
+    Interval uniformly or log-uniformly (Interval.draw), each parameter in the study's order
+    from one generator seeded by ``sample_seed``, so the same arguments draw the same runs
+    (a resumed or sharded random sweep runs what the whole one would). Each configuration
+    runs with seeds 0..seeds−1, as a grid point does; a configuration drawn twice runs once.
+    GridError as for ``expand``."""
+    if count < 1:
+        raise GridError(f"--sample must be >= 1, got {count}")
+    if count * seeds > max_runs:
+        raise GridError(f"the sweep has {count * seeds} runs, more than {max_runs}; "
+                        f"pass --max-runs {count * seeds} to run it anyway")
+    grid = {**study.default_grid, **space}
+    names = [p.name for p in study.params if p.name in grid]
+    rng = np.random.default_rng(sample_seed)
+    specs = {}
+    for _ in range(count):
+        drawn = {}
+        for name in names:
+            values = grid[name]
+            drawn[name] = values.draw(rng) if isinstance(values, Interval) else values[rng.integers(len(values))]
+        try:
+            config = study.normalize({**study.defaults(), **drawn})
         except ValueError as err:
             raise GridError(str(err)) from None
         for seed in range(seeds):

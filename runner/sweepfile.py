@@ -7,6 +7,8 @@
     executor = "local"              # or "dask"; scheduler = "tcp://host:8786"
     shard = "0/4"
     target = "cpu"
+    sample = 100                    # random search: 100 draws from the grid (--sample)
+    sample_seed = 0
 
     [grid]
     batch_size = [1, 8, 64, "full"] # a list, as --grid batch_size=1,8,64,full
@@ -22,7 +24,7 @@ import tomllib
 from pathlib import Path
 
 OPTIONS = {"study": str, "seeds": int, "out": str, "workers": int, "executor": str, "scheduler": str,
-           "shard": str, "target": str, "grid": dict}
+           "shard": str, "target": str, "sample": int, "sample_seed": int, "grid": dict}
 
 
 class SweepFileError(ValueError):
