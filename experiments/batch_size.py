@@ -45,7 +45,16 @@ from scipy.linalg import solve_triangular
 from experiments.datasets import load_dataset
 from experiments.seeds import DATA, INIT, engine_seed, stream
 from experiments.study import Param, RunOutput, Study, at_least, positive
-from experiments.training import engine_for, fit, fit_bytes, hyper_from, optimizer_params, target_param
+from experiments.training import (
+    engine_for,
+    fit,
+    fit_bytes,
+    hyper_from,
+    optimizer_params,
+    stopping_from,
+    stopping_params,
+    target_param,
+)
 from kernels.codes import HIST_REACH_STEP, HIST_REACH_TIME, HIST_FIT_LOSS, HIST_TRAIN_TIME, HIST_WALL_TIME
 from kernels.plan import Dense, build_plan
 
@@ -167,6 +176,7 @@ class BatchSizeStudy(Study):
               check=lambda v: None if v >= 0 else "must be >= 0"),
         *optimizer_params("sgd", 0.25, step=50),
         Param("epochs", int, 200, "epochs of training", check=at_least(1)),
+        *stopping_params(("fit",)),
         Param("rel_loss_target", float, 0.04, "relative loss whose first reach is timed (Fig 8.4)",
               check=positive),
         Param("checks_per_epoch", int, CHECKS_PER_EPOCH, "checks of L̄ within each epoch that time its first "
@@ -256,7 +266,8 @@ class BatchSizeStudy(Study):
                      hyper=hyper, schedule=config["schedule"],
                      penalize_biases=config["penalize_biases"], epochs=config["epochs"], batch_size=batch_size,
                      seed=engine_seed(seed),
-                     fit_set=(fit_x.astype(dtype), fit_y.astype(dtype)), target=config["target"])
+                     fit_set=(fit_x.astype(dtype), fit_y.astype(dtype)), target=config["target"],
+                     **stopping_from(config))
         excess = result.column(HIST_FIT_LOSS)
         losses = l_min + excess
         train_times = result.column(HIST_TRAIN_TIME)

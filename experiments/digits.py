@@ -23,7 +23,16 @@ from experiments.datasets import Dataset, load_dataset
 from experiments.models import parse_activation, parse_model
 from experiments.seeds import DATA, INIT, engine_seed, stream
 from experiments.study import Param, RunOutput, Study, at_least
-from experiments.training import engine_for, fit, fit_bytes, hyper_from, optimizer_params, target_param
+from experiments.training import (
+    engine_for,
+    fit,
+    fit_bytes,
+    hyper_from,
+    optimizer_params,
+    stopping_from,
+    stopping_params,
+    target_param,
+)
 from kernels import codes
 from kernels.plan import Dense, build_plan
 
@@ -96,6 +105,7 @@ class DigitsStudy(Study):
         *optimizer_params("adam", 1e-3, step=10),
         Param("batch_size", int, 32, "mini-batch size", check=at_least(1)),
         Param("epochs", int, 30, "epochs of training", check=at_least(1)),
+        *stopping_params(),
         Param("train_size", int, 0, "use this many training images (0: all)", check=at_least(0)),
         Param("dataset", str, "digits", "digits (bundled), mnist (IDX files in data_dir) or file "
               "(your .npz, .parquet or .csv at data)", choices=("digits", "mnist", "file")),
@@ -196,7 +206,7 @@ class DigitsStudy(Study):
         result = fit(x, y, plan, params, loss=config["loss"], optimizer=config["optimizer"], hyper=hyper_from(config),
                      epochs=config["epochs"], batch_size=batch_size, schedule=config["schedule"],
                      penalize_biases=config["penalize_biases"], test_set=test, target=config["target"],
-                     seed=engine_seed(seed))
+                     seed=engine_seed(seed), **stopping_from(config))
         h = result.history
         curves = {"train_loss": h[:, codes.HIST_FIT_LOSS], "train_acc": h[:, codes.HIST_FIT_ACC],
                   "test_loss": h[:, codes.HIST_TEST_LOSS], "test_acc": h[:, codes.HIST_TEST_ACC],

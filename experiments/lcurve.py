@@ -29,7 +29,7 @@ from experiments.datasets import load_dataset
 from experiments.digits import DigitsStudy
 from experiments.seeds import DATA, INIT, TEST_DATA, stream
 from experiments.study import Param, RunOutput, Study, at_least, positive
-from experiments.training import Hyper, diverge_param, engine_for, fit, fit_bytes
+from experiments.training import Hyper, diverge_param, engine_for, fit, fit_bytes, stopping_from, stopping_params
 from kernels import codes
 from kernels.engine import predict
 from kernels.plan import Activation, Dense, build_plan
@@ -228,6 +228,7 @@ class LCurveDepth(Study):
               check=at_least(1)),
         Param("train_size", int, 300, "digits: training images used (0: all)", check=at_least(0)),
         diverge_param(),
+        *stopping_params(),
         *DATA_PARAMS,
     )
     default_grid = {"depth": list(range(1, 9))}
@@ -271,7 +272,8 @@ class LCurveDepth(Study):
         plan = build_plan(xs.shape[1], self._layers(config, y_train.shape[1]))
         params = plan.init_params(stream(seed, INIT), np.float64)
         result = fit(xs, y_train, plan, params, loss="mse", optimizer="adam", hyper=Hyper(lr=config["lr"]),
-                     epochs=config["epochs"], batch_size=len(xs), seed=seed, test_set=(x_test, y_test))
+                     epochs=config["epochs"], batch_size=len(xs), seed=seed, test_set=(x_test, y_test),
+                     **stopping_from(config))
         pred, pred_test = np.empty_like(y_train), np.empty_like(y_test)
         predict(plan.net, params, result.buffers, xs, pred)
         predict(plan.net, params, result.buffers, x_test, pred_test)
@@ -316,7 +318,8 @@ class LCurveDepth(Study):
         model = "-".join([f"dense{config['width']}"] * config["depth"]) or "identity"
         return digits.normalize({**digits.defaults(), "model": model, "activation": config["activation"],
                                  "lr": config["lr"], "epochs": config["epochs"], "train_size": config["train_size"],
-                                 "diverge_factor": config["diverge_factor"]})
+                                 "diverge_factor": config["diverge_factor"],
+                                 **{k: config[k] for k in ("patience", "min_delta", "monitor")}})
 
     def _digits(self, config: dict, seed: int) -> RunOutput:
         out = DigitsStudy().run(self._digits_config(config), seed)

@@ -74,10 +74,32 @@ def optimizer_params(optimizer: str, lr: float, step: int) -> tuple[Param, ...]:
     )
 
 
+MONITORS = {"fit": codes.HIST_FIT_LOSS, "test": codes.HIST_TEST_LOSS}  # what patience watches
+
+
+def stopping_params(monitors: tuple[str, ...] = ("fit", "test")) -> tuple[Param, ...]:
+    """Early stopping by patience (kernels.stopping), off by default; ``monitors``: the losses a
+    study has (fit only where it holds no test set)."""
+    return (
+        Param("patience", int, 0, "stop after this many epochs in a row without an improvement of the monitored "
+              "loss by more than min_delta (0: never)", check=at_least(0)),
+        Param("min_delta", float, 0.0, "the least decrease of the monitored loss that counts as an improvement",
+              check=_non_negative),
+        Param("monitor", str, "fit", "the loss that patience watches: " + " or ".join(monitors), choices=monitors),
+    )
+
+
+def stopping_from(config: dict) -> dict:
+    """``fit``'s early-stopping arguments from a configuration with diverge_param and
+    stopping_params: the engine stops a run where it diverges, and by patience."""
+    return {"stop_factor": config["diverge_factor"], "patience": config.get("patience", 0),
+            "min_delta": config.get("min_delta", 0.0), "monitor": config.get("monitor", "fit")}
+
+
 def diverge_param() -> Param:
     """The divergence criterion of a training study (Fit.diverged_epoch), recorded in every row."""
-    return Param("diverge_factor", float, DIVERGE_FACTOR, "a run diverged when its training loss exceeds "
-                 "this × its initial loss, or is not finite", check=lambda v: None if v >= 1 else "must be >= 1")
+    return Param("diverge_factor", float, DIVERGE_FACTOR, "a run diverged, and stops, when its training loss "
+                 "exceeds this × its initial loss, or is not finite", check=lambda v: None if v >= 1 else "must be >= 1")
 
 
 def _target_available(target):
@@ -148,31 +170,36 @@ def fit_bytes(plan: Plan, rows: int, monitored: int, epochs: int, batch_size: in
     return data + work + 6 * n_params * item + (int(epochs) + 1) * codes.N_HIST * 8
 
 
-def _call(target, data, plan, method, epochs, batch_size, seed, params, buffers, history):
+def _call(target, data, plan, method, epochs, batch_size, seed, params, buffers, history, stopping=()):
     """One run of the engine of ``target``: kernels.engine.train, or kernels.cuda.engine.train
-    with a single run (one thread block). Returns the epochs completed."""
+    with a single run (one thread block). stopping: the early-stopping fields of
+    kernels.records.settings. Returns the epochs completed."""
     shuffle = batch_size < len(data.x)
     if target == "cuda":
         from kernels.cuda import engine as cuda_engine
 
         method = method._replace(hyper=method.hyper[None])
-        done = cuda_engine.train(data, plan.net, method, records.settings(epochs, [batch_size], [shuffle], [seed], EVAL_ROWS),
-                                 params[None], buffers[None], history[None])
+        settings = records.settings(epochs, [batch_size], [shuffle], [seed], EVAL_ROWS, *stopping)
+        done = cuda_engine.train(data, plan.net, method, settings, params[None], buffers[None], history[None])
         return int(done[0])
-    return engine.train(data, plan.net, method, records.settings(epochs, batch_size, shuffle, seed, EVAL_ROWS),
+    return engine.train(data, plan.net, method, records.settings(epochs, batch_size, shuffle, seed, EVAL_ROWS, *stopping),
                         params, buffers, history)
 
 
 def fit(x, y, plan: Plan, params, *, loss: str, optimizer: str, hyper: Hyper, epochs: int,
         batch_size: int, seed: int, schedule: str = "constant", penalize_biases: bool = False,
-        fit_set=None, test_set=None, target: str = "cpu") -> Fit:
+        fit_set=None, test_set=None, target: str = "cpu", stop_factor: float = np.inf, patience: int = 0,
+        min_delta: float = 0.0, monitor: str = "fit") -> Fit:
     """Train ``params`` (P,) on x (N, n_in), y (N, n_out), all of one dtype, in one compiled call
     on ``target`` ("cpu" or "cuda": the backend-neutral entry point of the engine). The plan's
     buffers start from their initial values (Plan.init_buffers).
 
     batch_size = N gives deterministic full-batch gradient descent (no shuffling). fit_set: the
     (x, y) monitored as the training loss (default: the training data); test_set: a held-out
-    (x, y) monitored each epoch (default: none).
+    (x, y) monitored each epoch (default: none). The run stops early (kernels.stopping) when its
+    fit loss is not finite or exceeds stop_factor × the initial one (stopping_from passes the
+    study's diverge_factor), or after ``patience`` epochs (0: never) in which the ``monitor``
+    loss ("fit" or "test") improved by no more than min_delta; the history ends there.
     """
     dtype = params.dtype
     empty = (np.zeros((0, plan.n_in), dtype), np.zeros((0, plan.n_out), dtype))
@@ -189,7 +216,7 @@ def fit(x, y, plan: Plan, params, *, loss: str, optimizer: str, hyper: Hyper, ep
 
     history = np.full((epochs + 1, codes.N_HIST), np.nan)
     done = _call(target, records.Data(x, y, *fit_set, *test_set), plan, method, epochs, batch_size, seed, params,
-                 buffers, history)
+                 buffers, history, (stop_factor, patience, min_delta, MONITORS[monitor]))
     return Fit(params, buffers, history[: done + 1], done, compile_time)
 
 

@@ -48,6 +48,7 @@ from kernels.optimizers import optimizer_step
 from kernels.regularizers import penalty_gradient
 from kernels.schedules import learning_rate
 from kernels.specialize import PerVariant, variant_of
+from kernels.stopping import after_epoch
 from kernels.views import block, copy, row
 from kernels.walks import backward, forward
 
@@ -125,7 +126,9 @@ def _train(data, net, method, settings, params, buffers, history):
     (a fresh permutation each epoch; False: fixed order, deterministic GD when batch_size = N),
     seed, eval_rows (chunk size of the monitor evaluation).
     history: (epochs + 1, N_HIST) float64, row 0 before training (columns kernels.codes.HIST_*).
-    Stops early, after recording it, at the first epoch whose fit loss is not finite.
+    Stops early, after recording it, at the first epoch whose fit loss is not finite or above
+    settings.stop_factor × the initial one, or that runs out of settings.patience
+    (kernels.stopping); at once (0 epochs) when the initial fit loss is not finite.
 
     Checks within epochs (hyper[H_CHECK_EVERY] = k > 0): after every k-th step the fit-set loss
     is evaluated until it is first <= hyper[H_CHECK_LEVEL] (the end of each epoch counts as a
@@ -165,6 +168,8 @@ def _train(data, net, method, settings, params, buffers, history):
     history[0, HIST_WALL_TIME] = 0.0
     if not np.isfinite(history[0, HIST_FIT_LOSS]):
         return 0
+    bound = settings.stop_factor * history[0, HIST_FIT_LOSS]
+    best, wait = history[0, settings.monitor], 0
     check_every = int(hyper[H_CHECK_EVERY])
     checking = check_every > 0 and history[0, HIST_FIT_LOSS] > hyper[H_CHECK_LEVEL]
     step = 0
@@ -213,7 +218,9 @@ def _train(data, net, method, settings, params, buffers, history):
             history[epoch, HIST_REACH_STEP] = step
             history[epoch, HIST_REACH_TIME] = history[epoch, HIST_TRAIN_TIME]
             checking = False
-        if not np.isfinite(history[epoch, HIST_FIT_LOSS]):
+        stop, best, wait = after_epoch(history[epoch, HIST_FIT_LOSS], bound, history[epoch, settings.monitor], best,
+                                       wait, settings.patience, settings.min_delta)
+        if stop:
             return epoch
     return epochs
 

@@ -10,6 +10,8 @@ from kernels.codes import (
     COL_IN_DIM,
     COL_OP,
     COL_OUT_DIM,
+    HIST_FIT_LOSS,
+    HIST_TEST_LOSS,
     N_ARGS,
     N_COLS,
     N_HIST,
@@ -100,6 +102,13 @@ def check_train(data, net, method, settings, params, buffers, history) -> None:
         raise ValueError(f"batch_size {settings.batch_size} is not in 1 .. {data.x.shape[0]} (the training rows)")
     if settings.eval_rows < 1:
         raise ValueError(f"eval_rows must be >= 1, got {settings.eval_rows}")
+    if not settings.stop_factor > 0 or settings.patience < 0 or not settings.min_delta >= 0:
+        raise ValueError(f"stop_factor must be > 0, patience >= 0 and min_delta >= 0; got {settings.stop_factor}, "
+                         f"{settings.patience} and {settings.min_delta}")
+    if settings.monitor not in (HIST_FIT_LOSS, HIST_TEST_LOSS):
+        raise ValueError(f"monitor must be the fit or test loss column, got {settings.monitor}")
+    if settings.patience > 0 and settings.monitor == HIST_TEST_LOSS and data.x_test.shape[0] == 0:
+        raise ValueError("patience on the test loss needs a test set")
     _array("history", history, np.float64, 2)
     if history.shape[0] < settings.epochs + 1 or history.shape[1] != N_HIST:
         raise ValueError(f"history has shape {history.shape}; expected ({settings.epochs + 1}, {N_HIST}) at least")

@@ -9,6 +9,8 @@ from collections import namedtuple
 
 import numpy as np
 
+from kernels.codes import HIST_FIT_LOSS
+
 Net = namedtuple("Net", "table args sizes")
 Net.__doc__ = """A model as the engines read it (kernels.plan.Plan.net): table (L, N_COLS) int64,
 one row per layer (kernels.codes.COL_*); args (L, N_ARGS) float64, its float arguments
@@ -23,10 +25,13 @@ Method = namedtuple("Method", "loss optimizer schedule hyper mask")
 Method.__doc__ = """How to train: loss, optimizer and schedule codes (kernels.codes), hyper (N_HYPER,)
 of the parameters' dtype (H_*: rates, penalties, checks) and the penalty mask (P,)."""
 
-Settings = namedtuple("Settings", "epochs batch_size shuffle seed eval_rows")
+Settings = namedtuple("Settings", "epochs batch_size shuffle seed eval_rows stop_factor patience min_delta monitor")
 Settings.__doc__ = """One run's settings: epochs; batch size (1..N); shuffle (a fresh batch order each
 epoch; False: fixed order); seed (batch order and dropout draws); eval_rows (chunk size of
-the monitor evaluation)."""
+the monitor evaluation); when to stop early (kernels.stopping): stop_factor (stop once the fit
+loss exceeds stop_factor × its initial value; inf: only when it is not finite), patience
+(epochs without an improvement of more than min_delta of the monitored loss; 0: off) and
+monitor (the history column watched: kernels.codes.HIST_FIT_LOSS or HIST_TEST_LOSS)."""
 
 
 def method(loss: int, optimizer: int, schedule: int, hyper: np.ndarray, mask: np.ndarray) -> Method:
@@ -34,9 +39,13 @@ def method(loss: int, optimizer: int, schedule: int, hyper: np.ndarray, mask: np
     return Method(np.int64(loss), np.int64(optimizer), np.int64(schedule), hyper, mask)
 
 
-def settings(epochs: int, batch_size, shuffle, seed, eval_rows: int) -> Settings:
-    """Scalars for the CPU engine; the CUDA engine takes batch_size, shuffle and seed per run (R,)."""
+def settings(epochs: int, batch_size, shuffle, seed, eval_rows: int, stop_factor: float = np.inf,
+             patience: int = 0, min_delta: float = 0.0, monitor: int = HIST_FIT_LOSS) -> Settings:
+    """Scalars for the CPU engine; the CUDA engine takes batch_size, shuffle and seed per run (R,).
+    By default a run stops early only when its fit loss is not finite."""
+    stopping = (np.float64(stop_factor), np.int64(patience), np.float64(min_delta), np.int64(monitor))
     if np.ndim(batch_size) == 0:
-        return Settings(np.int64(epochs), np.int64(batch_size), bool(shuffle), np.int64(seed), np.int64(eval_rows))
+        return Settings(np.int64(epochs), np.int64(batch_size), bool(shuffle), np.int64(seed), np.int64(eval_rows),
+                        *stopping)
     return Settings(np.int64(epochs), np.asarray(batch_size, np.int64), np.asarray(shuffle, bool),
-                    np.asarray(seed, np.int64), np.int64(eval_rows))
+                    np.asarray(seed, np.int64), np.int64(eval_rows), *stopping)

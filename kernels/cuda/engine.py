@@ -43,8 +43,8 @@ from kernels.cuda.walks import backward, forward
 from kernels.engine import permutations
 from kernels.guard import check_train
 from kernels.losses import batch_mean, is_regression
-from kernels.records import Settings
 from kernels.schedules import learning_rate
+from kernels.stopping import after_epoch
 
 THREADS = 128  # threads per block (per run)
 
@@ -100,11 +100,12 @@ def _finite(value):
 
 @cuda.jit
 def train_kernel(x, y, n_fit, x_fit, y_fit, n_test, x_test, y_test, orders, table, args, loss, optimizer,
-                 schedule, hyper, mask, params, buffers, batch_sizes, seeds, epochs, capacity, act, dact, cache,
-                 icache, targets, state, grads, partial, history, done, faults):
+                 schedule, hyper, mask, params, buffers, batch_sizes, seeds, epochs, stopping, capacity, act, dact,
+                 cache, icache, targets, state, grads, partial, history, done, faults):
     """Block r trains run r: params[r] (P,), buffers[r] (B,), hyper[r], batch_sizes[r], seeds[r],
     orders[r] (epochs, N) int32, workspaces act[r] ... partial[r], history[r] (epochs + 1,
-    N_HIST); done[r] = epochs completed; faults[r, 0] = 1 if a walk met an op code no layer kind
+    N_HIST); stopping: (stop_factor, patience, min_delta, monitor) of kernels.records.Settings,
+    float64 (kernels.stopping); done[r] = epochs completed; faults[r, 0] = 1 if a walk met an op code no layer kind
     handles. Data (shared by the runs) flat: x (N·n_in,), y (N·n_out,), the monitor sets
     likewise with n_fit and n_test rows. See kernels.engine.train."""
     r = cuda.blockIdx.x
@@ -131,6 +132,9 @@ def train_kernel(x, y, n_fit, x_fit, y_fit, n_test, x_test, y_test, orders, tabl
     cuda.syncthreads()
     if not _finite(hist[0, HIST_FIT_LOSS]):
         return
+    bound = stopping[0] * hist[0, HIST_FIT_LOSS]
+    patience, min_delta, monitor = int(stopping[1]), stopping[2], int(stopping[3])
+    best, wait = hist[0, monitor], 0
     step = 0
     for epoch in range(1, epochs + 1):
         rate = learning_rate(schedule, np.float64(hyp[H_LR]), np.float64(hyp[H_DECAY]), np.float64(hyp[H_STEP]),
@@ -162,7 +166,9 @@ def train_kernel(x, y, n_fit, x_fit, y_fit, n_test, x_test, y_test, orders, tabl
             hist[epoch, HIST_WALL_TIME] = hist[epoch - 1, HIST_WALL_TIME] + (globaltimer() - t0) * 1e-9
             done[r] = epoch
         cuda.syncthreads()
-        if not _finite(hist[epoch, HIST_FIT_LOSS]) or fault[0] != 0:
+        stop, best, wait = after_epoch(hist[epoch, HIST_FIT_LOSS], bound, hist[epoch, monitor], best, wait, patience,
+                                       min_delta)
+        if stop or fault[0] != 0:  # every thread reads the same history: the block stops as one
             return
 
 
@@ -184,8 +190,8 @@ def train(data, net, method, settings, params, buffers, history, threads=THREADS
     """
     n_runs = params.shape[0]
     for run in range(n_runs):
-        one = Settings(settings.epochs, int(settings.batch_size[run]), bool(settings.shuffle[run]),
-                       int(settings.seed[run]), settings.eval_rows)
+        one = settings._replace(batch_size=int(settings.batch_size[run]), shuffle=bool(settings.shuffle[run]),
+                                seed=int(settings.seed[run]))
         check_train(data, net, method._replace(hyper=method.hyper[run]), one, params[run], buffers[run], history[run])
     dtype = params.dtype
     x, y = data.x, data.y
@@ -204,7 +210,9 @@ def train(data, net, method, settings, params, buffers, history, threads=THREADS
         cuda.to_device(net.table), cuda.to_device(net.args), method.loss, method.optimizer, method.schedule,
         cuda.to_device(method.hyper), cuda.to_device(method.mask), d_params, d_buffers,
         cuda.to_device(np.asarray(settings.batch_size, np.int64)), cuda.to_device(np.asarray(settings.seed, np.int64)),
-        int(settings.epochs), capacity,
+        int(settings.epochs),
+        cuda.to_device(np.array([settings.stop_factor, settings.patience, settings.min_delta, settings.monitor],
+                                np.float64)), capacity,
         cuda.device_array((n_runs, max(capacity * width, 1)), dtype),
         cuda.device_array((n_runs, max(capacity * width, 1)), dtype),
         cuda.device_array((n_runs, max(capacity * cache_width, 1)), dtype),
