@@ -8,6 +8,12 @@ ok / diverged / failed runs, and each numeric metric's median with its interquar
 over the group's runs that finished (ok or diverged). Figures: each numeric metric against
 each numeric swept key (median, IQR error bars, one line per value of the other swept keys),
 and each numeric curve column against the epoch (median line, IQR band, one per group).
+
+What the figures promise: an axis is logarithmic where the swept values are log-spaced
+(``log_spaced``); a figure shows every line, or, past MAX_LINES, the best MAX_LINES by the
+plotted quantity and says so in its title ("best 12 of 27 groups by final test_loss"); no two
+lines of a figure share a colour and a line style; a metric or curve that is the same in
+every run is listed in the table and not drawn.
 """
 from pathlib import Path
 
@@ -17,7 +23,54 @@ import pandas as pd
 from results.plots import plt, save
 
 STATUSES = ("ok", "diverged", "failed")
-MAX_LINES = 12  # lines per figure; more groups than this are left to pandas
+MAX_LINES = 12  # lines per figure; past this, the best MAX_LINES are drawn (_best) and the title says so
+COLOURS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+LINE_STYLES = ("-", "--", ":", "-.")  # with COLOURS: len(COLOURS) × 4 distinct lines, more than MAX_LINES
+
+
+def style(i: int) -> dict:
+    """The colour and line style of a figure's i-th line: no two lines of a figure share both."""
+    return {"color": COLOURS[i % len(COLOURS)], "linestyle": LINE_STYLES[i // len(COLOURS) % len(LINE_STYLES)]}
+
+
+def log_spaced(values) -> bool:
+    """Whether positive values read better on a log axis: they span a factor of 10 or more and
+    their gaps are more even in log than in linear terms (a logK range, log-uniform draws, batch
+    sizes 1, 2, 4, ...), or they span more than a factor of 1000."""
+    v = np.unique(np.asarray(values, float))
+    v = v[np.isfinite(v)]
+    if v.size < 2 or v[0] <= 0 or v[-1] / v[0] < 10:
+        return False
+    if v[-1] / v[0] > 1000 or v.size == 2:
+        return True
+
+    def unevenness(points):
+        gaps = np.diff(points)
+        return gaps.std() / gaps.mean()
+
+    return unevenness(np.log(v)) < unevenness(v)
+
+
+def lower_is_better(name: str) -> bool:
+    """For ranking lines: accuracies and R² higher, everything else (losses, errors, times) lower."""
+    return not any(word in name for word in ("acc", "r2", "score"))
+
+
+def _best(lines: list, value, name: str) -> tuple[list, str]:
+    """At most MAX_LINES of (key, frame) ``lines``, the best by ``value(frame)`` (NaN last),
+    and the title's note on what was left out ("" when nothing was)."""
+    if len(lines) <= MAX_LINES:
+        return lines, ""
+    scores = np.array([value(frame) for _, frame in lines], float)
+    order = np.argsort(np.where(np.isnan(scores), np.inf, scores if lower_is_better(name) else -scores), kind="stable")
+    return [lines[i] for i in sorted(order[:MAX_LINES])], f"; best {MAX_LINES} of {len(lines)} by {name}"
+
+
+def varies(values) -> bool:
+    """Whether the finite values differ at all (a constant metric is not plotted)."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    return v.size > 0 and v.min() != v.max()
 
 
 def _between(columns: list[str], first: str, last: str) -> list[str]:
@@ -99,19 +152,19 @@ def _metric_figures(runs: pd.DataFrame, fig_dir: Path) -> list[Path]:
         others = [k for k in keys if k != x]
         lines = list(finished.groupby(others, dropna=False, sort=True)) if others else [((), finished)]
         for metric in metrics(runs):
-            if not np.isfinite(finished[metric].to_numpy(float)).any():
+            if not varies(finished[metric]):
                 continue
             fig, ax = plt.subplots(figsize=(6, 4))
-            for values, group in lines[:MAX_LINES]:
+            shown, left_out = _best(lines, lambda group: group[metric].astype(float).median(), f"median {metric}")
+            for i, (values, group) in enumerate(shown):
                 values = values if isinstance(values, tuple) else (values,)
                 q = quartiles(group, x, metric)
                 label = ", ".join(f"{k}={v}" for k, v in zip(others, values)) or None
                 ax.errorbar(q.index, q[0.5], yerr=[q[0.5] - q[0.25], q[0.75] - q[0.5]], marker="o",
-                            capsize=3, label=label)
-            positive = finished[x] > 0
-            if positive.all() and finished[x].max() / finished[x].min() > 100:
+                            capsize=3, label=label, **style(i))
+            if log_spaced(finished[x]):
                 ax.set_xscale("log")
-            ax.set(xlabel=x, ylabel=metric, title=f"{metric} against {x} (median, IQR over seeds)")
+            ax.set(xlabel=x, ylabel=metric, title=f"{metric} against {x} (median, IQR over seeds{left_out})")
             if others:
                 ax.legend(fontsize=7)
             paths.append(save(fig, fig_dir / f"{metric}_vs_{x}.png"))
@@ -120,7 +173,7 @@ def _metric_figures(runs: pd.DataFrame, fig_dir: Path) -> list[Path]:
 
 def _curve_figures(runs: pd.DataFrame, curves: pd.DataFrame, fig_dir: Path) -> list[Path]:
     columns = [c for c in curves.columns if c not in ("run_id", "epoch")
-               and pd.api.types.is_numeric_dtype(curves[c])]
+               and pd.api.types.is_numeric_dtype(curves[c]) and varies(curves[c])]
     if curves.empty or not columns:
         return []
     keys = swept(runs)
@@ -128,27 +181,34 @@ def _curve_figures(runs: pd.DataFrame, curves: pd.DataFrame, fig_dir: Path) -> l
     paths = []
     for column in columns:
         fig, ax = plt.subplots(figsize=(6, 4))
-        for values, group in groups[:MAX_LINES]:
+        per_group = [(values, quartiles(curves[curves["run_id"].isin(group["run_id"])], "epoch", column))
+                     for values, group in groups]
+        shown, left_out = _best([(v, q) for v, q in per_group if not q.empty], _final_median, f"final {column}")
+        for i, (values, q) in enumerate(shown):
             values = values if isinstance(values, tuple) else (values,)
-            c = curves[curves["run_id"].isin(group["run_id"])]
-            q = quartiles(c, "epoch", column)
-            if q.empty:
-                continue
             label = ", ".join(f"{k}={v}" for k, v in zip(keys, values)) or None
-            line, = ax.plot(q.index, q[0.5], label=label)
-            ax.fill_between(q.index, q[0.25], q[0.75], color=line.get_color(), alpha=0.2)
-        ax.set(xlabel="epoch", ylabel=column, title=f"{column} (median, IQR band over seeds)")
+            ax.plot(q.index, q[0.5], label=label, **style(i))
+            ax.fill_between(q.index, q[0.25], q[0.75], color=style(i)["color"], alpha=0.2)
+        ax.set(xlabel="epoch", ylabel=column, title=f"{column} (median, IQR band over seeds{left_out})")
         if keys:
             ax.legend(fontsize=7)
         paths.append(save(fig, fig_dir / f"curve_{column}.png"))
     return paths
 
 
+def _final_median(q: pd.DataFrame) -> float:
+    """The median at the last epoch with a finite median (NaN if none): how a curve ends."""
+    ends = q[0.5].dropna()
+    return float(ends.iloc[-1]) if len(ends) else np.nan
+
+
 def report(runs: pd.DataFrame, curves: pd.DataFrame, fig_dir: Path, title: str) -> tuple[str, list[Path]]:
     """The shared summary (module docstring): text and figure paths."""
     keys = swept(runs)
     summary = table(runs)
+    constant = [m for m in metrics(runs) if not varies(runs.loc[runs["status"] != "failed", m])]
     text = [title, f"{len(runs)} runs over {runs['seed'].nunique()} seed(s); swept: {', '.join(keys) or 'nothing'}",
-            "metrics: median [interquartile range] over the runs that finished (ok or diverged)", "",
+            "metrics: median [interquartile range] over the runs that finished (ok or diverged)"
+            + (f"; the same in every run, not plotted: {', '.join(constant)}" if constant else ""), "",
             summary.to_string(index=False)]
     return "\n".join(text), _metric_figures(runs, fig_dir) + _curve_figures(runs, curves, fig_dir)

@@ -116,3 +116,61 @@ def test_b0_per_seed_and_against_the_learning_rate(tmp_path):
     assert invoke("sweep", "batch-size", "--grid", "batch_size=4,8,16,32,64", "--grid", "N=2048", "--grid", "n=8",
                   "--grid", "epochs=30", "--seeds", 2, "--workers", 1, "--out", one).exit_code == 0
     assert "b0 per seed over 2 seeds" in invoke("report", one).output
+
+
+def _synthetic(n_lr=3, n_b=9, lrs=None):
+    """runs and curves of a plug-in-like study: lr × batch size × 2 seeds, a constant metric."""
+    rng = np.random.default_rng(0)
+    lrs = np.geomspace(0.01, 1, n_lr) if lrs is None else lrs
+    rows, curves = [], []
+    for lr in lrs:
+        for b in range(1, n_b + 1):
+            for seed in range(2):
+                rid = f"{lr:.3g}-{b}-{seed}"
+                loss = lr * b + 0.01 * rng.random()
+                rows.append({"run_id": rid, "seed": seed, "lr": lr, "batch_size": b, "status": "ok",
+                             "diverged_epoch": np.nan, "final_loss": loss, "n_params": 42.0, "run_time_s": 1.0})
+                curves += [{"run_id": rid, "epoch": e, "train_loss": loss * (3 - e), "beta": 0.9}
+                           for e in range(3)]
+    return pd.DataFrame(rows), pd.DataFrame(curves)
+
+
+def test_log_axes_where_the_swept_values_are_log_spaced():
+    from results.summary import log_spaced
+
+    assert log_spaced([0.01, 0.1, 1]) and log_spaced([1, 2, 4, 8, 16, 32]) and log_spaced([1e-4, 1e-3])
+    assert not log_spaced([0.1, 0.2, 0.3, 0.4]) and not log_spaced([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+    assert not log_spaced([-1, 1, 10]) and not log_spaced([5])
+    draws = np.exp(np.random.default_rng(0).uniform(np.log(1e-3), np.log(1), 50))  # a log-uniform search
+    assert log_spaced(draws)
+
+
+def test_the_shared_report_draws_every_group_or_names_the_best_and_skips_constant_metrics(tmp_path):
+    from results import summary
+    from results.plots import plt
+
+    runs, curves = _synthetic()
+    seen = {}
+    real_save = summary.save
+
+    def capture(fig, path):
+        ax = fig.axes[0]
+        lines = [c.lines[0] for c in ax.containers] or [line for line in ax.get_lines()
+                                                         if not line.get_label().startswith("_")]
+        styles = [(line.get_color(), line.get_linestyle()) for line in lines]
+        seen[path.name] = (ax.get_title(), ax.get_xscale(), styles)
+        return real_save(fig, path)
+
+    summary.save = capture
+    try:
+        text, paths = summary.report(runs, curves, tmp_path, "synthetic")
+    finally:
+        summary.save = real_save
+        plt.close("all")
+    assert "the same in every run, not plotted: n_params" in text
+    assert not any("n_params" in name or "beta" in name for name in seen)  # constant: no figure
+    title, scale, styles = seen["curve_train_loss.png"]  # 27 groups
+    assert "best 12 of 27 by final train_loss" in title and len(styles) == 12 == len(set(styles))
+    title, scale, styles = seen["final_loss_vs_lr.png"]  # 9 lines (batch sizes): all drawn
+    assert "best" not in title and len(set(styles)) == 9 and scale == "log"
+    assert seen["final_loss_vs_batch_size.png"][1] == "linear"  # 1..9: evenly spaced
