@@ -53,6 +53,7 @@ app = typer.Typer(help="Run neural-network training studies with Numba-compiled 
                   no_args_is_help=True, cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 
 DONE = ("ok", "diverged")  # outcomes that a rerun skips; failed runs are retried
+DIRECTIONS_ACCEPTED = ("min", "max")  # runner tune --direction
 STUDY_HELP = ("Study: a name (see `runner studies`), path/to/file.py:ClassName or "
               "package.module:ClassName (README: Write your own study).")
 
@@ -424,6 +425,8 @@ def _from_manifest(path: Path, options: dict) -> tuple[dict, list[str]]:
     from experiments.registry import BUILTIN, registered
 
     record = read_manifest(path)
+    if record.get("tune"):
+        fail(f"--from {path}: a tune's manifest; run the same `runner tune` command again to resume it")
     name, grid, seeds = record["study"], record["grid"], record["seeds"]
     study = options["study"]
     if study is None and name not in BUILTIN and name not in registered():
@@ -629,6 +632,117 @@ def execute(study, todo: list, sid: str, out: Path, workers: int, outcomes: dict
             took = "" if row["run_time_s"] is None else f" {row['run_time_s']:.2f}s"
             error = f" {row['error']}" if row["error"] else ""
             say(f"[{k}/{len(todo)}] {row['run_id']} {row['status']}{took}{error}")
+
+
+@app.command()
+def tune(
+    study: Annotated[str, typer.Argument(help=STUDY_HELP, show_default=False)],
+    metric: Annotated[str, typer.Option(help="The runs column to optimize, e.g. final_test_loss.",
+                                        show_default=False)],
+    trials: Annotated[int, typer.Option(help="Trials to run in all (a resumed tune counts those told before).")] = 30,
+    direction: Annotated[str, typer.Option(help="min or max.")] = "min",
+    grid: Annotated[list[str], typer.Option(
+        "--grid", "-g", help="The space, as for `runner sweep --sample`: a list is a choice, a range "
+                             "start:stop:logK (linK) a log-scaled (linear) interval. Repeatable.")] = [],
+    seeds: Annotated[int, typer.Option(help="Runs per trial (seeds 0..K-1); the trial's value is their mean.")] = 1,
+    workers: Annotated[int | None, typer.Option(
+        help="Worker processes, and trials asked for at once [default: the number of cores].",
+        show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option(parser=directory, help="Results directory [default: out/STUDY].",
+                                             show_default=False)] = None,
+    sampler: Annotated[str, typer.Option(help="Optuna sampler: tpe or random.")] = "tpe",
+    tune_seed: Annotated[int, typer.Option(help="Seed of the sampler.")] = 0,
+    executor: Annotated[str, typer.Option(help="local (process pool) or dask.")] = "local",
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, as for `runner sweep`.")] = None,
+) -> None:
+    """Adaptive search with Optuna (pip install -e '.[optuna]'): each trial's configuration is
+    proposed by Optuna's sampler from the --grid space, runs as ordinary runs (rows of runs and
+    curves) and is scored by the mean of --metric over its seeds. The Optuna study is kept in
+    OUT/optuna (a journal file), so the same command resumes. Example:
+
+    runner tune digits --metric final_test_loss --grid lr=1e-4:1:log5 --grid batch_size=8,32,128 --trials 30
+    """
+    import importlib.util
+
+    from runner.pool import pin_threads, start_fork_server
+
+    pin_threads()
+    if importlib.util.find_spec("optuna") is None:
+        fail("runner tune needs Optuna: pip install -e '.[optuna]'")
+    if direction not in DIRECTIONS_ACCEPTED:
+        fail(f"--direction must be min or max, got {direction!r}")
+    workers = default_workers() if workers is None else workers
+    if trials < 1 or seeds < 1 or workers < 1:
+        fail("--trials, --seeds and --workers must be >= 1")
+    if sampler not in ("tpe", "random"):
+        fail(f"--sampler must be tpe or random, got {sampler!r}")
+    if executor not in ("local", "dask"):
+        fail(f"--executor must be local or dask, got {executor!r}")
+    if executor == "local" and workers > 1:
+        start_fork_server()
+    from results.store import load, run_statuses, write_manifest
+    from runner import tune as tuning
+    from runner.grid import GridError, parse_grid
+
+    chosen = study_named(study)
+    if metric not in chosen.metrics:
+        fail(f"--metric {metric!r} is not a metric of study {chosen.name} (known: {', '.join(chosen.metrics)})")
+    try:
+        space = parse_grid(chosen, grid, sample=True)
+    except GridError as err:
+        fail(str(err))
+    out = out if out is not None else Path("out") / chosen.name
+    check_writable(out)
+    refuse_links(out)
+    tid = tuning.tune_id(chosen, grid, seeds, metric, direction)
+    search = {"sample": None, "sample_seed": None,
+              "tune": {"metric": metric, "direction": direction, "trials": trials, "sampler": sampler,
+                       "tune_seed": tune_seed}}
+    every, counts, outcomes = {}, {"ok": 0, "diverged": 0, "failed": 0}, {}
+    pool = None
+    if executor == "local" and workers > 1:
+        from runner.pool import Pool
+
+        pool = Pool(workers, None)
+
+    def run(specs: list) -> dict:
+        every.update({s.run_id: s for s in specs})
+        statuses = run_statuses(out)
+        todo = list({s.run_id: s for s in specs if statuses.get(s.run_id) not in DONE}.values())
+        record = sweep_record(chosen, grid, seeds, list(every.values()), search)
+        try:
+            write_manifest(out, {**record, "sweep_id": tid})
+        except OSError as err:
+            raise WriteError from err
+        execute(chosen, todo, tid, out, workers, outcomes, counts, executor, scheduler, pool)
+        rows = load(out).set_index("run_id")
+        return {s.run_id: rows.loc[s.run_id, ["status", metric]].to_dict() for s in specs}
+
+    say(f"tune {tid}: {chosen.name}, {trials} trials of {seeds} run(s), {direction} {metric} -> {out} "
+        f"(Optuna {sampler}, journal {out / 'optuna'})")
+    try:
+        result = tuning.tune(chosen, space, trials, metric, direction, seeds, out, workers, sampler, tune_seed, run,
+                             say)
+    except GridError as err:
+        fail(str(err))
+    except KeyboardInterrupt as stop:
+        from runner.console import exit_code
+
+        how = "interrupted" if exit_code(stop) == 130 else f"stopped by {stop}"
+        typer.echo(f"{how}: kept the finished runs and trials; run the same command again to resume", err=True)
+        raise typer.Exit(exit_code(stop)) from None
+    except WriteError as err:
+        typer.echo(f"error: cannot write to {out}: {err.__cause__}; run the same command again to resume", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        if pool is not None:
+            pool.close()
+        one_row_per_run(out)
+    if result["best"] is None:
+        say(f"{result['trials']} trials, none with a finite {metric}")
+        raise typer.Exit(1)
+    best = " ".join(f"--grid {k}={v}" for k, v in result["best"].items())
+    say(f"{result['trials']} trials; best {metric} = {result['value']:.6g}: {best}. Report: runner report {out}")
 
 
 @app.command()
