@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from results import batch_size_report, digits_report, lcurve_report, lr_report, summary
-from results.store import CURVES, RUNS, _files, load, manifests
+from results.store import CURVES, RUNS, _files, find_sweep, load, manifests
 
 REPORTS = {"batch-size": batch_size_report.report, "digits": digits_report.report,
            "learning-rate": lr_report.learning_rate_report, "gd-1d": lr_report.gd_1d_report,
@@ -33,15 +33,25 @@ class Report:
     numbers: pd.DataFrame
 
 
-def report(out_dir: Path, study: "Study | None" = None) -> Report:  # noqa: F821 (experiments loads on use)
+def report(out_dir: Path, study: "Study | None" = None, sweep: str | None = None) -> Report:  # noqa: F821
     """The report of the study in out_dir, figures written under out_dir/figures; ``study``:
-    the plug-in study the user named (ValueError unless it is the one in out_dir)."""
+    the plug-in study the user named (ValueError unless it is the one in out_dir); ``sweep``:
+    report the runs of that sweep alone (an id, a prefix of one, or a tag: store.find_sweep),
+    with figures under out_dir/figures/SWEEP_ID."""
     from experiments import StudyError, get_study
     from experiments.registry import registered
 
     t0 = time.perf_counter()
     runs = load(out_dir, RUNS)
     curves = load(out_dir, CURVES)
+    fig_dir = out_dir / "figures"
+    if sweep is not None:
+        chosen = find_sweep(out_dir, sweep)
+        runs = runs[runs["run_id"].isin(chosen["run_ids"])]
+        curves = curves[curves["run_id"].isin(chosen["run_ids"])]
+        fig_dir = fig_dir / chosen["sweep_id"]
+        if runs.empty:
+            raise ValueError(f"sweep {chosen['sweep_id']} has no runs in {out_dir} yet")
     files = len(_files(out_dir, RUNS)) + len(_files(out_dir, CURVES))
     seconds = time.perf_counter() - t0
     studies = runs["study"].unique().tolist()
@@ -51,18 +61,18 @@ def report(out_dir: Path, study: "Study | None" = None) -> Report:  # noqa: F821
     if study is not None and study.name != name:
         raise ValueError(f"{out_dir} holds runs of study {name!r}, not of {study.name!r}")
     if name in REPORTS:
-        text, paths = REPORTS[name](runs, curves, out_dir / "figures")
+        text, paths = REPORTS[name](runs, curves, fig_dir)
     elif study is None and name not in registered():
         refs = [m["study_ref"] for m in manifests(out_dir) if m["study"] == name and isinstance(m.get("study_ref"), str)]
-        text, paths = summary.report(runs, curves, out_dir / "figures", title=name)
+        text, paths = summary.report(runs, curves, fig_dir, title=name)
         text = (f"(the shared summary: study {name!r} is a plug-in, and a results directory's code is never run; "
                 f"its own report: runner report {out_dir} --study {refs[-1] if refs else 'path/to/file.py:Class'!r})"
                 f"\n{text}")
     else:
         try:
-            text, paths = (study or get_study(name)).report(runs, curves, out_dir / "figures")
+            text, paths = (study or get_study(name)).report(runs, curves, fig_dir)
         except StudyError as err:
-            text, paths = summary.report(runs, curves, out_dir / "figures", title=name)
+            text, paths = summary.report(runs, curves, fig_dir, title=name)
             text = f"(the study's own report is unavailable: {err})\n{text}"
     if seconds > MERGE_HINT_SECONDS and files > 2:
         text += (f"\n\nRead {files} per-run files in {seconds:.1f} s. `runner merge {out_dir}` compacts them "

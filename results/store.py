@@ -271,6 +271,45 @@ def deduplicate(out_dir: Path) -> int:
     return dropped
 
 
+def forget(out_dir: Path, run_ids: set[str]) -> int:
+    """Remove the runs ``run_ids`` from both tables: their per-run files, and their rows of the
+    merged parts (each part rewritten in place, atomically, or removed when nothing is left);
+    return the number of rows removed. Hold the merge lock (results.integrity.merge_lock)."""
+    removed = 0
+    value_set = pa.array(sorted(run_ids), pa.string())
+    for name in (CURVES, RUNS):
+        for path in _files(out_dir, name):
+            if not path.name.startswith("part-"):
+                if path.stem in run_ids:
+                    table = read_file(path, ["run_id"])
+                    removed += 0 if table is None else table.num_rows
+                    path.unlink()
+                continue
+            table = read_file(path)
+            if table is None:
+                continue  # unreadable: integrity.problems quarantines it
+            held = pa.compute.is_in(table.column("run_id"), value_set=value_set)
+            if pa.compute.any(held).as_py():
+                keep = table.filter(pa.compute.invert(held))
+                removed += table.num_rows - keep.num_rows
+                if keep.num_rows:
+                    _write_atomic(keep, path)
+                else:
+                    path.unlink()
+    return removed
+
+
+def find_sweep(out_dir: Path, name: str) -> dict:
+    """The manifest of the sweep whose id starts with ``name`` or whose tag is ``name``;
+    ValueError naming the sweeps there if none or several match."""
+    found = manifests(out_dir)
+    matches = [m for m in found if m["sweep_id"].startswith(name) or m.get("tag") == name]
+    if len(matches) != 1:
+        known = ", ".join(m["sweep_id"] + (f" ({m['tag']})" if m.get("tag") else "") for m in found) or "none"
+        raise ValueError(f"{'no' if not matches else 'more than one'} sweep {name!r} in {out_dir} (sweeps: {known})")
+    return matches[0]
+
+
 def load(out_dir: Path, table: str = RUNS) -> "pandas.DataFrame":  # noqa: F821 (pandas loads on use)
     """One table as a DataFrame, one row per run id (per run and epoch), from its readable
     files; FileNotFoundError if there is none."""

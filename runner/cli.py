@@ -253,6 +253,9 @@ def sweep(
         show_default=False, metavar="N")] = None,
     sample_seed: Annotated[int | None, typer.Option(
         help="Seed of the random search's draws [default: 0].", show_default=False)] = None,
+    tag: Annotated[str | None, typer.Option(
+        help="A label for this sweep, kept in its manifest: `runner status` shows it, and `report --sweep`, "
+             "`compare --sweep` and `forget` take it in place of the sweep id.", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs; run nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Rerun runs whose results exist.")] = False,
     run_timeout: Annotated[float | None, typer.Option(
@@ -331,6 +334,10 @@ def sweep(
             fail(f"--target: study {chosen.name} has no target parameter (it does not run the training engine)")
         grid = [*grid, f"target={options['target']}"]
     search = {"sample": options["sample"], "sample_seed": options["sample_seed"]}
+    if tag is not None:
+        if not tag.strip() or any(not c.isprintable() for c in tag) or len(tag) > 200:
+            fail("--tag must be printable text of 1 to 200 characters")
+        search["tag"] = tag
     if search["sample"] is None and search["sample_seed"] is not None:
         fail("--sample-seed needs --sample N")
     if search["sample"] is not None and search["sample_seed"] is None:
@@ -767,7 +774,11 @@ def status(
     expected, pending = set(), set()
     for m in sweeps:
         expected |= set(m["run_ids"])
-        command = " ".join([m["study"], *(f"--grid {g}" for g in m["grid"]), f"--seeds {m['seeds']}"])
+        command = " ".join([m["study"], *(f"--grid {g}" for g in m["grid"]), f"--seeds {m['seeds']}"]
+                           + ([f"--sample {m['sample']} --sample-seed {m['sample_seed']}"] if m.get("sample") else [])
+                           + ([f"(tune: {m['tune']['direction']} {m['tune']['metric']})"] if m.get("tune") else []))
+        if m.get("tag"):
+            command = f"[{m['tag']}] {command}"
         if jobs := submitted(out, m["sweep_id"]):
             pending |= set(m["run_ids"])
             command += f" [submitted to SLURM {jobs['at']}: squeue --jobs {','.join(jobs['jobs'])}]"
@@ -1018,6 +1029,9 @@ def report(
         "--format", help="text: the study's summary, findings and figure paths; markdown, csv or json: "
                          "the table of every swept key's groups (seeds, ok/diverged/failed counts, each "
                          "metric's median, first and third quartile), for notebooks and scripts.")] = "text",
+    sweep: Annotated[str | None, typer.Option(
+        help="Report only this sweep's runs (its id, a prefix of it, or its --tag); figures go to "
+             "OUT/figures/SWEEP_ID.", show_default=False)] = None,
 ) -> None:
     """Print a study's summary and findings and write its figures to OUT/figures."""
     if format not in ("text", "markdown", "csv", "json"):
@@ -1029,7 +1043,7 @@ def report(
     chosen = None if study is None else study_named(study)
     with writing(out / "figures", "the results are untouched; only the figures are missing"):
         try:
-            made = make_report(out, chosen)
+            made = make_report(out, chosen, sweep)
         except (FileNotFoundError, ValueError) as err:
             fail(str(err))
     if format == "markdown":
@@ -1043,3 +1057,81 @@ def report(
         typer.echo("\nFigures:")
         for path in made.figures:
             typer.echo(f"  {path}")
+
+
+@app.command()
+def compare(
+    first: Annotated[Path, typer.Argument(parser=directory, help="A results directory.")],
+    second: Annotated[Path | None, typer.Argument(
+        parser=directory, help="Another results directory (or none, with two --sweep of FIRST).",
+        show_default=False)] = None,
+    sweep: Annotated[list[str], typer.Option(
+        help="A sweep of FIRST (id, prefix or tag): give two to compare two sweeps of one directory, or one "
+             "per directory.")] = [],
+    metric: Annotated[list[str], typer.Option(help="Metrics to show [default: every one]. Repeatable.")] = [],
+    format: Annotated[str, typer.Option("--format", help="text, markdown, csv or json.")] = "text",
+) -> None:
+    """The same groups of two sweeps side by side: each metric's median over seeds in A and in
+    B and the difference B - A, grouped by every parameter that varies in either."""
+    from results.compare import side_by_side
+    from results.store import RUNS, find_sweep, load
+    from results.summary import markdown
+
+    if format not in ("text", "markdown", "csv", "json"):
+        fail(f"--format must be text, markdown, csv or json, got {format!r}")
+    if (second is None) != (len(sweep) == 2) or len(sweep) > 2:
+        fail("compare two directories (each optionally with one --sweep), or two --sweep of one directory")
+    sides = []
+    for k, directory_ in enumerate([first, first] if second is None else [first, second]):
+        refuse_links(directory_)
+        try:
+            runs = load(directory_, RUNS)
+            if k < len(sweep):
+                runs = runs[runs["run_id"].isin(find_sweep(directory_, sweep[k])["run_ids"])]
+        except (FileNotFoundError, ValueError) as err:
+            fail(str(err))
+        sides.append(runs)
+    try:
+        table = side_by_side(*sides, metric)
+    except ValueError as err:
+        fail(str(err))
+    if format == "markdown":
+        typer.echo(markdown(table))
+    elif format == "csv":
+        typer.echo(table.to_csv(index=False), nl=False)
+    elif format == "json":
+        typer.echo(table.to_json(orient="records", indent=1, double_precision=15))
+    else:
+        typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+
+@app.command()
+def forget(
+    out: Annotated[Path, typer.Argument(parser=directory, help="Results directory.")],
+    sweep: Annotated[str, typer.Argument(help="The sweep to remove: its id, a prefix of it, or its --tag.",
+                                         show_default=False)],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be removed; remove nothing.")] = False,
+) -> None:
+    """Remove a sweep from OUT: its manifest and the rows and files of its runs, except runs that
+    another sweep of OUT also holds (they stay, and are named). Merged files are rewritten in
+    place, atomically, under the merge lock."""
+    from results.integrity import merge_lock
+    from results.store import find_sweep, forget as remove, manifests
+
+    refuse_links(out)
+    try:
+        chosen = find_sweep(out, sweep)
+    except ValueError as err:
+        fail(str(err))
+    others = set().union(*(m["run_ids"] for m in manifests(out) if m["sweep_id"] != chosen["sweep_id"]))
+    mine = set(chosen["run_ids"]) - others
+    shared = len(chosen["run_ids"]) - len(mine)
+    kept = f"; {shared} runs also belong to another sweep and stay" if shared else ""
+    if dry_run:
+        typer.echo(f"would remove sweep {chosen['sweep_id']}: its manifest and {len(mine)} runs{kept}")
+        return
+    with writing(out, "the tables hold what they held, or less the sweep's runs"):
+        with merge_lock(out):
+            rows = remove(out, mine)
+            (out / "sweeps" / f"{chosen['sweep_id']}.json").unlink()
+    typer.echo(f"removed sweep {chosen['sweep_id']}: its manifest, {len(mine)} runs ({rows} rows){kept}")
