@@ -68,3 +68,14 @@ def test_a_sweep_file_asks_for_a_random_search(tmp_path):
                    "--sample", 3, "--sample-seed", 2, "--dry-run", "--out", tmp_path / "o")
     assert from_file.exit_code == 0 and "random search (3 draws, seed 2)" in from_file.output, from_file.output
     assert from_file.output == typed.output
+
+
+def test_a_random_search_on_a_slurm_array_draws_the_same_runs_in_every_task(tmp_path):
+    out = tmp_path / "o"
+    result = invoke("slurm", "gd-1d", *SPACE, "--sample", 6, "--sample-seed", 3, "--array-size", 3,
+                    "--max-array-size", 10, "--out", out)
+    assert result.exit_code == 0 and "6 runs in 3 shards" in result.output, result.output
+    array = next((out / "slurm").glob("array-*.sbatch")).read_text()
+    assert "--sample 6 --sample-seed 3" in array
+    warmup = (out / "slurm" / "warmup.sbatch").read_text()
+    assert "--sample" not in warmup and "lr=0.01:1:log3" in warmup
