@@ -99,7 +99,8 @@ def stopping_from(config: dict) -> dict:
 def diverge_param() -> Param:
     """The divergence criterion of a training study (Fit.diverged_epoch), recorded in every row."""
     return Param("diverge_factor", float, DIVERGE_FACTOR, "a run diverged, and stops, when its training loss "
-                 "exceeds this × its initial loss, or is not finite", check=lambda v: None if v >= 1 else "must be >= 1")
+                 "exceeds this × its initial loss, or is not finite",
+                 check=lambda v: None if v >= 1 else "must be >= 1")
 
 
 def _target_available(target):
@@ -182,8 +183,8 @@ def _call(target, data, plan, method, epochs, batch_size, seed, params, buffers,
         settings = records.settings(epochs, [batch_size], [shuffle], [seed], EVAL_ROWS, *stopping)
         done = cuda_engine.train(data, plan.net, method, settings, params[None], buffers[None], history[None])
         return int(done[0])
-    return engine.train(data, plan.net, method, records.settings(epochs, batch_size, shuffle, seed, EVAL_ROWS, *stopping),
-                        params, buffers, history)
+    settings = records.settings(epochs, batch_size, shuffle, seed, EVAL_ROWS, *stopping)
+    return engine.train(data, plan.net, method, settings, params, buffers, history)
 
 
 def fit(x, y, plan: Plan, params, *, loss: str, optimizer: str, hyper: Hyper, epochs: int,

@@ -22,8 +22,8 @@ from functools import cache
 from pathlib import Path
 
 from numba import types
-from numba.core.registry import CPUDispatcher
 from numba.core.caching import CompileResultCacheImpl, FunctionCache
+from numba.core.registry import CPUDispatcher
 
 FASTMATH = {"reassoc", "contract"}
 PACKAGE = Path(__file__).resolve().parent

@@ -1116,7 +1116,8 @@ def forget(
     another sweep of OUT also holds (they stay, and are named). Merged files are rewritten in
     place, atomically, under the merge lock."""
     from results.integrity import merge_lock
-    from results.store import find_sweep, forget as remove, manifests
+    from results.store import find_sweep, manifests
+    from results.store import forget as remove
 
     refuse_links(out)
     try:

@@ -134,17 +134,18 @@ def tune(study: Study, space: dict, trials: int, metric: str, direction: str, se
             shown = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
             progress(f"trial {number}: {shown} -> {metric} = {'failed' if value is None else f'{value:.6g}'}")
 
-    stale = optuna_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    if stale:
-        settle([(t.number, t.params) for t in stale])
-    told = lambda: len(optuna_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)))  # noqa: E731
-    finished = [t for t in optuna_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))]
-    for t in finished:
+    def told() -> list:
+        return optuna_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+
+    for t in told():
         run_ids.extend(s.run_id for s in trial_specs(study, t.params, constants, seeds))
-    while told() < trials:
-        asked = [optuna_study.ask(searched) for _ in range(min(batch, trials - told()))]
+    stale = optuna_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if stale:  # left running by a tune that was stopped: run again (their finished runs are skipped)
+        settle([(t.number, t.params) for t in stale])
+    while len(told()) < trials:
+        asked = [optuna_study.ask(searched) for _ in range(min(batch, trials - len(told())))]
         settle([(t.number, t.params) for t in asked])
     complete = optuna_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     best = optuna_study.best_trial if complete else None
     return {"best": None if best is None else best.params, "value": None if best is None else best.value,
-            "trials": told(), "run_ids": sorted(set(run_ids))}
+            "trials": len(told()), "run_ids": sorted(set(run_ids))}

@@ -104,9 +104,9 @@ def train_kernel(x, y, n_fit, x_fit, y_fit, n_test, x_test, y_test, orders, tabl
                  cache, icache, targets, state, grads, partial, history, done, faults):
     """Block r trains run r: params[r] (P,), buffers[r] (B,), hyper[r], batch_sizes[r], seeds[r],
     orders[r] (epochs, N) int32, workspaces act[r] ... partial[r], history[r] (epochs + 1,
-    N_HIST); stopping: (stop_factor, patience, min_delta, monitor) of kernels.records.Settings,
-    float64 (kernels.stopping); done[r] = epochs completed; faults[r, 0] = 1 if a walk met an op code no layer kind
-    handles. Data (shared by the runs) flat: x (N·n_in,), y (N·n_out,), the monitor sets
+    N_HIST); stopping: (stop_factor, patience, min_delta, monitor) of kernels.records.Settings
+    as float64 (kernels.stopping); done[r] = epochs completed; faults[r, 0] = 1 if a walk met an
+    op code no layer kind handles. Data (shared by the runs) flat: x (N·n_in,), y (N·n_out,), the monitor sets
     likewise with n_fit and n_test rows. See kernels.engine.train."""
     r = cuda.blockIdx.x
     tid = cuda.threadIdx.x
