@@ -7,6 +7,7 @@ its workers' fork server (runner.pool), which then loads while the studies load 
 import os
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -601,7 +602,9 @@ def resolved_grid(specs: list) -> dict:
 def execute(study, todo: list, sid: str, out: Path, workers: int, outcomes: dict, counts: dict,
             executor: str = "local", scheduler: str | None = None, pool=None) -> None:
     """Run ``todo`` of ``study``, writing each run as it finishes (its status in
-    ``outcomes[run_id]``, counted in ``counts``); show progress."""
+    ``outcomes[run_id]``, counted in ``counts``); show progress: on a terminal rich's bar with
+    n/N, the ok/diverged/failed counts, the time elapsed and the ETA; in a log one line per
+    run with its swept values, the counts, the time elapsed and the ETA."""
     from results.store import write_run
     from runner.compile import needed, prepare
     from runner.execute import run_dask, run_local
@@ -625,20 +628,36 @@ def execute(study, todo: list, sid: str, out: Path, workers: int, outcomes: dict
         outcomes[row["run_id"]] = row["status"]
         counts[row["status"]] += 1
 
-    if sys.stderr.isatty():
-        from rich.progress import Progress
+    varying = [k for k in todo[0].config if len({repr(s.config[k]) for s in todo}) > 1]
+    configs = {s.run_id: s for s in todo}
+    t0 = time.monotonic()
 
-        with Progress() as progress:
-            task = progress.add_task(label, total=len(todo))
+    def tally() -> str:
+        return ", ".join(f"{counts[k]} {k}" for k in ("ok", "diverged", "failed"))
+
+    if sys.stderr.isatty():
+        from rich import progress as bar
+
+        columns = (bar.TextColumn("{task.description}"), bar.BarColumn(), bar.MofNCompleteColumn(),
+                   bar.TextColumn("{task.fields[tally]}"), bar.TimeElapsedColumn(), bar.TextColumn("ETA"),
+                   bar.TimeRemainingColumn())
+        with bar.Progress(*columns) as progress:
+            task = progress.add_task(label, total=len(todo), tally=tally())
             for row, curves in results:
                 record(row, curves)
-                progress.advance(task)
+                progress.update(task, advance=1, tally=tally())
     else:
         for k, (row, curves) in enumerate(results, 1):
             record(row, curves)
             took = "" if row["run_time_s"] is None else f" {row['run_time_s']:.2f}s"
             error = f" {row['error']}" if row["error"] else ""
-            say(f"[{k}/{len(todo)}] {row['run_id']} {row['status']}{took}{error}")
+            spec = configs.get(row["run_id"])
+            values = "".join(f" {key}={spec.config[key]}" for key in varying) if spec else ""
+            seed = f" seed={spec.seed}" if spec and len({s.seed for s in todo}) > 1 else ""
+            elapsed = time.monotonic() - t0
+            eta = "" if k == len(todo) else f", ETA {elapsed / k * (len(todo) - k):.0f} s"
+            say(f"[{k}/{len(todo)}] {row['run_id']} {row['status']}{took}{values}{seed}{error} "
+                f"({tally()}; {elapsed:.0f} s{eta})")
 
 
 @app.command()

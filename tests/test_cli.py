@@ -171,3 +171,13 @@ def test_studies_lists_parameters_and_grid():
     assert result.exit_code == 0
     assert "batch-size" in result.output and "n_samples/N" in result.output
     assert "batch_size = 1,2,4,8,16,32,64,128,256,512,1024,2048,full" in result.output
+
+
+def test_progress_lines_name_each_runs_swept_values_counts_and_eta(tmp_path):
+    result = invoke("sweep", "gd-1d", "--grid", "lr=0.1,0.5", "--grid", "iterations=20", "--seeds", 2, "--workers", 1,
+                    "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("[")]
+    assert len(lines) == 4 and lines[0].startswith("[1/4] ") and lines[3].startswith("[4/4] ")
+    assert "lr=0.1 seed=0" in lines[0] and "lr=0.5 seed=1" in lines[3]
+    assert "(1 ok, 0 diverged, 0 failed;" in lines[0] and "ETA" in lines[0] and "ETA" not in lines[3]
