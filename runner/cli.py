@@ -856,6 +856,14 @@ def slurm(
     max_array_size: Annotated[int, typer.Option(
         help="Largest array the cluster accepts (default: MaxArraySize from scontrol, else 1001).")] = 0,
     cache_dir: Annotated[Path | None, typer.Option(help="NUMBA_CACHE_DIR (default: OUT/.numba-cache).")] = None,
+    setup: Annotated[list[str], typer.Option(
+        "--setup", help="A line that prepares the job's environment before the runner starts, e.g. "
+                        "--setup 'module load python/3.11' --setup 'source ~/venv/bin/activate' (one command: "
+                        "module, ml, source, ., conda, mamba, micromamba, spack or export, and plain words). "
+                        "Repeatable.")] = [],
+    python: Annotated[str | None, typer.Option(
+        help="The Python that runs the jobs [default: after --setup, the python3 the job's environment finds; "
+             "else this command's own Python].", show_default=False)] = None,
     max_runs: Annotated[int | None, typer.Option(
         help="As for `runner sweep` [default: 100000].", show_default=False)] = None,
     sample: Annotated[int | None, typer.Option(
@@ -890,6 +898,10 @@ def slurm(
     try:
         lines = slurm_jobs.directives({"partition": partition, "time": time, "mem": mem, "account": account,
                                        "qos": qos, "gres": gres, "constraint": constraint}, sbatch)
+        setup_lines = slurm_jobs.setup_lines(setup)
+        if python is not None and (slurm_jobs.CONTROL.search(python) or slurm_jobs.SHELL_SYNTAX.search(python)
+                                   or not python.strip()):
+            raise ValueError(f"--python {python!r}: a path or command name without shell syntax")
         slurm_jobs.check_path("--out", out)
         slurm_jobs.check_path("--cache-dir", cache_dir or out)
         slurm_jobs.check_path("the current directory", Path.cwd())
@@ -899,7 +911,7 @@ def slurm(
     sweep_args = [chosen.reference, *(a for g in grid for a in ("--grid", g)), "--seeds", str(seeds),
                   *(["--max-runs", str(max_runs)] if max_runs else []),
                   *(["--sample", str(sample), "--sample-seed", str(sample_seed)] if search else [])]
-    job = slurm_jobs.Job(out, chosen.name, sweep_args, shards, cpus_per_task, lines, cache_dir)
+    job = slurm_jobs.Job(out, chosen.name, sweep_args, shards, cpus_per_task, lines, cache_dir, setup_lines, python)
     limit = max_array_size or slurm_jobs.max_array_size()
     warm_script, arrays = slurm_jobs.write_scripts(job, limit)
     typer.echo(f"{len(specs)} runs in {shards} shards, {len(arrays)} array job(s) of at most {limit} tasks:")

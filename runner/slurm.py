@@ -34,6 +34,13 @@ class Job:
     cpus_per_task: int = 1
     directives: tuple[str, ...] = ()  # further "#SBATCH ..." lines (partition, time, mem, ...)
     cache_dir: Path | None = None
+    setup: tuple[str, ...] = ()  # shell lines that prepare the environment (setup_lines)
+    python: str | None = None  # the Python that runs the job (default: python_for)
+
+    def python_for(self) -> str:
+        """``python``; else, after a --setup, the ``python3`` the job's environment finds; else
+        the Python of this login-node command (a virtual environment on a shared file system)."""
+        return self.python or ("python3" if self.setup else sys.executable)
 
     @property
     def script_dir(self) -> Path:
@@ -56,6 +63,28 @@ def directives(options: dict[str, str | None], extra: list[str]) -> tuple[str, .
         if not line.startswith("#SBATCH ") or CONTROL.search(line) or len(line.split()) < 2:
             raise ValueError(f"--sbatch {line!r}: expected one line '#SBATCH --option=value'")
     return tuple(lines + list(extra))
+
+
+SETUP_COMMANDS = ("module", "ml", "source", ".", "conda", "mamba", "micromamba", "spack", "export")
+SHELL_SYNTAX = re.compile(r"[;&|<>`$(){}*?\[\]!#\\\"']")
+
+
+def setup_lines(lines: list[str]) -> tuple[str, ...]:
+    """Each ``--setup`` line as one simple shell command of the job script, ``module load
+    python/3.11``, ``source ~/venv/bin/activate``, ``conda activate torch``: its first word one of
+    SETUP_COMMANDS, its words free of shell syntax (no ; & | redirection, substitution, quotes or
+    globs, so a line cannot run anything else), a leading ~ expanded here. ValueError naming the
+    line otherwise."""
+    checked = []
+    for line in lines:
+        words = line.split()
+        if CONTROL.search(line) or SHELL_SYNTAX.search(line) or not words or words[0] not in SETUP_COMMANDS:
+            raise ValueError(f"--setup {line!r}: expected one command ({', '.join(SETUP_COMMANDS)}) and plain "
+                             "words, e.g. 'module load python/3.11' or 'source ~/venv/bin/activate'")
+        if words[0] == "export" and not all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=\S*", w) for w in words[1:]):
+            raise ValueError(f"--setup {line!r}: export takes NAME=value words")
+        checked.append(" ".join(str(Path(w).expanduser()) if w.startswith("~") else w for w in words))
+    return tuple(checked)
 
 
 def check_path(option: str, path: Path) -> None:
@@ -91,7 +120,8 @@ def _header(job: Job, name: str, log: str, cpus: int) -> list[str]:
              f"#SBATCH --output={directive_quote(str(job.script_dir / 'logs' / log))}",
              f"#SBATCH --signal=B:TERM@{WARNING_S}", *job.directives]
     cache = job.cache_dir or job.out / ".numba-cache"
-    lines += ["set -euo pipefail", f"cd {shlex.quote(str(Path.cwd()))}",
+    # -u only after the setup: environment modules and conda read unset variables
+    lines += ["set -eo pipefail", *job.setup, "set -u", f"cd {shlex.quote(str(Path.cwd()))}",
               f"export NUMBA_CACHE_DIR={shlex.quote(str(cache))}"]
     lines += [f"export {v}=1" for v in THREAD_VARIABLES]
     return lines
@@ -100,7 +130,7 @@ def _header(job: Job, name: str, log: str, cpus: int) -> list[str]:
 def write_scripts(job: Job, max_size: int) -> tuple[Path, list[Path]]:
     """Write the warm-up script and one array script per chunk; return their paths."""
     (job.script_dir / "logs").mkdir(parents=True, exist_ok=True)
-    runner = f"{shlex.quote(sys.executable)} -m runner"
+    runner = f"{shlex.quote(job.python_for())} -m runner"
     grid = [a for flag, value in zip(job.sweep_args[1::2], job.sweep_args[2::2]) if flag == "--grid"
             for a in (flag, value)]
     warm_args = " ".join(shlex.quote(a) for a in [job.sweep_args[0], *grid])

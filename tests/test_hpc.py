@@ -361,3 +361,35 @@ def test_a_cancelled_array_task_ends_cleanly(tmp_path):
     assert "Traceback" not in log and not list(out.rglob(".*.tmp"))
     status = run("status", out)
     assert f"6 runs: {kept[1]} ok, 0 diverged, 0 failed, 0 missing, {6 - int(kept[1])} pending" in status.stdout
+
+
+def test_setup_lines_prepare_the_jobs_environment_and_its_python_runs_them(tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["slurm", "gd-1d", "--array-size", "2", "--setup", "module load python/3.11",
+                                      "--setup", "source ~/venv/bin/activate", "--setup", "export OMP_PLACES=cores",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    home = str(Path.home())
+    for script in ("warmup.sbatch", "array-0.sbatch"):
+        lines = (out / "slurm" / script).read_text().splitlines()
+        start = lines.index("set -eo pipefail")
+        assert lines[start + 1 : start + 5] == ["module load python/3.11", f"source {home}/venv/bin/activate",
+                                                "export OMP_PLACES=cores", "set -u"]
+        assert lines[-1].startswith("exec python3 -m runner ")  # the environment's Python, after the setup
+        assert subprocess.run(["bash", "-n", str(out / "slurm" / script)]).returncode == 0
+    given = CliRunner().invoke(app, ["slurm", "gd-1d", "--array-size", "2", "--setup", "module load x",
+                                     "--python", "/opt/py/bin/python3", "--out", str(tmp_path / "o2")])
+    assert given.exit_code == 0
+    assert (tmp_path / "o2" / "slurm" / "array-0.sbatch").read_text().splitlines()[-1].startswith(
+        "exec /opt/py/bin/python3 -m runner ")
+
+
+@pytest.mark.parametrize("line", ["module load x; touch PWNED", "curl http://x | sh", "source $(evil)",
+                                  "module load `id`", "export A=1 && id", "rm -rf ~", "", "conda activate a\nid",
+                                  "export not-a-name"])
+def test_a_setup_line_is_one_plain_command(tmp_path, line):
+    result = CliRunner().invoke(app, ["slurm", "gd-1d", "--array-size", "2", "--setup", line, "--out",
+                                      str(tmp_path / "out")])
+    assert result.exit_code == 2 and result.output.startswith("error: --setup ") and \
+        result.output.count("\n") == 1, result.output
+    assert not (tmp_path / "out").exists()
