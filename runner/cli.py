@@ -55,6 +55,26 @@ app = typer.Typer(help="Run neural-network training studies with Numba-compiled 
 
 DONE = ("ok", "diverged")  # outcomes that a rerun skips; failed runs are retried
 DIRECTIONS_ACCEPTED = ("min", "max")  # runner tune --direction
+
+
+def complete_study(incomplete: str) -> list[str]:
+    """Shell completion of a study argument: the built-in and installed studies' names."""
+    from experiments.registry import BUILTIN, registered
+
+    return [name for name in (*BUILTIN, *registered()) if name.startswith(incomplete)]
+
+
+def complete_grid(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of --grid: ``key=`` for every parameter of the study already typed, if
+    it is built in or installed (completion imports no file a user names)."""
+    from experiments.registry import BUILTIN, get_study, registered
+
+    name = ctx.params.get("study") or next(iter(ctx.args), None)  # click may leave it unparsed here
+    if name not in (*BUILTIN, *registered()):
+        return []
+    return [f"{p.name}=" for p in get_study(name).params if f"{p.name}=".startswith(incomplete)]
+
+
 STUDY_HELP = ("Study: a name (see `runner studies`), path/to/file.py:ClassName or "
               "package.module:ClassName (README: Write your own study).")
 
@@ -219,10 +239,12 @@ def _show_study(study) -> None:
 @app.command()
 def sweep(
     study: Annotated[str | None, typer.Argument(help=STUDY_HELP + " May come from --config or --from.",
+                                                autocompletion=complete_study,
                                                 show_default=False)] = None,
     grid: Annotated[list[str], typer.Option(
-        "--grid", "-g", help="Override or sweep a parameter: key=v1,v2 or key=start:stop:logK / linK. "
-                             "Repeatable.")] = [],
+        "--grid", "-g", autocompletion=complete_grid,
+        help="Override or sweep a parameter: key=v1,v2 or key=start:stop:logK / linK. "
+             "Repeatable.")] = [],
     seeds: Annotated[int | None, typer.Option(help="Repeat each grid point with seeds 0..K-1 [default: 1].",
                                               show_default=False)] = None,
     workers: Annotated[int | None, typer.Option(
@@ -662,14 +684,15 @@ def execute(study, todo: list, sid: str, out: Path, workers: int, outcomes: dict
 
 @app.command()
 def tune(
-    study: Annotated[str, typer.Argument(help=STUDY_HELP, show_default=False)],
+    study: Annotated[str, typer.Argument(help=STUDY_HELP, show_default=False, autocompletion=complete_study)],
     metric: Annotated[str, typer.Option(help="The runs column to optimize, e.g. final_test_loss.",
                                         show_default=False)],
     trials: Annotated[int, typer.Option(help="Trials to run in all (a resumed tune counts those told before).")] = 30,
     direction: Annotated[str, typer.Option(help="min or max.")] = "min",
     grid: Annotated[list[str], typer.Option(
-        "--grid", "-g", help="The space, as for `runner sweep --sample`: a list is a choice, a range "
-                             "start:stop:logK (linK) a log-scaled (linear) interval. Repeatable.")] = [],
+        "--grid", "-g", autocompletion=complete_grid,
+        help="The space, as for `runner sweep --sample`: a list is a choice, a range "
+             "start:stop:logK (linK) a log-scaled (linear) interval. Repeatable.")] = [],
     seeds: Annotated[int, typer.Option(help="Runs per trial (seeds 0..K-1); the trial's value is their mean.")] = 1,
     workers: Annotated[int | None, typer.Option(
         help="Worker processes, and trials asked for at once [default: the number of cores].",
@@ -836,9 +859,10 @@ def _show(counts: dict) -> str:
 
 @app.command()
 def slurm(
-    study: Annotated[str, typer.Argument(help=STUDY_HELP)],
+    study: Annotated[str, typer.Argument(help=STUDY_HELP, autocompletion=complete_study)],
     array_size: Annotated[int, typer.Option(help="Array tasks: the sweep is split into this many shards.")],
-    grid: Annotated[list[str], typer.Option("--grid", "-g", help="As for `runner sweep`.")] = [],
+    grid: Annotated[list[str], typer.Option("--grid", "-g", autocompletion=complete_grid,
+                                                            help="As for `runner sweep`.")] = [],
     seeds: Annotated[int, typer.Option(help="As for `runner sweep`.")] = 1,
     out: Annotated[Path | None, typer.Option(parser=directory, help="Results directory, on a file system every node sees "
                                                   "(default: out/STUDY).")] = None,
@@ -937,10 +961,11 @@ def slurm(
 
 @app.command()
 def warm(
-    study: Annotated[str, typer.Argument(help="Study whose kernels to compile.")],
+    study: Annotated[str, typer.Argument(help="Study whose kernels to compile.", autocompletion=complete_study)],
     grid: Annotated[list[str], typer.Option(
-        "--grid", "-g", help="The sweep's grid, as `runner sweep` takes it: compile what its runs need. "
-                             "Repeatable.")] = [],
+        "--grid", "-g", autocompletion=complete_grid,
+        help="The sweep's grid, as `runner sweep` takes it: compile what its runs need. "
+             "Repeatable.")] = [],
     workers: Annotated[int | None, typer.Option(
         help="Processes compiling at once [default: the number of cores].", show_default=False)] = None,
 ) -> None:

@@ -181,3 +181,14 @@ def test_progress_lines_name_each_runs_swept_values_counts_and_eta(tmp_path):
     assert len(lines) == 4 and lines[0].startswith("[1/4] ") and lines[3].startswith("[4/4] ")
     assert "lr=0.1 seed=0" in lines[0] and "lr=0.5 seed=1" in lines[3]
     assert "(1 ok, 0 diverged, 0 failed;" in lines[0] and "ETA" in lines[0] and "ETA" not in lines[3]
+
+
+def test_shell_completion_offers_study_names_and_grid_keys():
+    def complete(words: str) -> list[str]:
+        env = {"_RUNNER_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)}
+        return CliRunner().invoke(app, [], env=env, prog_name="runner").output.split()
+
+    assert complete("runner sweep dig") == ["digits"]
+    assert {"epochs=", "eps="} <= set(complete("runner sweep digits --grid ep"))
+    assert complete("runner tune gd-1d --grid la") == ["lam="]
+    assert complete("runner sweep no/such.py:Study --grid a") == []  # nothing a user names is imported
