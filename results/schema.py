@@ -8,7 +8,15 @@ CUDA device's name; ``study_digest`` the sha256 of a plug-in study's source file
 built-in study).
 
 curves: one row per run and recorded epoch: run_id, epoch, then the study's curve columns.
+
+Integer columns that may be null (diverged_epoch, the metrics, the curves' integer columns:
+null in a failed run, or where a metric has no value) carry pandas metadata that makes
+``pd.read_parquet`` read them as pandas' nullable ``Int64`` instead of float64 (pyarrow
+restores a column's dtype from the metadata's ``numpy_type``). The identity and parameter
+columns, never null, read as int64.
 """
+import json
+
 import pyarrow as pa
 
 from experiments.study import Study
@@ -40,13 +48,24 @@ def reserved_columns() -> list[str]:
     return [name for name, _ in IDENTITY + OUTCOME + TIMINGS + PROVENANCE]
 
 
+def nullable_integers(schema: pa.Schema, columns: list[tuple[str, pa.DataType]]) -> pa.Schema:
+    """``schema`` with pandas metadata that reads the int64 ones of ``columns`` as ``Int64``."""
+    described = [{"name": name, "field_name": name, "pandas_type": "int64", "numpy_type": "Int64", "metadata": None}
+                 for name, kind in columns if kind == pa.int64()]
+    if not described:
+        return schema
+    pandas = {"index_columns": [], "column_indexes": [], "columns": described,
+              "creator": {"library": "nn-batch-runner"}}
+    return schema.with_metadata({b"pandas": json.dumps(pandas).encode()})
+
+
 def runs_schema(study: Study) -> pa.Schema:
     provenance = {name for name, _ in PROVENANCE}  # a study's "target" parameter is provenance too
     params = [(p.name, PA_TYPES[p.type]) for p in study.params if p.name not in provenance]
     metrics = [(name, arrow_type(kind)) for name, kind in study.metrics.items()]
-    return pa.schema(IDENTITY + params + OUTCOME + metrics + TIMINGS + PROVENANCE)
+    return nullable_integers(pa.schema(IDENTITY + params + OUTCOME + metrics + TIMINGS + PROVENANCE), OUTCOME + metrics)
 
 
 def curves_schema(study: Study) -> pa.Schema:
     curves = [(name, arrow_type(kind)) for name, kind in study.curve_columns.items()]
-    return pa.schema([("run_id", pa.string()), ("epoch", pa.int64())] + curves)
+    return nullable_integers(pa.schema([("run_id", pa.string()), ("epoch", pa.int64())] + curves), curves)

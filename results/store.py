@@ -318,4 +318,5 @@ def load(out_dir: Path, table: str = RUNS) -> "pandas.DataFrame":  # noqa: F821 
         raise FileNotFoundError(f"no {table} table under {out_dir}")
     index = np.concatenate([np.full(t.num_rows, i) for i, t in enumerate(tables)])
     data = _last_file_wins(concat(tables), index)
-    return (_newest_runs(data) if table == RUNS else data).to_pandas()
+    # without the pandas metadata (results.schema): the reports read nullable integers as float64
+    return (_newest_runs(data) if table == RUNS else data).to_pandas(ignore_metadata=True)

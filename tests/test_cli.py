@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from experiments import get_study
 from experiments.batch_size import BatchSizeStudy
 from results.schema import curves_schema, runs_schema
+from results.store import load
 from runner.cli import app
 
 SMALL = ["--grid", "N=256", "--grid", "n=4", "--grid", "epochs=5", "--grid", "batch_size=1,16,full"]
@@ -192,3 +193,11 @@ def test_shell_completion_offers_study_names_and_grid_keys():
     assert {"epochs=", "eps="} <= set(complete("runner sweep digits --grid ep"))
     assert complete("runner tune gd-1d --grid la") == ["lam="]
     assert complete("runner sweep no/such.py:Study --grid a") == []  # nothing a user names is imported
+
+
+def test_nullable_integer_columns_read_as_integers_in_pandas(swept):
+    runs, curves = pd.read_parquet(swept / "runs"), pd.read_parquet(swept / "curves")
+    assert str(runs["diverged_epoch"].dtype) == "Int64" and str(runs["epochs_done"].dtype) == "Int64"
+    as_floats = load(swept).set_index("run_id")["epochs_done"]  # the reports' reader: float64
+    assert (runs.set_index("run_id")["epochs_done"].astype(float) == as_floats.loc[runs.run_id].to_numpy()).all()
+    assert runs["batch_size"].dtype == "int64" and curves["epoch"].dtype == "int64"
