@@ -110,8 +110,8 @@ class DigitsStudy(Study):
         Param("dataset", str, "digits", "digits (bundled), mnist (IDX files in data_dir) or file "
               "(your .npz, .parquet or .csv at data)", choices=("digits", "mnist", "file")),
         Param("data_dir", str, "", "dataset=mnist: directory of the IDX files (plain or .gz)"),
-        Param("data", str, "", "dataset=file: path of a .npz (x, y or x_train, y_train, x_test, "
-              "y_test), .parquet or .csv"),
+        Param("data", str, "", "your data: a .npz (x, y or x_train, y_train, x_test, y_test), .parquet or "
+              ".csv (sets dataset=file)"),
         Param("label", str, "label", "dataset=file (.parquet, .csv): the name of the label column"),
         Param("test_fraction", float, 0.25, "dataset=file without a test split: the share held out",
               check=lambda v: None if 0 < v < 1 else "must be in (0, 1)"),
@@ -154,6 +154,8 @@ class DigitsStudy(Study):
         batch_size and train_size against the training rows."""
         config = dict(config)
         defaults = self.defaults()
+        if config["data"] and config["dataset"] == defaults["dataset"]:
+            config["dataset"] = "file"  # data=PATH names the user's file, as in every training study
         dataset = config["dataset"]
         for key, user in PATHS.items():
             if config[user] and dataset != key:

@@ -209,14 +209,21 @@ class LCurvePenalty(DigitsStudy):
                     "train_size": [300], "epochs": [100]}
 
 
+DEPTH_DATA = ("regression", "digits", "file")  # lcurve-depth's named data; anything else in data= is a path
+
+
+def _depth_data(value: str) -> str | None:
+    return None if value in DEPTH_DATA or value.strip() else "must be regression, digits or a data file's path"
+
+
 class LCurveDepth(Study):
     name = "lcurve-depth"
     title = "Train and test error against MLP depth"
     source = "Treister §1's question carried to depth; Redfern §4 (width and depth)"
     params = (
-        Param("data", str, "regression", "regression (Treister §1 data), digits, or file (your regression "
-              "data at data_file)", choices=("regression", "digits", "file")),
-        Param("data_file", str, "", "data=file: a .npz (x, y or x_train, y_train, x_test, y_test), .parquet or .csv"),
+        Param("data", str, "regression", "regression (Treister §1 data), digits, or the path of your regression "
+              "data: a .npz (x, y or x_train, y_train, x_test, y_test), .parquet or .csv", check=_depth_data),
+        Param("data_file", str, "", "the older spelling of data=PATH, with data=file (kept for one release)"),
         Param("label", str, "y", "data=file (.parquet, .csv): the name of the target column"),
         Param("test_fraction", float, 0.25, "data=file without a test split: the share held out",
               check=lambda v: None if 0 < v < 1 else "must be in (0, 1)"),
@@ -239,6 +246,10 @@ class LCurveDepth(Study):
     def normalize(self, config: dict) -> dict:
         config = dict(config)
         defaults = self.defaults()
+        if config["data"] not in DEPTH_DATA:  # data=PATH: the same run as data=file data_file=PATH
+            if config["data_file"]:
+                raise ValueError(f"data={config['data']!r} names the file; data_file is its older spelling, not both")
+            config["data"], config["data_file"] = "file", config["data"]
         if config["data"] != "file":
             for key in ("data_file", "label", "test_fraction"):
                 if config[key] != defaults[key]:

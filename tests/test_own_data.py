@@ -64,6 +64,29 @@ def test_a_cnn_on_own_images_through_runner_sweep(tmp_path, npz):
     assert run["final_test_acc"] > 0.9 and run["data"] == str(npz.resolve())
 
 
+def test_data_path_alone_is_own_data_and_the_same_run_as_the_older_keys(tmp_path, npz):
+    """One own-data interface: data=PATH in every training study; the older spellings
+    (digits' dataset=file, lcurve-depth's data=file data_file=PATH) give the same runs."""
+    from experiments import get_study
+    from runner.grid import expand, parse_grid
+
+    def run_ids(study, options):
+        chosen = get_study(study)
+        return [s.run_id for s in expand(chosen, parse_grid(chosen, options), 1)]
+
+    assert run_ids("digits", [f"data={npz}", "model=dense8"]) == run_ids(
+        "digits", ["dataset=file", f"data={npz}", "model=dense8"])
+    table = tmp_path / "reg.csv"
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"a": rng.standard_normal(40), "b": rng.standard_normal(40), "y": rng.standard_normal(40)}).to_csv(
+        table, index=False)
+    assert run_ids("lcurve-depth", [f"data={table}", "depth=1"]) == run_ids(
+        "lcurve-depth", ["data=file", f"data_file={table}", "depth=1"])
+    both = invoke("sweep", "lcurve-depth", "--grid", f"data={table}", "--grid", f"data_file={table}", "--dry-run",
+                  "--out", tmp_path / "o")
+    assert both.exit_code == 2 and "not both" in both.output
+
+
 def test_csv_and_parquet_give_the_same_runs(tmp_path, csv):
     parquet = tmp_path / "own.parquet"
     pd.read_csv(csv).to_parquet(parquet)
@@ -100,7 +123,7 @@ def mismatches(tmp_path, npz, csv):
     pd.DataFrame({"a": ["x", "y", "z", "w"], "label": [0, 1, 0, 1]}).to_csv(text, index=False)
     return [
         (["dataset=file"], "dataset=file needs data=PATH"),
-        ([f"data={npz}"], "is read only with dataset=file (got dataset=digits)"),
+        (["dataset=mnist", f"data={npz}"], "is read only with dataset=file (got dataset=mnist)"),
         (["dataset=file", f"data={npz}", f"data_dir={tmp_path}"], "is read only with dataset=mnist"),
         (["n_classes=3"], "n_classes=3 is not read with dataset=digits"),
         (["label=kind"], "label='kind' is not read with dataset=digits"),
