@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -265,3 +266,47 @@ def test_an_edited_plug_in_study_is_refused_until_forced(tmp_path):
     new = hashlib.sha256(study.read_bytes()).hexdigest()
     assert set(pd.read_parquet(out / "runs")["study_digest"]) == {new}
     assert "2 done, 0 to run" in invoke("sweep", f"{study}:Tiny", "--workers", 1, "--out", out).output
+
+
+def test_the_examples_import_only_the_public_api():
+    import ast
+
+    project = ("kernels", "experiments", "runner", "results")
+    for path in (Path(__file__).parents[1] / "examples").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        names = [a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names]
+        names += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module]
+        inside = [n for n in names if n.split(".")[0] in project]
+        assert inside and set(inside) == {"experiments.api"}, (path, inside)
+
+
+def test_a_plugin_that_trains_through_the_api_runs_on_the_cuda_target_as_on_the_cpu(tmp_path):
+    """examples/tabular.py on numba-cuda's simulator (conftest sets it where there is no GPU)."""
+    losses = {}
+    for target in ("cpu", "cuda"):
+        out = tmp_path / target
+        result = invoke("sweep", f"{EXAMPLE}:TabularStudy", "--grid", "epochs=3", "--grid", "lr=0.01",
+                        "--target", target, "--workers", 1, "--out", out)
+        assert result.exit_code == 0, result.output
+        run = pd.read_parquet(out / "runs").iloc[0]
+        assert run["status"] == "ok" and run["target"] == target
+        losses[target] = pd.read_parquet(out / "curves")["train_loss"].to_numpy()
+    np.testing.assert_allclose(losses["cuda"], losses["cpu"], rtol=1e-9)
+
+
+def test_api_train_takes_labels_or_real_targets():
+    from experiments.api import train
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 3))
+    labels = (x[:, 0] > 0).astype(int)
+    classify = train("dense8", x, labels, seed=0, epochs=20, batch_size=8, lr=0.05, test=(x[:10], labels[:10]))
+    assert classify.status == "ok" and classify.metrics["final_train_acc"] > 0.9
+    assert len(classify.curves["train_loss"]) == 21 and classify.metrics["n_params"] == 3 * 8 + 8 + 8 * 2 + 2
+    again = train("dense8", x, labels, seed=0, epochs=20, batch_size=8, lr=0.05, test=(x[:10], labels[:10]))
+    np.testing.assert_array_equal(again.params, classify.params)  # the seed fixes the run
+    regress = train("dense8", x, x @ [1.0, -2.0, 0.5], loss="mse", seed=1, epochs=50, batch_size=40, lr=0.05)
+    assert regress.metrics["final_train_loss"] < regress.curves["train_loss"][0] / 10
+    assert np.isnan(regress.metrics["final_train_acc"])
+    with pytest.raises(ValueError, match="integer class labels"):
+        train("dense8", x, x[:, 0], seed=0, epochs=1, batch_size=8)
