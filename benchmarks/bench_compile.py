@@ -31,6 +31,17 @@ Measured on the project's 2-core machine (see the README for the table of every 
   element loops (kernels.views.copy).
 - LLVM's share: with NUMBA_OPT=0 the CNN compiles in 19.0 s against 27.5 s; the rest is
   Numba's type inference and lowering.
+- Literal arguments (a later session, on a machine where the CNN engine took 38-46 s): a call
+  from compiled code with a constant argument (the walks pass ``training=True``, ``False``,
+  step ``0``) is typed as a literal, and Numba compiled the callee once per literal: conv and
+  pool forward twice per CNN. kernels.jit.Kernel types them as plain types.
+- ``raise`` in an inlined helper releases every variable live in the caller first: in the
+  CNN's ``_train`` a third of the LLVM IR (34.2k lines, 23.4k after kernels.fail's out-of-line
+  raises; evaluate 9.8k to 7.5k). With both: 35-39 s against 38-46 s, paired, in-process.
+- Tried on that machine and left out: the forward walk as its own kernel, shared by the
+  training step and the evaluation (+11 %); the layer wrappers inlined at Numba-IR level
+  (±0: the LLVM time moves into type inference); the views' whole bounds check out of line
+  (−3 %, noise). NUMBA_OPT=1 or 2: −18 % of the compile, run speed not measured.
 
 Run with ``python benchmarks/bench_compile.py`` (``make bench`` runs it too). Nothing is asserted.
 """
