@@ -310,3 +310,22 @@ def test_api_train_takes_labels_or_real_targets():
     assert np.isnan(regress.metrics["final_train_acc"])
     with pytest.raises(ValueError, match="integer class labels"):
         train("dense8", x, x[:, 0], seed=0, epochs=1, batch_size=8)
+
+
+def test_the_image_example_trains_a_cnn_on_an_own_npz(tmp_path):
+    """examples/images.py: bright against dark 6×6 images, (N, H, W) uint8, labels 0 and 1."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 120)
+    x = (rng.integers(0, 100, (120, 6, 6)) + 120 * labels[:, None, None]).astype(np.uint8)
+    np.savez(tmp_path / "mine.npz", x=x, y=labels)
+    example = Path(__file__).parents[1] / "examples" / "images.py"
+    out = tmp_path / "out"
+    result = invoke("sweep", f"{example}:ImageStudy", "--grid", f"data={tmp_path / 'mine.npz'}", "--grid",
+                    "model=conv4x3p1-pool2-dense8", "--grid", "lr=0.01", "--grid", "epochs=8", "--workers", 1,
+                    "--out", out)
+    assert result.exit_code == 0, result.output
+    run = pd.read_parquet(out / "runs").iloc[0]
+    assert run["n_params"] == 4 * 9 + 4 + 4 * 3 * 3 * 8 + 8 + 8 * 2 + 2 and run["final_test_acc"] > 0.9
+    bad = invoke("sweep", f"{example}:ImageStudy", "--grid", f"data={tmp_path / 'mine.npz'}", "--grid",
+                 "batch_size=500", "--dry-run", "--out", out)
+    assert bad.exit_code == 2 and "more than the 90 training images" in bad.output
