@@ -21,6 +21,7 @@ decompressed. Every mismatch raises ValueError with a one-line reason naming the
 row and column of a bad value).
 """
 import functools
+import hashlib
 import stat
 from contextlib import contextmanager
 import zipfile
@@ -228,6 +229,24 @@ def load_dataset(path: str | Path, target: str = "label", shape: str = "", n_cla
     if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
         raise ValueError(f"{path}: not a regular file or a directory (a FIFO, device or socket is never read)")
     return _load(path.resolve(), info.st_mtime_ns, info.st_size, target, shape, n_classes, task, test_fraction)
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of the file at ``path`` (of every file under a directory, by name), computed once
+    per file version in a process: which data a run used, recorded with it."""
+    path = Path(path).resolve()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return _digest(tuple((p, p.stat().st_mtime_ns, p.stat().st_size) for p in files))
+
+
+@functools.lru_cache(maxsize=8)
+def _digest(files: tuple) -> str:
+    digest = hashlib.sha256()
+    for path, *_ in files:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 @functools.lru_cache(maxsize=4)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments.data import load_digits, one_hot
-from experiments.datasets import Dataset, load_dataset
+from experiments.datasets import Dataset, file_digest, load_dataset
 from experiments.models import parse_activation, parse_model
 from experiments.seeds import DATA, INIT, engine_seed, stream
 from experiments.study import Param, RunOutput, Study, at_least
@@ -86,6 +86,14 @@ def model_plan(config: dict, data: Dataset):
     return build_plan(data.shape, model_layers(config, data.n_classes))
 
 
+def used(config: dict, data: Dataset, rows: int) -> dict:
+    """What a run trained on: training rows (after train_size), test rows, features per row,
+    classes (the n_classes parameter or, at 0, the largest label + 1), and the sha256 of the data file or directory (None for the bundled digits)."""
+    path = config[PATHS[config["dataset"]]] if config["dataset"] in PATHS else ""
+    return {"n_train": rows, "n_test": len(data.x_test), "n_features": int(np.prod(data.shape)),
+            "classes": data.n_classes, "data_sha256": file_digest(path) if path else None}
+
+
 def targets(labels: np.ndarray, loss: str, n_classes: int, dtype) -> np.ndarray:
     """One-hot rows, or ±1 one-vs-rest rows for the hinge loss. (N,) -> (N, n_classes)."""
     t = one_hot(labels, n_classes, dtype)
@@ -133,6 +141,11 @@ class DigitsStudy(Study):
         "min_train_loss": float,
         "epochs_done": int,
         "steps": int,
+        "n_train": int,
+        "n_test": int,
+        "n_features": int,
+        "classes": int,
+        "data_sha256": str,
         "train_time_s": float,
         "eval_time_s": float,
         "time_per_epoch_s": float,
@@ -232,6 +245,7 @@ class DigitsStudy(Study):
             "train_time_s": train_time,
             "eval_time_s": float(curves["wall_time_s"][-1]) - train_time,
             "time_per_epoch_s": train_time / done if done else None,
+            **used(config, data, len(x)),
         }
         diverged = result.diverged_epoch(config["diverge_factor"])
         return RunOutput(status="ok" if diverged is None else "diverged", metrics=metrics, curves=curves,

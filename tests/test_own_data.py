@@ -248,3 +248,21 @@ def test_an_op_code_the_variant_does_not_hold_raises_from_compiled_code(op):
                                            y, np.empty_like(params), False)
     with pytest.raises(ValueError, match="its kind set does not hold"):
         engine._predict[variant](PLAN.net._replace(table=bad_op), params, np.zeros(0), x, np.empty_like(y))
+
+
+def test_each_row_records_the_data_its_run_used(tmp_path, npz):
+    import hashlib
+
+    out = tmp_path / "out"
+    result = invoke("sweep", "digits", "--grid", f"data={npz}", "--grid", "model=dense8", "--grid", "epochs=1",
+                    "--grid", "train_size=40", "--workers", 1, "--out", out)
+    assert result.exit_code == 0, result.output
+    run = pd.read_parquet(out / "runs").iloc[0]
+    assert (run["n_train"], run["n_test"], run["n_features"], run["classes"]) == (40, 23, 256, 3)
+    assert run["data_sha256"] == hashlib.sha256(npz.read_bytes()).hexdigest()
+    bundled = invoke("sweep", "digits", "--grid", "model=dense8", "--grid", "epochs=1", "--workers", 1,
+                     "--out", tmp_path / "b")
+    assert bundled.exit_code == 0
+    row = pd.read_parquet(tmp_path / "b" / "runs").iloc[0]
+    assert (row["n_train"], row["n_test"], row["n_features"], row["classes"]) == (1347, 450, 64, 10)
+    assert pd.isna(row["data_sha256"])
