@@ -37,20 +37,28 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class Interval:
-    """A numeric range ``low:high:linK`` / ``logK`` of one parameter: K grid points, both ends
-    included, evenly or log-spaced (``points``), or, for random search, a distribution
-    (``draw``): uniform on [low, high] (lin) or log-uniform (log)."""
+    """A numeric range ``start:stop:linK`` / ``logK`` of one parameter: K grid points from start
+    to stop, both included, evenly or log-spaced (``points``), or, for random search, a
+    distribution (``draw``): uniform on [low, high] (lin) or log-uniform (log)."""
 
     param: Param
-    low: float
-    high: float
+    start: float
+    stop: float
     log: bool
     count: int
+
+    @property
+    def low(self) -> float:
+        return min(self.start, self.stop)
+
+    @property
+    def high(self) -> float:
+        return max(self.start, self.stop)
 
     def points(self) -> list:
         """The K grid points; GridError if an integer parameter's points are not integers."""
         space = np.geomspace if self.log else np.linspace
-        points = space(self.low, self.high, self.count)
+        points = space(self.start, self.stop, self.count)
         if self.param.type is int:
             rounded = np.round(points)
             if not np.allclose(points, rounded, rtol=1e-9, atol=0):
@@ -76,7 +84,7 @@ class Interval:
         return [self.param.type(round(end) if self.param.type is int else end) for end in (self.low, self.high)]
 
     def text(self) -> str:
-        return f"{self.low:g}:{self.high:g}:{'log' if self.log else 'lin'}{self.count}"
+        return f"{self.start:g}:{self.stop:g}:{'log' if self.log else 'lin'}{self.count}"
 
 
 DRAWN_DIGITS = 4  # significant digits of a float drawn by random search
@@ -98,7 +106,7 @@ def _interval(param: Param, text: str, match: re.Match) -> Interval:
         raise GridError(f"{param.name}: a log range needs positive ends, got {text!r}")
     for end in (start, stop):
         _validate(param, int(round(end)) if param.type is int else end)
-    return Interval(param, min(start, stop), max(start, stop), match["kind"] == "log", count)
+    return Interval(param, start, stop, match["kind"] == "log", count)
 
 
 def _validate(param: Param, value) -> None:
