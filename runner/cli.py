@@ -51,7 +51,8 @@ class OneLineErrors(TyperGroup):
 
 
 app = typer.Typer(help="Run neural-network training studies with Numba-compiled kernels.",
-                  no_args_is_help=True, cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+                  no_args_is_help=True, cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]},
+                  rich_markup_mode=None)  # help text is plain: "[default: ...]" and ".[optuna]" print as written
 
 DONE = ("ok", "diverged")  # outcomes that a rerun skips; failed runs are retried
 DIRECTIONS_ACCEPTED = ("min", "max")  # runner tune --direction
