@@ -42,7 +42,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from experiments.datasets import load_dataset
+from experiments.datasets import file_digest, load_dataset
 from experiments.seeds import DATA, INIT, engine_seed, stream
 from experiments.study import Param, RunOutput, Study, at_least, positive
 from experiments.training import (
@@ -129,7 +129,7 @@ def problem(n_samples: int, n_outputs: int, degree: int, noise: float, seed: int
 def data_problem(path: str, label: str) -> Problem:
     """The user's data set at ``path`` as a Problem (module docstring), made once per process."""
     data = load_dataset(path, label, task="regression", test_fraction=0)
-    xhat = np.column_stack([np.ones(len(data.x_train)), data.x_train])
+    xhat = np.ascontiguousarray(np.column_stack([np.ones(len(data.x_train)), data.x_train]))  # a table's is F-ordered
     y = np.ascontiguousarray(data.y_train)
     l_min = mse(xhat, exact_minimizer(xhat, y), y)
     scale = float(np.mean(np.sum(y**2, axis=1)))  # the loss of the zero model
@@ -203,6 +203,8 @@ class BatchSizeStudy(Study):
         "train_time_s": float,
         "eval_time_s": float,
         "time_per_iter_s": float,
+        "n_features": int,
+        "data_sha256": str,
     }
     curve_columns = {
         "loss": float,
@@ -293,6 +295,8 @@ class BatchSizeStudy(Study):
             "train_time_s": train_time,
             "eval_time_s": float(wall_times[-1]) - train_time,
             "time_per_iter_s": train_time / iterations if iterations else None,
+            "n_features": xhat.shape[1],  # of x̂, the constant 1 included
+            "data_sha256": file_digest(config["data"]) if config["data"] else None,
         }
         curves = {"loss": losses, "rel_loss": rel,
                   "train_time_s": train_times, "wall_time_s": wall_times}

@@ -88,7 +88,8 @@ def model_plan(config: dict, data: Dataset):
 
 def used(config: dict, data: Dataset, rows: int) -> dict:
     """What a run trained on: training rows (after train_size), test rows, features per row,
-    classes (the n_classes parameter or, at 0, the largest label + 1), and the sha256 of the data file or directory (None for the bundled digits)."""
+    classes (the n_classes parameter or, at 0, the largest label + 1), and the sha256 of the
+    data file or directory (None for the bundled digits)."""
     path = config[PATHS[config["dataset"]]] if config["dataset"] in PATHS else ""
     return {"n_train": rows, "n_test": len(data.x_test), "n_features": int(np.prod(data.shape)),
             "classes": data.n_classes, "data_sha256": file_digest(path) if path else None}
@@ -130,6 +131,8 @@ class DigitsStudy(Study):
         target_param(),
     )
     default_grid = {"model": [MLP, CNN]}
+    deprecated = {"dataset=file": "--grid dataset=file is no longer needed: data=PATH alone reads your file "
+                                  "(the older spelling is accepted until the next release)"}
     metrics = {
         "n_params": int,
         "final_train_loss": float,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.datasets import load_dataset
+from experiments.datasets import file_digest, load_dataset
 from experiments.digits import DigitsStudy
 from experiments.seeds import DATA, INIT, TEST_DATA, stream
 from experiments.study import Param, RunOutput, Study, at_least, positive
@@ -239,8 +239,11 @@ class LCurveDepth(Study):
         *DATA_PARAMS,
     )
     default_grid = {"depth": list(range(1, 9))}
+    deprecated = {"data_file": "write --grid data=PATH: data=file with data_file=PATH is the older spelling, "
+                               "accepted until the next release"}
     metrics = {**ERROR_COLUMNS, "n_params": int, "final_train_loss": float,
-               "final_test_loss": float, "final_test_acc": float, "epochs_done": int, "train_time_s": float}
+               "final_test_loss": float, "final_test_acc": float, "epochs_done": int, "train_time_s": float,
+               "n_train": int, "n_test": int, "n_features": int, "data_sha256": str}
     curve_columns = {"train_loss": float, "test_loss": float}
 
     def normalize(self, config: dict) -> dict:
@@ -292,7 +295,9 @@ class LCurveDepth(Study):
         metrics = {**errors(pred, pred_test, y_train, y_test, y_true), "n_params": plan.n_params,
                    "final_train_loss": float(h[-1, codes.HIST_FIT_LOSS]),
                    "final_test_loss": float(h[-1, codes.HIST_TEST_LOSS]), "final_test_acc": None,
-                   "epochs_done": result.epochs_done, "train_time_s": float(h[-1, codes.HIST_TRAIN_TIME])}
+                   "epochs_done": result.epochs_done, "train_time_s": float(h[-1, codes.HIST_TRAIN_TIME]),
+                   "n_train": len(xs), "n_test": len(x_test), "n_features": xs.shape[1],
+                   "data_sha256": file_digest(config["data_file"]) if config["data"] == "file" else None}
         diverged = result.diverged_epoch(config["diverge_factor"])
         return RunOutput(status="ok" if diverged is None else "diverged", metrics=metrics,
                          curves={"train_loss": h[:, codes.HIST_FIT_LOSS], "test_loss": h[:, codes.HIST_TEST_LOSS]},
@@ -338,7 +343,8 @@ class LCurveDepth(Study):
         metrics = {**dict.fromkeys(ERROR_COLUMNS), "n_params": m["n_params"],
                    "final_train_loss": m["final_train_loss"], "final_test_loss": m["final_test_loss"],
                    "final_test_acc": m["final_test_acc"], "epochs_done": m["epochs_done"],
-                   "train_time_s": m["train_time_s"]}
+                   "train_time_s": m["train_time_s"], **{k: m[k] for k in ("n_train", "n_test", "n_features")},
+                   "data_sha256": None}
         return RunOutput(status=out.status, metrics=metrics,
                          curves={"train_loss": out.curves["train_loss"], "test_loss": out.curves["test_loss"]},
                          compile_time_s=out.compile_time_s, diverged_epoch=out.diverged_epoch)

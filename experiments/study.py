@@ -100,6 +100,9 @@ class Study:
     default_grid: dict = {}  # parameter name -> list of values
     metrics: dict = {}  # column name -> int, float, str or bool
     curve_columns: dict = {}  # column name -> int, float, str or bool
+    # older spellings still accepted for one release: "key" or "key=value" of a --grid entry ->
+    # the one-line notice `runner sweep` prints when it is used
+    deprecated: dict = {}
 
     @property
     def reference(self) -> str:

@@ -378,6 +378,7 @@ def sweep(
     if options["out"] is not None and not str(options["out"]).strip():
         fail(f"{config}: out is empty; name a directory (. for the current one)")
     check_memory(chosen, specs)
+    notice_deprecated(chosen, grid)
     out = Path(options["out"]) if options["out"] is not None else Path("out") / chosen.name
     check_writable(out)
     refuse_links(out)
@@ -397,6 +398,15 @@ def sweep(
     failed = {"failed"} | ({"diverged"} if fail_on_diverged else set())
     if failed & set(outcomes.values()):
         raise typer.Exit(1)
+
+
+def notice_deprecated(chosen, grid: list[str]) -> None:
+    """One line on stderr for each older spelling (Study.deprecated) among the --grid entries."""
+    for option in grid:
+        key, _, text = option.partition("=")
+        notice = chosen.deprecated.get(f"{key.strip()}={text.strip()}") or chosen.deprecated.get(key.strip())
+        if notice:
+            typer.echo(f"note: {notice}", err=True)
 
 
 def check_memory(chosen, specs: list) -> None:

@@ -266,3 +266,37 @@ def test_each_row_records_the_data_its_run_used(tmp_path, npz):
     row = pd.read_parquet(tmp_path / "b" / "runs").iloc[0]
     assert (row["n_train"], row["n_test"], row["n_features"], row["classes"]) == (1347, 450, 64, 10)
     assert pd.isna(row["data_sha256"])
+
+
+def test_an_older_own_data_spelling_works_with_a_one_line_notice(tmp_path, npz):
+    result = CliRunner().invoke(app, ["sweep", "digits", "--grid", "dataset=file", "--grid",
+                                                      f"data={npz}", "--grid", "model=dense8", "--dry-run",
+                                                      "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1 and "data=PATH alone reads your file" in notes[0]
+    plain = CliRunner().invoke(app, ["sweep", "digits", "--grid", f"data={npz}", "--grid",
+                                                     "model=dense8", "--dry-run", "--out", str(tmp_path / "o")])
+    assert plain.exit_code == 0 and "note:" not in plain.stderr
+
+
+def test_regression_rows_record_the_data_too(tmp_path):
+    import hashlib
+
+    rng = np.random.default_rng(0)
+    table = tmp_path / "reg.csv"
+    x = rng.standard_normal((40, 2))
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": x @ [1.0, -1.0] + 0.1 * rng.standard_normal(40)}).to_csv(
+        table, index=False)
+    digest = hashlib.sha256(table.read_bytes()).hexdigest()
+    for study, grid in (("lcurve-depth", ["depth=1", "epochs=5"]), ("batch-size", ["epochs=2", "batch_size=8"])):
+        out = tmp_path / study
+        result = invoke("sweep", study, "--grid", f"data={table}", *(a for g in grid for a in ("--grid", g)),
+                        "--workers", 1, "--out", out)
+        assert result.exit_code == 0, result.output
+        run = pd.read_parquet(out / "runs").iloc[0]
+        assert run["data_sha256"] == digest
+        if study == "lcurve-depth":
+            assert (run["n_train"] + run["n_test"], run["n_features"]) == (40, 2)
+        else:
+            assert run["n_features"] == 3  # x̂ = (1, a, b)
