@@ -74,10 +74,9 @@ class Interval:
             value = float(np.exp(rng.uniform(np.log(self.low), np.log(self.high))))
         else:
             value = float(rng.uniform(self.low, self.high))
-        value = min(max(value, self.low), self.high)
         if self.param.type is int:
-            return int(round(value))
-        return float(f"{value:.{DRAWN_DIGITS}g}")
+            return int(min(max(round(value), self.low), self.high))
+        return min(max(float(f"{value:.{DRAWN_DIGITS}g}"), self.low), self.high)  # rounding stays inside
 
     def ends(self) -> list:
         """[low, high] as the parameter's type: what a sweep over the interval may hold at least."""
