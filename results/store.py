@@ -259,16 +259,21 @@ def deduplicate(out_dir: Path) -> int:
             held = pa.compute.is_in(ids.column("run_id"), value_set=pa.array(sorted(later), pa.string()))
             if pa.compute.any(held).as_py():
                 table = read_file(part)
-                if table is None:
-                    continue
-                keep = table.filter(pa.compute.invert(held))
-                dropped += table.num_rows - keep.num_rows
-                if keep.num_rows:
-                    _write_atomic(keep, part)
-                else:
-                    part.unlink()
+                if table is not None:
+                    dropped += _drop_rows(part, table, held)
             later |= set(ids.column("run_id").unique().to_pylist())
     return dropped
+
+
+def _drop_rows(part: Path, table: pa.Table, held) -> int:
+    """Rewrite the part file ``part`` (holding ``table``) without the rows where ``held`` is
+    true, atomically, or remove it when none is left; return the rows dropped."""
+    keep = table.filter(pa.compute.invert(held))
+    if keep.num_rows:
+        _write_atomic(keep, part)
+    else:
+        part.unlink()
+    return table.num_rows - keep.num_rows
 
 
 def forget(out_dir: Path, run_ids: set[str]) -> int:
@@ -290,12 +295,7 @@ def forget(out_dir: Path, run_ids: set[str]) -> int:
                 continue  # unreadable: integrity.problems quarantines it
             held = pa.compute.is_in(table.column("run_id"), value_set=value_set)
             if pa.compute.any(held).as_py():
-                keep = table.filter(pa.compute.invert(held))
-                removed += table.num_rows - keep.num_rows
-                if keep.num_rows:
-                    _write_atomic(keep, path)
-                else:
-                    path.unlink()
+                removed += _drop_rows(path, table, held)
     return removed
 
 
