@@ -55,7 +55,6 @@ app = typer.Typer(help="Run neural-network training studies with Numba-compiled 
                   rich_markup_mode=None)  # help text is plain: "[default: ...]" and ".[optuna]" print as written
 
 DONE = ("ok", "diverged")  # outcomes that a rerun skips; failed runs are retried
-DIRECTIONS_ACCEPTED = ("min", "max")  # runner tune --direction
 
 
 def complete_study(incomplete: str) -> list[str]:
@@ -662,6 +661,7 @@ def execute(study, todo: list, sid: str, out: Path, workers: int, outcomes: dict
         counts[row["status"]] += 1
 
     varying = [k for k in todo[0].config if len({repr(s.config[k]) for s in todo}) > 1]
+    seeded = len({s.seed for s in todo}) > 1
     configs = {s.run_id: s for s in todo}
     t0 = time.monotonic()
 
@@ -686,7 +686,7 @@ def execute(study, todo: list, sid: str, out: Path, workers: int, outcomes: dict
             error = f" {row['error']}" if row["error"] else ""
             spec = configs.get(row["run_id"])
             values = "".join(f" {key}={spec.config[key]}" for key in varying) if spec else ""
-            seed = f" seed={spec.seed}" if spec and len({s.seed for s in todo}) > 1 else ""
+            seed = f" seed={spec.seed}" if spec and seeded else ""
             elapsed = time.monotonic() - t0
             eta = "" if k == len(todo) else f", ETA {elapsed / k * (len(todo) - k):.0f} s"
             say(f"[{k}/{len(todo)}] {row['run_id']} {row['status']}{took}{values}{seed}{error} "
@@ -729,19 +729,20 @@ def tune(
     pin_threads()
     if importlib.util.find_spec("optuna") is None:
         fail("runner tune needs Optuna: pip install -e '.[optuna]'")
-    if direction not in DIRECTIONS_ACCEPTED:
+    from runner import tune as tuning
+
+    if direction not in tuning.DIRECTIONS:
         fail(f"--direction must be min or max, got {direction!r}")
     workers = default_workers() if workers is None else workers
     if trials < 1 or seeds < 1 or workers < 1:
         fail("--trials, --seeds and --workers must be >= 1")
-    if sampler not in ("tpe", "random"):
+    if sampler not in tuning.SAMPLERS:
         fail(f"--sampler must be tpe or random, got {sampler!r}")
     if executor not in ("local", "dask"):
         fail(f"--executor must be local or dask, got {executor!r}")
     if executor == "local" and workers > 1:
         start_fork_server()
     from results.store import load, run_statuses, write_manifest
-    from runner import tune as tuning
     from runner.grid import GridError, parse_grid
 
     chosen = study_named(study)
@@ -765,15 +766,19 @@ def tune(
 
         pool = Pool(workers, None)
 
-    def run(specs: list) -> dict:
+    def run(specs: list, run_them: bool) -> dict:
         every.update({s.run_id: s for s in specs})
-        statuses = run_statuses(out)
-        todo = list({s.run_id: s for s in specs if statuses.get(s.run_id) not in DONE}.values())
+        if not every:
+            return {}
         record = sweep_record(chosen, grid, seeds, list(every.values()), search)
         try:
             write_manifest(out, {**record, "sweep_id": tid})
         except OSError as err:
             raise WriteError from err
+        if not run_them:
+            return {}
+        statuses = run_statuses(out)
+        todo = list({s.run_id: s for s in specs if statuses.get(s.run_id) not in DONE}.values())
         execute(chosen, todo, tid, out, workers, outcomes, counts, executor, scheduler, pool)
         rows = load(out).set_index("run_id")
         return {s.run_id: rows.loc[s.run_id, ["status", metric]].to_dict() for s in specs}

@@ -108,24 +108,23 @@ def value_of(rows: list[dict], metric: str) -> float | None:
 
 
 def tune(study: Study, space: dict, trials: int, metric: str, direction: str, seeds: int, out: Path,
-         batch: int, sampler: str, seed: int, run: Callable[[list[RunSpec]], dict[str, dict]],
+         batch: int, sampler: str, seed: int, run: Callable[[list[RunSpec], bool], dict[str, dict]],
          progress: Callable[[str], None]) -> dict:
-    """Run the tune until ``trials`` trials are told; return its record ({"best": params,
-    "value": v, "trials": n, "run_ids": [...]}). ``run(specs)`` runs the specs that have no
-    finished result yet and returns run id -> runs row (metric and status) for all of them."""
+    """Run the tune until ``trials`` trials are told; return {"best": params, "value": v,
+    "trials": n}. ``run(specs, execute)`` records the specs as the tune's runs and, with
+    ``execute``, runs those that have no finished result yet and returns run id -> runs row
+    (metric and status) for all of them; the runs of trials told before are recorded only."""
     from optuna.trial import TrialState
 
     searched, constants = distributions(study, space), fixed(study, space)
     if not searched:
         raise GridError("nothing to tune: give --grid a range or a list of several values")
     optuna_study = open_study(out, metric, direction, sampler, seed)
-    run_ids = []
 
     def settle(numbered: list[tuple[int, dict]]) -> None:
         per_trial = [trial_specs(study, params, constants, seeds) for _, params in numbered]
-        rows = run([spec for specs in per_trial for spec in specs])
+        rows = run([spec for specs in per_trial for spec in specs], True)
         for (number, params), specs in zip(numbered, per_trial):
-            run_ids.extend(s.run_id for s in specs)
             value = value_of([rows[s.run_id] for s in specs], metric)
             if value is None:
                 optuna_study.tell(number, state=TrialState.FAIL)
@@ -137,8 +136,7 @@ def tune(study: Study, space: dict, trials: int, metric: str, direction: str, se
     def told() -> list:
         return optuna_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
 
-    for t in told():
-        run_ids.extend(s.run_id for s in trial_specs(study, t.params, constants, seeds))
+    run([spec for t in told() for spec in trial_specs(study, t.params, constants, seeds)], False)
     stale = optuna_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if stale:  # left running by a tune that was stopped: run again (their finished runs are skipped)
         settle([(t.number, t.params) for t in stale])
@@ -148,4 +146,4 @@ def tune(study: Study, space: dict, trials: int, metric: str, direction: str, se
     complete = optuna_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     best = optuna_study.best_trial if complete else None
     return {"best": None if best is None else best.params, "value": None if best is None else best.value,
-            "trials": len(told()), "run_ids": sorted(set(run_ids))}
+            "trials": len(told())}

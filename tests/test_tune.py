@@ -29,7 +29,10 @@ def test_a_tune_runs_its_trials_as_rows_and_resumes(tmp_path):
     more = invoke("tune", "gd-1d", "--metric", "final_x", "--direction", "min", *SPACE, "--trials", 9,
                   "--workers", 1, "--out", out)
     assert more.exit_code == 0 and more.output.count("trial ") == 3, more.output  # 6 told before
-    assert len(pd.read_parquet(out / "runs")) >= 8  # a repeated proposal is one run
+    runs = pd.read_parquet(out / "runs")
+    assert len(runs) >= 8  # a repeated proposal is one run
+    manifest = json.loads(next((out / "sweeps").glob("*.json")).read_text())
+    assert sorted(manifest["run_ids"]) == sorted(runs.run_id)  # both sessions' runs, not the last one's
     status = invoke("status", out)
     assert status.exit_code == 0 and "ok" in status.output
 
