@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from experiments.datasets import Dataset, load_dataset
+from experiments.digits import targets
 from experiments.models import parse_model
 from experiments.seeds import INIT, engine_seed, stream
 from experiments.study import Param, RunOutput, Study, at_least, positive
@@ -76,8 +77,7 @@ def _targets(y: np.ndarray, loss: str, n_classes: int, dtype) -> tuple[np.ndarra
     if loss in CLASSIFYING:
         if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
             raise ValueError(f"loss {loss} needs integer class labels of shape (N,), got {y.dtype} {y.shape}")
-        t = np.eye(n_classes, dtype=dtype)[y]
-        return (2 * t - 1 if loss == "hinge" else t), n_classes
+        return targets(y, loss, n_classes, dtype), n_classes
     y = y.reshape(len(y), -1).astype(dtype)
     return y, y.shape[1]
 

@@ -33,12 +33,16 @@ def style(i: int) -> dict:
     return {"color": COLOURS[i % len(COLOURS)], "linestyle": LINE_STYLES[i // len(COLOURS) % len(LINE_STYLES)]}
 
 
+def _finite(values) -> np.ndarray:
+    v = np.asarray(values, float)
+    return v[np.isfinite(v)]
+
+
 def log_spaced(values) -> bool:
     """Whether positive values read better on a log axis: they span a factor of 10 or more and
     their gaps are more even in log than in linear terms (a logK range, log-uniform draws, batch
     sizes 1, 2, 4, ...), or they span more than a factor of 1000."""
-    v = np.unique(np.asarray(values, float))
-    v = v[np.isfinite(v)]
+    v = np.unique(_finite(values))
     if v.size < 2 or v[0] <= 0 or v[-1] / v[0] < 10:
         return False
     if v[-1] / v[0] > 1000 or v.size == 2:
@@ -68,9 +72,14 @@ def _best(lines: list, value, name: str) -> tuple[list, str]:
 
 def varies(values) -> bool:
     """Whether the finite values differ at all (a constant metric is not plotted)."""
-    v = np.asarray(values, float)
-    v = v[np.isfinite(v)]
+    v = _finite(values)
     return v.size > 0 and v.min() != v.max()
+
+
+def constant(values) -> bool:
+    """Whether there are finite values and all are the same (listed as such, not plotted)."""
+    v = _finite(values)
+    return v.size > 0 and v.min() == v.max()
 
 
 def _between(columns: list[str], first: str, last: str) -> list[str]:
@@ -206,9 +215,9 @@ def report(runs: pd.DataFrame, curves: pd.DataFrame, fig_dir: Path, title: str) 
     """The shared summary (module docstring): text and figure paths."""
     keys = swept(runs)
     summary = table(runs)
-    constant = [m for m in metrics(runs) if not varies(runs.loc[runs["status"] != "failed", m])]
+    same = [m for m in metrics(runs) if constant(runs.loc[runs["status"] != "failed", m])]
     text = [title, f"{len(runs)} runs over {runs['seed'].nunique()} seed(s); swept: {', '.join(keys) or 'nothing'}",
             "metrics: median [interquartile range] over the runs that finished (ok or diverged)"
-            + (f"; the same in every run, not plotted: {', '.join(constant)}" if constant else ""), "",
+            + (f"; the same in every run, not plotted: {', '.join(same)}" if same else ""), "",
             summary.to_string(index=False)]
     return "\n".join(text), _metric_figures(runs, fig_dir) + _curve_figures(runs, curves, fig_dir)
