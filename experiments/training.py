@@ -92,8 +92,8 @@ def stopping_params(monitors: tuple[str, ...] = ("fit", "test")) -> tuple[Param,
 def stopping_from(config: dict) -> dict:
     """``fit``'s early-stopping arguments from a configuration with diverge_param and
     stopping_params: the engine stops a run where it diverges, and by patience."""
-    return {"stop_factor": config["diverge_factor"], "patience": config.get("patience", 0),
-            "min_delta": config.get("min_delta", 0.0), "monitor": config.get("monitor", "fit")}
+    return {"stop_factor": config["diverge_factor"], "patience": config["patience"],
+            "min_delta": config["min_delta"], "monitor": config["monitor"]}
 
 
 def diverge_param() -> Param:
