@@ -27,7 +27,7 @@ import pandas as pd
 
 from experiments import get_study
 from experiments.batch_size import features, make_data
-from experiments.training import Hyper, fit
+from experiments.training import fit
 from kernels.codes import HIST_FIT_LOSS
 from kernels.plan import Dense, build_plan
 
@@ -103,7 +103,7 @@ def bench_torch(runs: pd.DataFrame) -> None:
 
     gd_epochs = 10
     _, torch_loss = torch_sgd(xhat, y, w0, cfg["lr"], gd_epochs, len(xhat), seed=0)
-    ours_fit = fit(xhat, y, plan, w0.ravel().copy(), loss="mse", optimizer="sgd", hyper=Hyper(lr=cfg["lr"]),
+    ours_fit = fit(xhat, y, plan, w0.ravel().copy(), loss="mse", optimizer="sgd", hyper=dict(lr=cfg["lr"]),
                    epochs=gd_epochs, batch_size=len(xhat), seed=0)
     ours_loss = ours_fit.column(HIST_FIT_LOSS)[-1]
     print(f"same math: loss after {gd_epochs} GD epochs, PyTorch {torch_loss:.12f}, ours {ours_loss:.12f}")

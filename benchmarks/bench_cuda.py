@@ -19,8 +19,8 @@ import numpy as np  # noqa: E402
 
 from experiments.batch_size import excess_loss_set, features, make_data  # noqa: E402
 from experiments.models import parse_model  # noqa: E402
-from experiments.training import EVAL_ROWS, Hyper  # noqa: E402
-from kernels import codes, engine, records  # noqa: E402
+from experiments.training import EVAL_ROWS  # noqa: E402
+from kernels import codes, engine, optimizers, records, schedules, steps# noqa: E402
 from kernels.cuda import engine as cuda_engine  # noqa: E402
 from kernels.plan import Dense, build_plan  # noqa: E402
 
@@ -31,7 +31,7 @@ BATCH_SIZES = [2**k for k in range(12)] + [2**13]
 def _cpu(x, y, fit_x, fit_y, plan, loss, optimizer, hyper, mask, p0, epochs, batch, seed):
     """One CPU run: (seconds in updates, history)."""
     h = np.full((epochs + 1, codes.N_HIST), np.nan)
-    method = records.method(loss, optimizer, codes.SCHED_CONSTANT, hyper, mask)
+    method = records.method(loss, optimizer, schedules.CODES["constant"], hyper, mask)
     engine.train(records.Data(x, y, fit_x, fit_y, x[:0], y[:0]), plan.net, method,
                  records.settings(epochs, batch, batch < len(x), seed, EVAL_ROWS), p0.copy(),
                  plan.init_buffers(p0.dtype), h)
@@ -43,7 +43,7 @@ def _gpu(x, y, fit_x, fit_y, plan, loss, optimizer, hyper, mask, p0, epochs, bat
     runs = len(batches)
     h = np.full((runs, epochs + 1, codes.N_HIST), np.nan)
     params = np.tile(p0, (runs, 1))
-    method = records.method(loss, optimizer, codes.SCHED_CONSTANT, np.tile(hyper, (runs, 1)), mask)
+    method = records.method(loss, optimizer, schedules.CODES["constant"], np.tile(hyper, (runs, 1)), mask)
     settings = records.settings(epochs, batches, [b < len(x) for b in batches], seeds, EVAL_ROWS)
     t0 = time.perf_counter()
     cuda_engine.train(records.Data(x, y, fit_x, fit_y, x[:0], y[:0]), plan.net, method, settings, params,
@@ -57,8 +57,8 @@ def bench_batch_size(epochs):
     fit_x, fit_y = excess_loss_set(x, y)
     plan = build_plan(4, [Dense(64, bias=False)])
     p0 = plan.init_params(np.random.default_rng(1), np.float64)
-    hyper, mask = Hyper(lr=0.25).vector(np.float64), plan.penalty_mask(False, np.float64)
-    args = (x, y, fit_x, fit_y, plan, codes.LOSS_MSE, codes.OPT_SGD, hyper, mask, p0, epochs)
+    hyper, mask = steps.vector(np.float64, lr=0.25), plan.penalty_mask(False, np.float64)
+    args = (x, y, fit_x, fit_y, plan, codes.LOSS_MSE, optimizers.CODES["sgd"], hyper, mask, p0, epochs)
     _gpu(*args[:-1], 1, [4], [0])  # compile
     gpu_time, gpu_h = _gpu(*args, BATCH_SIZES, [0] * len(BATCH_SIZES))
     _cpu(*args[:-1], 1, 4, 0)
@@ -82,9 +82,9 @@ def bench_cnn(samples, runs, dtype):
     y = np.eye(10, dtype=dtype)[rng.integers(10, size=samples)]
     plan = build_plan((1, 28, 28), parse_model(LENET) + [Dense(10)])
     p0 = plan.init_params(rng, dtype)
-    hyper, mask = Hyper(lr=0.01).vector(dtype), plan.penalty_mask(False, dtype)
+    hyper, mask = steps.vector(dtype, lr=0.01), plan.penalty_mask(False, dtype)
     monitor = (x[:64], y[:64])  # a small monitor set: the epoch's time is the updates'
-    args = (x, y, *monitor, plan, codes.LOSS_SOFTMAX_CE, codes.OPT_SGD, hyper, mask, p0, 1)
+    args = (x, y, *monitor, plan, codes.LOSS_SOFTMAX_CE, optimizers.CODES["sgd"], hyper, mask, p0, 1)
     _cpu(*monitor, *args[2:], 64, 0)
     cpu_time, _ = _cpu(*args, 64, 0)
     _gpu(*monitor, *args[2:], [64], [0])

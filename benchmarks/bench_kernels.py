@@ -85,7 +85,7 @@ LENET = "conv6x5-pool2-conv16x5-pool2-dense120-dense84"
 
 def bench_cnn(np, torch, samples: int, batch: int, dtype, peak: float) -> None:
     from experiments.models import parse_model
-    from experiments.training import Hyper, fit
+    from experiments.training import fit
     from kernels.codes import HIST_TRAIN_TIME
     from kernels.plan import Dense, build_plan
 
@@ -97,7 +97,7 @@ def bench_cnn(np, torch, samples: int, batch: int, dtype, peak: float) -> None:
     params = plan.init_params(rng, dtype)
     times = []
     for _ in range(2):  # the first also loads the compiled engine
-        result = fit(x, y, plan, params.copy(), loss="softmax-ce", optimizer="sgd", hyper=Hyper(lr=0.01), epochs=1,
+        result = fit(x, y, plan, params.copy(), loss="softmax-ce", optimizer="sgd", hyper=dict(lr=0.01), epochs=1,
                      batch_size=batch, seed=0)
         times.append(result.history[-1, HIST_TRAIN_TIME])
     ours = min(times)
@@ -128,7 +128,7 @@ def bench_cnn(np, torch, samples: int, batch: int, dtype, peak: float) -> None:
 
 def bench_mlp_batch1(np, torch):
     from experiments.data import load_digits, one_hot
-    from experiments.training import Hyper, fit
+    from experiments.training import fit
     from kernels.codes import HIST_TRAIN_TIME
     from kernels.plan import Activation, Dense, build_plan
 
@@ -137,7 +137,7 @@ def bench_mlp_batch1(np, torch):
     plan = build_plan(64, [Dense(64), Activation("relu"), Dense(64), Activation("relu"), Dense(10)])
     params = plan.init_params(np.random.default_rng(0), np.float64)
     epochs = 5
-    result = fit(x, one_hot(labels, 10), plan, params, loss="softmax-ce", optimizer="sgd", hyper=Hyper(lr=0.01),
+    result = fit(x, one_hot(labels, 10), plan, params, loss="softmax-ce", optimizer="sgd", hyper=dict(lr=0.01),
                  epochs=epochs, batch_size=1, seed=0)
     ours = result.history[-1, HIST_TRAIN_TIME] / (epochs * len(x))
 

@@ -28,16 +28,16 @@ from experiments.digits import targets
 from experiments.models import parse_model
 from experiments.seeds import INIT, engine_seed, stream
 from experiments.study import Param, RunOutput, Study, at_least, positive
-from experiments.training import DIVERGE_FACTOR, Hyper, engine_for, fit, target_param
-from kernels import codes
+from experiments.training import DIVERGE_FACTOR, engine_for, fit, target_param
+from kernels import codes, optimizers, schedules
 from kernels.plan import Dense, build_plan
 
 __all__ = ["Dataset", "Param", "RunOutput", "Study", "Trained", "at_least", "engines", "load_dataset", "positive",
            "target_param", "train", "LOSSES", "OPTIMIZERS", "SCHEDULES"]
 
 LOSSES = tuple(codes.LOSSES)  # softmax-ce, logistic and hinge classify; mse and mse-half regress
-OPTIMIZERS = tuple(codes.OPTIMIZERS)
-SCHEDULES = tuple(codes.SCHEDULES)
+OPTIMIZERS = tuple(optimizers.CODES)
+SCHEDULES = tuple(schedules.CODES)
 CLASSIFYING = ("softmax-ce", "logistic", "hinge")
 CURVES = {"train_loss": codes.HIST_FIT_LOSS, "train_acc": codes.HIST_FIT_ACC, "test_loss": codes.HIST_TEST_LOSS,
           "test_acc": codes.HIST_TEST_ACC, "lr": codes.HIST_LR, "train_time_s": codes.HIST_TRAIN_TIME}
@@ -86,7 +86,7 @@ def train(model: str, x, y, *, seed: int, epochs: int, batch_size: int, test=Non
           optimizer: str = "adam", lr: float = 1e-3, l1: float = 0.0, l2: float = 0.0, schedule: str = "constant",
           activation: str = "relu", input_shape: tuple | None = None, n_classes: int | None = None,
           dtype: str = "float64", target: str = "cpu", patience: int = 0, min_delta: float = 0.0,
-          monitor: str = "fit", diverge_factor: float = DIVERGE_FACTOR) -> Trained:
+          monitor: str = "fit", diverge_factor: float = DIVERGE_FACTOR, **hyper) -> Trained:
     """Train a model of spec ``model`` (hidden layers, e.g. "dense32-dense16" or
     "conv8x3p1-pool2-dense64"; a dense output layer is added) on x (N, F) and y, in one
     compiled call. y: class labels (N,) for a classification loss (n_classes: default the
@@ -94,7 +94,9 @@ def train(model: str, x, y, *, seed: int, epochs: int, batch_size: int, test=Non
     each epoch. input_shape: (C, H, W) of a row for convolutions (default: flat). The seed
     fixes the initial parameters (Glorot) and the batch order; dropout draws follow from it.
     Early stopping: patience epochs without an improvement of the ``monitor`` loss ("fit" or
-    "test") by more than min_delta (0: off); the run stops where it diverges in any case."""
+    "test") by more than min_delta (0: off); the run stops where it diverges in any case.
+    **hyper: any other hyperparameter of the optimizer or the schedule by name (beta1,
+    weight_decay, decay, step, ...: ``runner studies`` lists them), else its default."""
     x = np.ascontiguousarray(x, dtype)
     labels_seen = [np.asarray(y)] + ([np.asarray(test[1])] if test is not None else [])
     classes = n_classes or (int(max(v.max() for v in labels_seen)) + 1 if loss in CLASSIFYING else 0)
@@ -105,7 +107,7 @@ def train(model: str, x, y, *, seed: int, epochs: int, batch_size: int, test=Non
     if test is not None:
         test_set = (np.ascontiguousarray(test[0], dtype), _targets(test[1], loss, classes, dtype)[0])
     result = fit(x, np.ascontiguousarray(targets), plan, params, loss=loss, optimizer=optimizer,
-                 hyper=Hyper(lr=lr, l1=l1, l2=l2), epochs=epochs, batch_size=batch_size, seed=engine_seed(seed),
+                 hyper={"lr": lr, "l1": l1, "l2": l2, **hyper}, epochs=epochs, batch_size=batch_size, seed=engine_seed(seed),
                  schedule=schedule, test_set=test_set, target=target, stop_factor=diverge_factor, patience=patience,
                  min_delta=min_delta, monitor=monitor)
     curves = {name: result.column(col).copy() for name, col in CURVES.items()}

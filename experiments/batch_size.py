@@ -35,7 +35,6 @@ test split), and L_min, L̄ and the monitored excess loss are exactly as above.
 apply and are recorded as 0.
 """
 import functools
-from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -262,10 +261,10 @@ class BatchSizeStudy(Study):
         params = plan.init_params(stream(seed, INIT), dtype)
         iters_per_epoch = -(-n_samples // batch_size)
         checks = config["checks_per_epoch"]  # the monitored loss is L − L_min: L̄ ≤ target ⇔ it ≤ target·L_min
-        hyper = replace(hyper_from(config), check_every=max(1, iters_per_epoch // checks) if checks else 0,
-                        check_level=config["rel_loss_target"] * l_min)
         result = fit(xhat.astype(dtype), y.astype(dtype), plan, params, loss="mse", optimizer=config["optimizer"],
-                     hyper=hyper, schedule=config["schedule"],
+                     hyper=hyper_from(config), schedule=config["schedule"],
+                     check_every=max(1, iters_per_epoch // checks) if checks else 0,
+                     check_level=config["rel_loss_target"] * l_min,
                      penalize_biases=config["penalize_biases"], epochs=config["epochs"], batch_size=batch_size,
                      seed=engine_seed(seed),
                      fit_set=(fit_x.astype(dtype), fit_y.astype(dtype)), target=config["target"],

@@ -29,7 +29,7 @@ from experiments.datasets import file_digest, load_dataset
 from experiments.digits import DigitsStudy
 from experiments.seeds import DATA, INIT, TEST_DATA, stream
 from experiments.study import Param, RunOutput, Study, at_least, positive
-from experiments.training import Hyper, diverge_param, engine_for, fit, fit_bytes, stopping_from, stopping_params
+from experiments.training import diverge_param, engine_for, fit, fit_bytes, stopping_from, stopping_params
 from kernels import codes
 from kernels.engine import predict
 from kernels.plan import Activation, Dense, build_plan
@@ -285,7 +285,7 @@ class LCurveDepth(Study):
             xs = x_test = x[:, None]
         plan = build_plan(xs.shape[1], self._layers(config, y_train.shape[1]))
         params = plan.init_params(stream(seed, INIT), np.float64)
-        result = fit(xs, y_train, plan, params, loss="mse", optimizer="adam", hyper=Hyper(lr=config["lr"]),
+        result = fit(xs, y_train, plan, params, loss="mse", optimizer="adam", hyper={"lr": config["lr"]},
                      epochs=config["epochs"], batch_size=len(xs), seed=seed, test_set=(x_test, y_test),
                      **stopping_from(config))
         pred, pred_test = np.empty_like(y_train), np.empty_like(y_test)

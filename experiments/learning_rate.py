@@ -9,7 +9,7 @@ sweep on the batch-size study's regression is ``runner sweep batch-size --grid o
 import numpy as np
 
 from experiments.digits import MLP, DigitsStudy
-from kernels import codes
+from kernels import optimizers
 
 LEARNING_RATES = [float(f"{v:.3g}") for v in np.logspace(-4, 1, 11)]
 
@@ -18,5 +18,5 @@ class LearningRateStudy(DigitsStudy):
     name = "learning-rate"
     title = "Optimizer × learning rate for an MLP on the 8x8 digits"
     source = "Berlyand & Jabin §8.1-8.2 (the learning rate); Magyar §3.4 (optimizers)"
-    default_grid = {"model": [MLP], "optimizer": list(codes.OPTIMIZERS), "lr": LEARNING_RATES,
+    default_grid = {"model": [MLP], "optimizer": list(optimizers.CODES), "lr": LEARNING_RATES,
                     "epochs": [20]}

@@ -11,18 +11,19 @@ Tokens, joined by ``-``, in order (the output layer is added by the study); each
 - ``dropout0.5``        inverted dropout of half the entries (training only)
 - ``bn``, ``bn2d``      batch normalization per feature (after dense) or per channel (after
                         conv); optional momentum and ε, e.g. ``bn:0.01:0.001``
+- ``ln``                layer normalization over each sample's features; optional ε, ``ln:0.001``
 - ``flatten``           accepted and ignored: images are stored flat already
 - an activation name (``relu``, ``tanh``, ``prelu:0.05``, ``silu:1:2``, ...; kernels.codes) with
   optional β and γ after colons.
 After every ``dense`` and ``conv`` token the default activation is inserted unless the next
-token is an activation or a batch norm (which the activation then follows), e.g.
-``dense64-bn`` is dense, batch norm, ReLU; write ``identity`` for no activation.
+token is an activation or a normalization (a kind with ``normalizes``: bn, ln; the activation
+then follows it), e.g. ``dense64-bn`` is dense, batch norm, ReLU; write ``identity`` for no
+activation.
 """
 from kernels.codes import ACTIVATIONS
-from kernels.layers import KINDS
+from kernels.layers import KINDS, kind_of
 from kernels.layers.activation import Activation
 from kernels.layers.activation import parse as parse_activation
-from kernels.layers.batchnorm import BatchNorm
 
 __all__ = ["parse_activation", "parse_model"]
 
@@ -52,8 +53,9 @@ def parse_model(spec: str, activation: str = "relu") -> list:
         if layer is None:
             known = "; ".join(kind.tokens for kind in KINDS)
             raise ValueError(f"model spec {spec!r}: cannot read {token!r}; known tokens: {known}; flatten")
-        if pending and not isinstance(layer, (Activation, BatchNorm)):
+        normalizes = kind_of(layer)[1].normalizes
+        if pending and not (isinstance(layer, Activation) or normalizes):
             layers += implicit
-        pending = activated or (pending and isinstance(layer, BatchNorm))
+        pending = activated or (pending and normalizes)
         layers.append(layer)
     return layers + implicit if pending else layers

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from kernels.hyper import at_least, non_negative, positive, unit_interval  # noqa: F401 - the studies' checks
+
 
 @dataclass(frozen=True)
 class Param:
@@ -60,16 +62,6 @@ class Param:
             raise ValueError(f"{self.name}: {value!r} is not one of {', '.join(self.choices)}")
         if self.check is not None and (reason := self.check(value)):
             raise ValueError(f"{self.name}: {reason} (got {value!r})")
-
-
-def positive(value):
-    """Check: strictly positive and finite."""
-    return None if np.isfinite(value) and value > 0 else "must be > 0"
-
-
-def at_least(low):
-    """Check: an integer of at least ``low``."""
-    return lambda value: None if value >= low else f"must be >= {low}"
 
 
 @dataclass

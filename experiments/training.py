@@ -6,8 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from experiments.study import Param, at_least, positive
-from kernels import codes, engine, records
+from experiments.study import Param, at_least, non_negative
+from kernels import codes, engine, optimizers, records, schedules, steps
 from kernels.plan import Plan
 from kernels.specialize import Variant, variant_of_layers
 
@@ -15,60 +15,16 @@ EVAL_ROWS = 1024  # chunk size of the monitor evaluation at the end of each epoc
 DIVERGE_FACTOR = 10.0  # a run diverged when its training loss exceeds this × its initial loss
 
 
-@dataclass(frozen=True)
-class Hyper:
-    """The optimizer, schedule and penalty settings of one run (kernels.codes.H_*).
-
-    Defaults: Adam's β₁ = 0.9, β₂ = 0.999, ε = 1e-8 (Kingma & Ba), also used as the momentum
-    and RMSProp β (β₁) and ε; no penalty; step schedule ×0.1 every 30 epochs; no checks of the
-    fit-set loss within epochs (check_every > 0: see kernels.engine.train).
-    """
-
-    lr: float
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    bias_correction: bool = True
-    l1: float = 0.0
-    l2: float = 0.0
-    decay: float = 0.1
-    step: int = 30
-    check_every: int = 0
-    check_level: float = 0.0
-
-    def vector(self, dtype) -> np.ndarray:
-        hyper = np.zeros(codes.N_HYPER, dtype)
-        hyper[[codes.H_LR, codes.H_BETA1, codes.H_BETA2, codes.H_EPS, codes.H_BIAS_CORRECTION,
-               codes.H_L1, codes.H_L2, codes.H_DECAY, codes.H_STEP, codes.H_CHECK_EVERY, codes.H_CHECK_LEVEL]] = (
-            self.lr, self.beta1, self.beta2, self.eps, self.bias_correction, self.l1, self.l2,
-            self.decay, self.step, self.check_every, self.check_level)
-        return hyper
-
-
-def _unit_interval(value):
-    return None if 0 <= value < 1 else "must be in [0, 1)"
-
-
-def _non_negative(value):
-    return None if np.isfinite(value) and value >= 0 else "must be >= 0"
-
-
 def optimizer_params(optimizer: str, lr: float, step: int) -> tuple[Param, ...]:
-    """The parameters every training study shares: optimizer, rate, schedule and penalties,
-    with the given defaults for the optimizer, τ₀ and the step schedule's period."""
+    """The parameters every training study shares, with the given defaults for the optimizer,
+    τ₀ and the step schedule's period: the optimizer and the schedule (their kinds' names), every
+    hyperparameter a kind reads (kernels.steps.HYPERPARAMETERS: the rate, the penalties, each
+    kind's own, as declared), whether biases are penalized, and the divergence criterion."""
+    defaults = {"lr": lr, "step": step}
     return (
-        Param("optimizer", str, optimizer, "optimizer (kernels.optimizers)", choices=tuple(codes.OPTIMIZERS)),
-        Param("lr", float, lr, "base learning rate τ₀", check=positive),
-        Param("schedule", str, "constant", "learning-rate schedule (kernels.schedules)",
-              choices=tuple(codes.SCHEDULES)),
-        Param("decay", float, 0.1, "schedule factor γ (step, exponential, inverse)", check=positive),
-        Param("step", int, step, "schedule period in epochs (step)", check=at_least(1)),
-        Param("beta1", float, 0.9, "momentum β, RMSProp β, Adam β₁", check=_unit_interval),
-        Param("beta2", float, 0.999, "Adam β₂", check=_unit_interval),
-        Param("eps", float, 1e-8, "ε of RMSProp, Adam, AdaGrad", check=positive),
-        Param("bias_correction", bool, True, "Adam bias correction (false: the Magyar text's form)"),
-        Param("l1", float, 0.0, "λ₁ of the L1 penalty λ₁Σ|w|", check=_non_negative),
-        Param("l2", float, 0.0, "λ₂ of the L2 penalty (λ₂/2)Σw²", check=_non_negative),
+        Param("optimizer", str, optimizer, "optimizer (kernels.optimizers)", choices=tuple(optimizers.CODES)),
+        Param("schedule", str, "constant", "learning-rate schedule (kernels.schedules)", choices=tuple(schedules.CODES)),
+        *(Param(h.name, h.type, defaults.get(h.name, h.default), h.doc, check=h.check) for h in steps.HYPERPARAMETERS),
         Param("penalize_biases", bool, False, "apply the penalties to biases too"),
         diverge_param(),
     )
@@ -84,7 +40,7 @@ def stopping_params(monitors: tuple[str, ...] = ("fit", "test")) -> tuple[Param,
         Param("patience", int, 0, "stop after this many epochs in a row without an improvement of the monitored "
               "loss by more than min_delta (0: never)", check=at_least(0)),
         Param("min_delta", float, 0.0, "the least decrease of the monitored loss that counts as an improvement",
-              check=_non_negative),
+              check=non_negative),
         Param("monitor", str, "fit", "the loss that patience watches: " + " or ".join(monitors), choices=monitors),
     )
 
@@ -119,11 +75,9 @@ def target_param() -> Param:
                  choices=("cpu", "cuda"), check=_target_available)
 
 
-def hyper_from(config: dict) -> Hyper:
-    """The Hyper of a configuration that has the optimizer_params."""
-    return Hyper(lr=config["lr"], beta1=config["beta1"], beta2=config["beta2"], eps=config["eps"],
-                 bias_correction=config["bias_correction"], l1=config["l1"], l2=config["l2"],
-                 decay=config["decay"], step=config["step"])
+def hyper_from(config: dict) -> dict:
+    """The hyperparameters (kernels.steps.SLOTS) of a configuration that has the optimizer_params."""
+    return {name: config[name] for name in steps.SLOTS}
 
 
 @dataclass
@@ -173,7 +127,7 @@ def fit_bytes(plan: Plan, rows: int, monitored: int, epochs: int, batch_size: in
 
 def _call(target, data, plan, method, epochs, batch_size, seed, params, buffers, history, stopping=()):
     """One run of the engine of ``target``: kernels.engine.train, or kernels.cuda.engine.train
-    with a single run (one thread block). stopping: the early-stopping fields of
+    with a single run (one thread block). stopping: the early-stopping and check fields of
     kernels.records.settings. Returns the epochs completed."""
     shuffle = batch_size < len(data.x)
     if target == "cuda":
@@ -187,10 +141,10 @@ def _call(target, data, plan, method, epochs, batch_size, seed, params, buffers,
     return engine.train(data, plan.net, method, settings, params, buffers, history)
 
 
-def fit(x, y, plan: Plan, params, *, loss: str, optimizer: str, hyper: Hyper, epochs: int,
+def fit(x, y, plan: Plan, params, *, loss: str, optimizer: str, hyper: dict, epochs: int,
         batch_size: int, seed: int, schedule: str = "constant", penalize_biases: bool = False,
         fit_set=None, test_set=None, target: str = "cpu", stop_factor: float = np.inf, patience: int = 0,
-        min_delta: float = 0.0, monitor: str = "fit") -> Fit:
+        min_delta: float = 0.0, monitor: str = "fit", check_every: int = 0, check_level: float = 0.0) -> Fit:
     """Train ``params`` (P,) on x (N, n_in), y (N, n_out), all of one dtype, in one compiled call
     on ``target`` ("cpu" or "cuda": the backend-neutral entry point of the engine). The plan's
     buffers start from their initial values (Plan.init_buffers).
@@ -201,13 +155,17 @@ def fit(x, y, plan: Plan, params, *, loss: str, optimizer: str, hyper: Hyper, ep
     fit loss is not finite or exceeds stop_factor × the initial one (stopping_from passes the
     study's diverge_factor), or after ``patience`` epochs (0: never) in which the ``monitor``
     loss ("fit" or "test") improved by no more than min_delta; the history ends there.
+
+    hyper: the rate τ₀ as "lr" and any other hyperparameter by name (kernels.steps.SLOTS; the
+    kinds' defaults fill the rest). check_every > 0 (CPU only): the fit loss is checked every
+    that many steps until it first reaches check_level (kernels.engine.train).
     """
     dtype = params.dtype
     empty = (np.zeros((0, plan.n_in), dtype), np.zeros((0, plan.n_out), dtype))
     fit_set = (x, y) if fit_set is None else fit_set
     test_set = empty if test_set is None else test_set
-    method = records.method(codes.LOSSES[loss], codes.OPTIMIZERS[optimizer], codes.SCHEDULES[schedule],
-                            hyper.vector(dtype), plan.penalty_mask(penalize_biases, dtype))
+    method = records.method(codes.LOSSES[loss], optimizers.CODES[optimizer], schedules.CODES[schedule],
+                            steps.vector(dtype, **hyper), plan.penalty_mask(penalize_biases, dtype))
     buffers = plan.init_buffers(dtype)
 
     t0 = time.perf_counter()  # compile, or load from the on-disk cache, with a zero-epoch call
@@ -217,7 +175,7 @@ def fit(x, y, plan: Plan, params, *, loss: str, optimizer: str, hyper: Hyper, ep
 
     history = np.full((epochs + 1, codes.N_HIST), np.nan)
     done = _call(target, records.Data(x, y, *fit_set, *test_set), plan, method, epochs, batch_size, seed, params,
-                 buffers, history, (stop_factor, patience, min_delta, MONITORS[monitor]))
+                 buffers, history, (stop_factor, patience, min_delta, MONITORS[monitor], check_every, check_level))
     return Fit(params, buffers, history[: done + 1], done, compile_time)
 
 

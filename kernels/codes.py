@@ -1,8 +1,9 @@
 """The integer codes and array layouts shared by the plan builder and the compiled engine.
 
 Everything the compiled ``train`` needs to know about a model or a run arrives as numbers:
-op codes and columns of the plan table, loss / optimizer / schedule codes, the slots of the
-``hyper`` vector and the columns of the per-epoch ``history`` matrix. Names map to codes here.
+op codes and columns of the plan table, loss codes, the fixed slots of the ``hyper`` vector
+and the columns of the per-epoch ``history`` matrix. Names map to codes here; the codes of
+layer, optimizer and schedule kinds are their positions in their registries.
 """
 
 # Columns of the plan table (int64, one row per layer). Op codes are the positions of the layer
@@ -88,40 +89,14 @@ LOSS_HINGE = 4
 LOSSES = {"mse": LOSS_MSE, "mse-half": LOSS_MSE_HALF, "softmax-ce": LOSS_SOFTMAX_CE,
           "logistic": LOSS_LOGISTIC, "hinge": LOSS_HINGE}
 
-# Optimizer codes (kernels.optimizers).
-OPT_SGD = 0
-OPT_MOMENTUM = 1
-OPT_HEAVY_BALL = 2
-OPT_NESTEROV = 3
-OPT_RMSPROP = 4
-OPT_ADAM = 5
-OPT_ADAGRAD = 6
-OPTIMIZERS = {"sgd": OPT_SGD, "momentum": OPT_MOMENTUM, "heavy-ball": OPT_HEAVY_BALL,
-              "nesterov": OPT_NESTEROV, "rmsprop": OPT_RMSPROP, "adam": OPT_ADAM,
-              "adagrad": OPT_ADAGRAD}
+# Optimizer and schedule codes are the positions of the kinds in kernels.optimizers.KINDS and
+# kernels.schedules.KINDS (names: their CODES).
 
-# Learning-rate schedule codes (kernels.schedules).
-SCHED_CONSTANT = 0
-SCHED_STEP = 1
-SCHED_EXPONENTIAL = 2
-SCHED_INVERSE = 3
-SCHED_COSINE = 4
-SCHEDULES = {"constant": SCHED_CONSTANT, "step": SCHED_STEP, "exponential": SCHED_EXPONENTIAL,
-             "inverse": SCHED_INVERSE, "cosine": SCHED_COSINE}
-
-# Slots of the ``hyper`` vector (the params' dtype).
+# The fixed slots of the ``hyper`` vector (the params' dtype); kernels.steps lays out the rest,
+# the hyperparameters that the optimizer and schedule kinds read.
 H_LR = 0  # base learning rate τ₀
-H_BETA1 = 1  # momentum β; RMSProp decay β; Adam β₁
-H_BETA2 = 2  # Adam β₂
-H_EPS = 3  # ε of RMSProp, Adam, AdaGrad
-H_BIAS_CORRECTION = 4  # Adam: 1 = bias-corrected (Kingma & Ba), 0 = the Magyar text's form
-H_L1 = 5  # λ₁ of the L1 penalty λ₁ Σ|w|
-H_L2 = 6  # λ₂ of the L2 penalty (λ₂/2) Σ w²
-H_DECAY = 7  # schedule factor γ (step, exponential, inverse)
-H_STEP = 8  # schedule period in epochs (step)
-H_CHECK_EVERY = 9  # steps between checks of the fit-set loss within epochs (0: no checks)
-H_CHECK_LEVEL = 10  # the fit-set loss whose first reach a check records
-N_HYPER = 11
+H_L1 = 1  # λ₁ of the L1 penalty λ₁ Σ|w|
+H_L2 = 2  # λ₂ of the L2 penalty (λ₂/2) Σ w²
 
 # Columns of the per-epoch ``history`` (float64, row 0 = before training).
 HIST_FIT_LOSS = 0  # data loss (no penalty) on the fit monitor set (usually the training set)
@@ -131,6 +106,6 @@ HIST_TEST_ACC = 3
 HIST_LR = 4  # learning rate used in the epoch
 HIST_TRAIN_TIME = 5  # cumulative seconds in updates
 HIST_WALL_TIME = 6  # cumulative seconds including evaluation
-HIST_REACH_STEP = 7  # in the epoch where a check first found the fit-set loss <= H_CHECK_LEVEL: that step
+HIST_REACH_STEP = 7  # in the epoch where a check first found the fit-set loss <= Settings.check_level: that step
 HIST_REACH_TIME = 8  # ... and the seconds in updates from the start of training to it (NaN elsewhere)
 N_HIST = 9

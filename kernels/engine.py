@@ -17,13 +17,8 @@ import numpy as np
 from kernels.clock import now
 from kernels.codes import (
     COL_OUT_OFF,
-    H_CHECK_EVERY,
-    H_CHECK_LEVEL,
-    H_DECAY,
     H_L1,
     H_L2,
-    H_LR,
-    H_STEP,
     HIST_FIT_ACC,
     HIST_FIT_LOSS,
     HIST_LR,
@@ -44,10 +39,9 @@ from kernels.guard import check_data, check_net, check_params, check_train
 from kernels.jit import cached, inline_kernel, kernel
 from kernels.layers.dense import views as dense_views
 from kernels.losses import loss_backward, loss_forward, n_correct
-from kernels.optimizers import optimizer_step
 from kernels.regularizers import penalty_gradient
-from kernels.schedules import learning_rate
 from kernels.specialize import PerVariant, variant_of
+from kernels.steps import STATE_ROWS, learning_rate, optimizer_step
 from kernels.stopping import after_epoch
 from kernels.views import block, copy, row
 from kernels.walks import backward, forward
@@ -121,7 +115,7 @@ def _train(data, net, method, settings, params, buffers, history):
     history's fit loss (usually the training set itself: any set whose mean loss equals the
     training loss will do); the test set may have 0 rows. net: the plan (kernels.records.Net);
     method: loss, optimizer and schedule codes, hyper (N_HYPER,) of the params' dtype
-    (kernels.codes.H_*) and the penalty mask (P,) (kernels.regularizers); settings: epochs,
+    (kernels.steps) and the penalty mask (P,) (kernels.regularizers); settings: epochs,
     batch_size 1..N (the last batch of an epoch is smaller when it does not divide N), shuffle
     (a fresh permutation each epoch; False: fixed order, deterministic GD when batch_size = N),
     seed, eval_rows (chunk size of the monitor evaluation).
@@ -130,8 +124,8 @@ def _train(data, net, method, settings, params, buffers, history):
     settings.stop_factor × the initial one, or that runs out of settings.patience
     (kernels.stopping); at once (0 epochs) when the initial fit loss is not finite.
 
-    Checks within epochs (hyper[H_CHECK_EVERY] = k > 0): after every k-th step the fit-set loss
-    is evaluated until it is first <= hyper[H_CHECK_LEVEL] (the end of each epoch counts as a
+    Checks within epochs (settings.check_every = k > 0): after every k-th step the fit-set loss
+    is evaluated until it is first <= settings.check_level (the end of each epoch counts as a
     check too); that step (counted from the start) and the seconds in updates up to it go to
     HIST_REACH_STEP and HIST_REACH_TIME of the epoch where it happened. The checks' own time is
     left out of HIST_TRAIN_TIME.
@@ -149,7 +143,7 @@ def _train(data, net, method, settings, params, buffers, history):
     act, dact, cache, icache, scratch, _ = work
     target = np.empty((capacity, n_out), dtype=dtype)
     grads = np.empty_like(params)
-    state = np.zeros((2, params.shape[0]), dtype=dtype)
+    state = np.zeros((STATE_ROWS, params.shape[0]), dtype=dtype)
     l1, l2 = hyper[H_L1], hyper[H_L2]
     penalized = l1 != 0 or l2 != 0
     order = np.arange(n)
@@ -170,12 +164,11 @@ def _train(data, net, method, settings, params, buffers, history):
         return 0
     bound = settings.stop_factor * history[0, HIST_FIT_LOSS]
     best, wait = history[0, settings.monitor], 0
-    check_every = int(hyper[H_CHECK_EVERY])
-    checking = check_every > 0 and history[0, HIST_FIT_LOSS] > hyper[H_CHECK_LEVEL]
+    check_every, check_level = settings.check_every, settings.check_level
+    checking = check_every > 0 and history[0, HIST_FIT_LOSS] > check_level
     step = 0
     for epoch in range(1, epochs + 1):
-        rate = learning_rate(method.schedule, float(hyper[H_LR]), float(hyper[H_DECAY]), float(hyper[H_STEP]),
-                             epoch - 1, epochs)
+        rate = learning_rate(method.schedule, hyper, epoch - 1, epochs)
         lr = dtype.type(rate)
         t0 = now()
         paused = 0.0  # seconds of this epoch's checks
@@ -200,7 +193,7 @@ def _train(data, net, method, settings, params, buffers, history):
             if checking and step % check_every == 0:
                 tc = now()
                 value = evaluate(net, loss, params, buffers, data.x_fit, data.y_fit, work)[0]
-                if value <= hyper[H_CHECK_LEVEL]:
+                if value <= check_level:
                     history[epoch, HIST_REACH_STEP] = step
                     history[epoch, HIST_REACH_TIME] = history[epoch - 1, HIST_TRAIN_TIME] + (tc - t0 - paused)
                     checking = False
@@ -214,7 +207,7 @@ def _train(data, net, method, settings, params, buffers, history):
         history[epoch, HIST_LR] = rate
         history[epoch, HIST_TRAIN_TIME] = history[epoch - 1, HIST_TRAIN_TIME] + (t1 - t0 - paused)
         history[epoch, HIST_WALL_TIME] = history[epoch - 1, HIST_WALL_TIME] + (t2 - t0)
-        if checking and history[epoch, HIST_FIT_LOSS] <= hyper[H_CHECK_LEVEL]:  # the epoch's end is a check
+        if checking and history[epoch, HIST_FIT_LOSS] <= check_level:  # the epoch's end is a check
             history[epoch, HIST_REACH_STEP] = step
             history[epoch, HIST_REACH_TIME] = history[epoch, HIST_TRAIN_TIME]
             checking = False

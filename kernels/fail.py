@@ -22,3 +22,13 @@ def shapes_differ():
 @kernel
 def unknown_op():
     raise ValueError("the plan has an op code that its kind set does not hold")
+
+
+@kernel
+def unknown_optimizer():
+    raise ValueError("an optimizer code that no kind handles (kernels.optimizers.KINDS)")
+
+
+@kernel
+def unknown_schedule():
+    raise ValueError("a schedule code that no kind handles (kernels.schedules.KINDS)")

@@ -15,12 +15,14 @@ from kernels.codes import (
     N_ARGS,
     N_COLS,
     N_HIST,
-    N_HYPER,
     N_SIZES,
     SIZE_BUFFERS,
     SIZE_PARAMS,
 )
+from kernels import optimizers, schedules
+from kernels.codes import LOSSES
 from kernels.layers import KINDS
+from kernels.steps import N_HYPER
 
 FLOATS = (np.float32, np.float64)
 
@@ -90,6 +92,10 @@ def check_train(data, net, method, settings, params, buffers, history) -> None:
     check_data(net, dtype, data.x, data.y, "the training data", min_rows=1)
     check_data(net, dtype, data.x_fit, data.y_fit, "the fit monitor set")
     check_data(net, dtype, data.x_test, data.y_test, "the test monitor set")
+    for what, code, count in (("loss", method.loss, len(LOSSES)), ("optimizer", method.optimizer,
+                              len(optimizers.KINDS)), ("schedule", method.schedule, len(schedules.KINDS))):
+        if not 0 <= code < count:
+            raise ValueError(f"{what} code {code} is not one of 0 .. {count - 1}")
     _array("hyper", method.hyper, dtype, 1)
     if method.hyper.shape[0] != N_HYPER:
         raise ValueError(f"hyper has {method.hyper.shape[0]} entries; expected {N_HYPER}")
@@ -105,6 +111,8 @@ def check_train(data, net, method, settings, params, buffers, history) -> None:
     if not settings.stop_factor > 0 or settings.patience < 0 or not settings.min_delta >= 0:
         raise ValueError(f"stop_factor must be > 0, patience >= 0 and min_delta >= 0; got {settings.stop_factor}, "
                          f"{settings.patience} and {settings.min_delta}")
+    if settings.check_every < 0:
+        raise ValueError(f"check_every must be >= 0, got {settings.check_every}")
     if settings.monitor not in (HIST_FIT_LOSS, HIST_TEST_LOSS):
         raise ValueError(f"monitor must be the fit or test loss column, got {settings.monitor}")
     if settings.patience > 0 and settings.monitor == HIST_TEST_LOSS and data.x_test.shape[0] == 0:

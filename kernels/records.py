@@ -22,16 +22,21 @@ epoch: the fit set (whose loss is the history's fit loss; usually the training s
 and the test set (may have 0 rows). All of the parameters' dtype."""
 
 Method = namedtuple("Method", "loss optimizer schedule hyper mask")
-Method.__doc__ = """How to train: loss, optimizer and schedule codes (kernels.codes), hyper (N_HYPER,)
-of the parameters' dtype (H_*: rates, penalties, checks) and the penalty mask (P,)."""
+Method.__doc__ = """How to train: loss code (kernels.codes), optimizer and schedule codes (positions in
+kernels.optimizers.KINDS and kernels.schedules.KINDS), hyper (N_HYPER,) of the parameters' dtype
+(laid out by kernels.steps: rate, penalties and the kinds' hyperparameters) and the penalty
+mask (P,)."""
 
-Settings = namedtuple("Settings", "epochs batch_size shuffle seed eval_rows stop_factor patience min_delta monitor")
+Settings = namedtuple("Settings", "epochs batch_size shuffle seed eval_rows stop_factor patience min_delta monitor "
+                      "check_every check_level")
 Settings.__doc__ = """One run's settings: epochs; batch size (1..N); shuffle (a fresh batch order each
 epoch; False: fixed order); seed (batch order and dropout draws); eval_rows (chunk size of
 the monitor evaluation); when to stop early (kernels.stopping): stop_factor (stop once the fit
 loss exceeds stop_factor × its initial value; inf: only when it is not finite), patience
 (epochs without an improvement of more than min_delta of the monitored loss; 0: off) and
-monitor (the history column watched: kernels.codes.HIST_FIT_LOSS or HIST_TEST_LOSS)."""
+monitor (the history column watched: kernels.codes.HIST_FIT_LOSS or HIST_TEST_LOSS); checks of
+the fit loss within epochs (CPU engine only): check_every (steps between checks; 0: none) and
+check_level (the fit loss whose first reach a check records, kernels.engine.train)."""
 
 
 def method(loss: int, optimizer: int, schedule: int, hyper: np.ndarray, mask: np.ndarray) -> Method:
@@ -40,10 +45,13 @@ def method(loss: int, optimizer: int, schedule: int, hyper: np.ndarray, mask: np
 
 
 def settings(epochs: int, batch_size, shuffle, seed, eval_rows: int, stop_factor: float = np.inf,
-             patience: int = 0, min_delta: float = 0.0, monitor: int = HIST_FIT_LOSS) -> Settings:
+             patience: int = 0, min_delta: float = 0.0, monitor: int = HIST_FIT_LOSS, check_every: int = 0,
+             check_level: float = 0.0) -> Settings:
     """Scalars for the CPU engine; the CUDA engine takes batch_size, shuffle and seed per run (R,).
-    By default a run stops early only when its fit loss is not finite."""
-    stopping = (np.float64(stop_factor), np.int64(patience), np.float64(min_delta), np.int64(monitor))
+    By default a run stops early only when its fit loss is not finite, and makes no checks
+    within epochs."""
+    stopping = (np.float64(stop_factor), np.int64(patience), np.float64(min_delta), np.int64(monitor),
+                np.int64(check_every), np.float64(check_level))
     if np.ndim(batch_size) == 0:
         return Settings(np.int64(epochs), np.int64(batch_size), bool(shuffle), np.int64(seed), np.int64(eval_rows),
                         *stopping)

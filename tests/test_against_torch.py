@@ -1,13 +1,14 @@
-"""Randomized comparison against PyTorch (float64, CPU): conv, pooling, losses, optimizers."""
+"""Randomized comparison against PyTorch (float64, CPU): conv, pooling, losses, optimizers (and Lion
+against its paper's program, which PyTorch does not ship)."""
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from kernels import codes
+from kernels import codes, optimizers, steps
 from kernels.conv import SMALL_PATCH, conv2d_backward, conv2d_forward, output_size
 from kernels.losses import loss_backward, loss_forward
-from kernels.optimizers import optimizer_step
+from kernels.steps import optimizer_step
 from kernels.pool import (
     avgpool_backward,
     avgpool_forward,
@@ -142,16 +143,13 @@ TORCH_OPTIMIZERS = {
 }
 
 
-def hyper(bias_correction=1.0):
-    h = np.zeros(codes.N_HYPER)
-    h[[codes.H_BETA1, codes.H_BETA2, codes.H_EPS, codes.H_BIAS_CORRECTION]] = 0.9, 0.999, 1e-8, bias_correction
-    return h
-
-
-def run_ours(name, params, grads, lr, bias_correction=1.0):
-    state = np.zeros((2, params.size))
+def run_ours(name, params, grads, lr, **hyper):
+    """params after optimizer ``name`` took a step on each row of grads; hyper: beside the defaults
+    (β₁ 0.9, β₂ 0.999, ε 1e-8, bias correction, weight decay 0.01)."""
+    vector = steps.vector(np.float64, lr=lr, **hyper)
+    state = np.zeros((steps.STATE_ROWS, params.size))
     for step, g in enumerate(grads, 1):
-        optimizer_step(codes.OPTIMIZERS[name], hyper(bias_correction), lr, step, params, g, state)
+        optimizer_step(optimizers.CODES[name], vector, lr, step, params, g, state)
     return params
 
 
@@ -182,4 +180,41 @@ def test_momentum_is_the_ema_form_and_adam_without_correction_is_the_texts():
     for g in grads:
         m, s = 0.9 * m + 0.1 * g, 0.999 * s + 0.001 * g * g
         w = w - lr * m / (np.sqrt(s) + 1e-8)
-    np.testing.assert_allclose(run_ours("adam", p0.copy(), grads, lr, bias_correction=0.0), w, rtol=1e-13)
+    np.testing.assert_allclose(run_ours("adam", p0.copy(), grads, lr, bias_correction=False), w, rtol=1e-13)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_adamw_equals_torch_over_200_steps(seed):
+    """Decoupled weight decay (Loshchilov & Hutter): torch.optim.AdamW, float64, to 1e-12."""
+    rng = np.random.default_rng(seed)
+    size, lr, decay = int(rng.integers(1, 20)), float(10 ** rng.uniform(-3, -1)), float(rng.uniform(0, 0.5))
+    p0, grads = rng.standard_normal(size), rng.standard_normal((200, size))
+    ours = run_ours("adamw", p0.copy(), grads, lr, weight_decay=decay)
+    tp = t(p0.copy(), True)
+    opt = torch.optim.AdamW([tp], lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=decay)
+    for g in grads:
+        tp.grad = t(g)
+        opt.step()
+    np.testing.assert_allclose(ours, tp.detach().numpy(), rtol=1e-12, atol=1e-14)
+    assert not np.allclose(ours, run_ours("adam", p0.copy(), grads, lr))  # the decay is not a no-op
+
+
+def lion_reference(p, grads, lr, beta1, beta2, decay):
+    """Lion as printed in Chen et al. 2023, Program 1 (NumPy): the interpolation's sign, the
+    decoupled decay, then the momentum's update."""
+    m = np.zeros_like(p)
+    for g in grads:
+        update = np.sign(beta1 * m + (1 - beta1) * g)
+        p = p - lr * (update + decay * p)
+        m = beta2 * m + (1 - beta2) * g
+    return p
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_lion_equals_the_papers_program(seed):
+    rng = np.random.default_rng(seed)
+    size, lr, decay = int(rng.integers(1, 20)), float(10 ** rng.uniform(-4, -2)), float(rng.uniform(0, 1))
+    p0, grads = rng.standard_normal(size), rng.standard_normal((200, size))
+    grads[:3, 0] = 0.0  # sign(0) = 0 while the momentum is still 0
+    ours = run_ours("lion", p0.copy(), grads, lr, beta1=0.9, beta2=0.99, weight_decay=decay)
+    np.testing.assert_allclose(ours, lion_reference(p0.copy(), grads, lr, 0.9, 0.99, decay), rtol=1e-12, atol=1e-14)

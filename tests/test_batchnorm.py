@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from experiments.models import parse_model
-from experiments.training import Hyper, fit
+from experiments.training import fit
 from kernels import codes
 from kernels.engine import loss_and_gradient
 from kernels.plan import BatchNorm, Conv, Dense, build_plan
@@ -108,7 +108,7 @@ def test_training_moves_the_running_statistics_by_the_momentum_rule():
     x = rng.standard_normal((32, 3)) * 3 + 5
     y = rng.standard_normal((32, 2))
     result = fit(x, y, plan, plan.init_params(rng, np.float64), loss="mse", optimizer="sgd",
-                 hyper=Hyper(lr=0.0), epochs=3, batch_size=32, seed=0)
+                 hyper=dict(lr=0.0), epochs=3, batch_size=32, seed=0)
     mean, var = result.buffers[:5], result.buffers[5:]
     w = result.params[:15].reshape(3, 5)  # lr = 0: the weights are the initial ones
     h = x @ w + result.params[15:20]

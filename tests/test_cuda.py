@@ -14,8 +14,7 @@ import pandas as pd
 import pytest
 from numba import config, cuda
 
-from experiments.training import Hyper
-from kernels import codes, engine, records
+from kernels import codes, engine, optimizers, records, schedules, steps
 from kernels.activations import activation_backward, activation_forward
 from kernels.conv import conv2d_backward, conv2d_forward
 from kernels.cuda import activations as g_act
@@ -29,8 +28,9 @@ from kernels.cuda import pool as g_pool
 from kernels.dense import dense_backward, dense_forward
 from kernels.dropout import dropout_backward, dropout_forward
 from kernels.losses import loss_backward, loss_forward, n_correct
-from kernels.optimizers import optimizer_step
+from kernels.steps import optimizer_step
 from kernels.layers import KINDS
+from kernels.layers.layernorm import LayerNorm
 from kernels.plan import Activation, BatchNorm, Conv, Dense, Dropout, Pool, Residual, build_plan
 from kernels.pool import avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward
 from kernels.regularizers import penalty_gradient
@@ -241,36 +241,39 @@ def test_losses_equal_cpu(dtype, name, n):
 
 
 @cuda.jit
-def _step(code, hyper, lr, t, params, grads, m, s, mask, l1, l2, penalized):
-    g_opt.penalized_step(code, hyper, lr, t, params, grads, m, s, mask, l1, l2, penalized)
+def _step(code, hyper, lr, t, params, grads, state, mask, l1, l2, penalized, fault):
+    g_opt.penalized_step(code, hyper, lr, t, params, grads, state, mask, l1, l2, penalized, fault)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", list(codes.OPTIMIZERS))
+@pytest.mark.parametrize("name", list(optimizers.CODES))
 @pytest.mark.parametrize("penalty", [(0.0, 0.0), (0.01, 0.1)])
 def test_optimizers_equal_cpu(dtype, name, penalty):
-    code = codes.OPTIMIZERS[name]
+    code = optimizers.CODES[name]
     rng = np.random.default_rng(code)
     p0 = rand(rng, 13, dtype)
     mask = (rng.random(13) < 0.7).astype(dtype)
     l1, l2 = dtype(penalty[0]), dtype(penalty[1])
-    hyper = Hyper(lr=0.05, beta1=0.8, l1=penalty[0], l2=penalty[1]).vector(dtype)
-    p_g, state_g = p0.copy(), np.zeros((2, 13), dtype)
-    p_c, state_c = p0.copy(), np.zeros((2, 13), dtype)
+    hyper = steps.vector(dtype, lr=0.05, beta1=0.8, l1=penalty[0], l2=penalty[1])
+    p_g, state_g = p0.copy(), np.zeros((steps.STATE_ROWS, 13), dtype)
+    p_c, state_c = p0.copy(), np.zeros((steps.STATE_ROWS, 13), dtype)
+    fault = np.zeros(1, np.int64)
     for t in range(1, 4):
         grads = rand(rng, 13, dtype)
-        _step[1, THREADS](code, hyper, dtype(0.05), t, p_g, grads, state_g[0], state_g[1], mask, l1, l2, bool(penalty[0]))
+        _step[1, THREADS](code, hyper, dtype(0.05), t, p_g, grads, state_g, mask, l1, l2, bool(penalty[0]), fault)
         if penalty[0]:
             penalty_gradient(p_c, mask, l1, l2, grads)
         optimizer_step(code, hyper, dtype(0.05), t, p_c, grads, state_c)
     assert_close(p_g, p_c, dtype)
     assert_close(state_g, state_c, dtype)
+    assert fault[0] == 0
 
 
 # No bias before a batch norm: its gradient is zero up to rounding, which Adam would amplify.
 MODEL = [Conv(2, 3, pad=1, bias=False), BatchNorm(spatial=True), Activation("tanh"), Pool(2), Dropout(0.2),
          Residual(4, "silu"), Dense(3, bias=False), BatchNorm(momentum=0.2), Activation("elu"), Dense(3)]
 AVG_MODEL = [Conv(2, 3), Activation("relu"), Pool(2, kind="avg"), Dense(3)]
+LN_MODEL = [Conv(2, 3), LayerNorm(), Activation("relu"), Dense(4), LayerNorm(1e-3), Activation("tanh"), Dense(3)]
 
 
 def _runs(dtype, batch_sizes, seeds, layers=MODEL, loss="softmax-ce", optimizer="adam", schedule="cosine", epochs=2):
@@ -281,8 +284,8 @@ def _runs(dtype, batch_sizes, seeds, layers=MODEL, loss="softmax-ce", optimizer=
     x = rand(rng, (n, plan.n_in), dtype)
     y = np.eye(3, dtype=dtype)[rng.integers(0, 3, n)]
     p0, b0 = plan.init_params(rng, dtype), plan.init_buffers(dtype)
-    method = records.method(codes.LOSSES[loss], codes.OPTIMIZERS[optimizer], codes.SCHEDULES[schedule],
-                            Hyper(lr=0.05, l2=0.01).vector(dtype), plan.penalty_mask(False, dtype))
+    method = records.method(codes.LOSSES[loss], optimizers.CODES[optimizer], schedules.CODES[schedule],
+                            steps.vector(dtype, lr=0.05, l2=0.01), plan.penalty_mask(False, dtype))
     data = records.Data(x, y, x, y, x[:5], y[:5])
     cpu = []
     for b, seed in zip(batch_sizes, seeds):
@@ -299,14 +302,17 @@ def _runs(dtype, batch_sizes, seeds, layers=MODEL, loss="softmax-ce", optimizer=
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("layers", [MODEL, AVG_MODEL], ids=["max-pool and the rest", "avg-pool"])
-def test_training_runs_equal_cpu(dtype, layers):
+@pytest.mark.parametrize("layers, optimizer, schedule", [(MODEL, "adam", "cosine"), (AVG_MODEL, "adam", "cosine"),
+                                                         (LN_MODEL, "adamw", "step"), (LN_MODEL, "lion", "inverse")],
+                         ids=["max-pool and the rest", "avg-pool", "layer norm, adamw", "layer norm, lion"])
+def test_training_runs_equal_cpu(dtype, layers, optimizer, schedule):
     """Two runs in one launch (one block each; a mini-batch run and full-batch GD) of models that
-    hold every layer kind between them (conv, batch norm per channel and per feature, max and
-    average pooling, dropout, residual, dense, activations), an L2 penalty, Adam and a cosine
-    schedule: the same loss and accuracy curves, learning rates, final parameters and running
-    statistics as the CPU engine."""
-    cpu_h, cpu_p, cpu_b, gpu_h, gpu_p, gpu_b = _runs(dtype, [4, 12], [7, 3], layers)
+    hold every layer kind between them (conv, batch norm per channel and per feature, layer norm,
+    max and average pooling, dropout, residual, dense, activations), an L2 penalty, optimizers
+    and schedules: the same loss and accuracy curves, learning rates, final parameters and
+    running statistics as the CPU engine."""
+    cpu_h, cpu_p, cpu_b, gpu_h, gpu_p, gpu_b = _runs(dtype, [4, 12], [7, 3], layers, optimizer=optimizer,
+                                                     schedule=schedule)
     for col in (codes.HIST_FIT_LOSS, codes.HIST_FIT_ACC, codes.HIST_TEST_LOSS, codes.HIST_TEST_ACC, codes.HIST_LR):
         assert_close(gpu_h[:, :, col], cpu_h[:, :, col], dtype)
     assert_close(gpu_p, cpu_p, dtype)
@@ -315,16 +321,21 @@ def test_training_runs_equal_cpu(dtype, layers):
     assert not np.allclose(cpu_h[0, -1, 0], cpu_h[1, -1, 0])  # the two runs really differ
 
 
-def test_an_op_code_no_walk_handles_is_an_error_on_the_device():
-    """Past the guard, the device walks' ``else`` sets a fault that train raises: no silent gap."""
+@pytest.mark.parametrize("unknown", ["op", "optimizer", "schedule"])
+def test_a_code_no_kind_handles_is_an_error_on_the_device(unknown):
+    """Past the guard, the device's generated dispatch (walks, optimizer step, learning rate)
+    sets a fault in its ``else`` that train raises: no silent gap."""
     rng = np.random.default_rng(1)
     plan = build_plan(3, [Dense(4), Activation("tanh"), Dense(2)])
     x, y = rng.standard_normal((6, 3)), rng.standard_normal((6, 2))
     table = plan.net.table.copy()
-    table[1, codes.COL_OP] = len(KINDS)
-    method = records.method(codes.LOSS_MSE, codes.OPT_SGD, codes.SCHED_CONSTANT, Hyper(lr=0.1).vector(np.float64)[None],
+    if unknown == "op":
+        table[1, codes.COL_OP] = len(KINDS)
+    optimizer = len(optimizers.KINDS) if unknown == "optimizer" else 0
+    schedule = len(schedules.KINDS) if unknown == "schedule" else 0
+    method = records.method(codes.LOSS_MSE, optimizer, schedule, steps.vector(np.float64, lr=0.1)[None],
                             plan.penalty_mask(False, np.float64))
-    with mock.patch.object(g_engine, "check_train"), pytest.raises(RuntimeError, match="no layer kind handles"):
+    with mock.patch.object(g_engine, "check_train"), pytest.raises(RuntimeError, match="no kind handles"):
         g_engine.train(records.Data(x, y, x, y, x[:0], y[:0]), plan.net._replace(table=table), method,
                        records.settings(1, [3], [True], [0], 16), plan.init_params(rng, np.float64)[None],
                        np.zeros((1, 0)), np.zeros((1, 2, codes.N_HIST)), threads=THREADS)
@@ -337,7 +348,7 @@ def test_permutations_are_the_cpu_engines_batch_order():
     plan = build_plan(3, [Dense(2)])
     x, y = rng.standard_normal((10, 3)), rng.standard_normal((10, 2))
     p0 = plan.init_params(rng, np.float64)
-    method = records.method(codes.LOSS_MSE, codes.OPT_SGD, codes.SCHED_CONSTANT, Hyper(lr=0.1).vector(np.float64),
+    method = records.method(codes.LOSS_MSE, optimizers.CODES["sgd"], schedules.CODES["constant"], steps.vector(np.float64, lr=0.1),
                             plan.penalty_mask(False, np.float64))
     no_buffers = np.zeros(0)
     shuffled, h = p0.copy(), np.zeros((4, codes.N_HIST))
@@ -402,7 +413,7 @@ def test_the_cuda_engine_checks_its_arguments_against_the_plan():
     plan = build_plan(3, [Dense(2)])
     x, y = rng.standard_normal((10, 3)), rng.standard_normal((10, 2))
     params = np.tile(plan.init_params(rng, np.float64), (2, 1))
-    method = records.method(codes.LOSS_MSE, 0, 0, np.tile(Hyper(lr=0.1).vector(np.float64), (2, 1)),
+    method = records.method(codes.LOSS_MSE, 0, 0, np.tile(steps.vector(np.float64, lr=0.1), (2, 1)),
                             plan.penalty_mask(False, np.float64))
     history, no_buffers = np.zeros((2, 2, codes.N_HIST)), np.zeros((2, 0))
     data = records.Data(x, y, x, y, x, y)

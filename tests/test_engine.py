@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from experiments.training import Hyper, fit
+from experiments.training import fit
 from kernels import codes
 from kernels.engine import loss_and_gradient
 from kernels.plan import Activation, BatchNorm, Conv, Dense, Dropout, Pool, Residual, build_plan
@@ -63,7 +63,7 @@ def test_example_4_2_1_oracle():
 
 def run(plan, x, y, params, epochs, batch_size, lr, seed=0, optimizer="sgd", **hyper):
     """Train through experiments.training.fit; returns (epochs done, train losses, train times)."""
-    result = fit(x, y, plan, params, loss="mse", optimizer=optimizer, hyper=Hyper(lr=lr, **hyper),
+    result = fit(x, y, plan, params, loss="mse", optimizer=optimizer, hyper=dict(lr=lr, **hyper),
                  epochs=epochs, batch_size=batch_size, seed=seed)
     return result.epochs_done, result.column(codes.HIST_FIT_LOSS), result.column(codes.HIST_TRAIN_TIME)
 
@@ -145,7 +145,7 @@ def test_schedules_record_the_rate_of_each_epoch(schedule, expected):
     plan = build_plan(2, [Dense(1)])
     x, y = RNG.standard_normal((8, 2)), RNG.standard_normal((8, 1))
     result = fit(x, y, plan, plan.init_params(RNG, np.float64), loss="mse", optimizer="sgd", epochs=4,
-                 hyper=Hyper(lr=1e-3, decay=0.5, step=2), batch_size=4, seed=0, schedule=schedule)
+                 hyper=dict(lr=1e-3, decay=0.5, step=2), batch_size=4, seed=0, schedule=schedule)
     np.testing.assert_allclose(result.column(codes.HIST_LR)[1:], 1e-3 * np.array(expected))
 
 
@@ -155,7 +155,7 @@ def test_test_set_is_monitored_and_accuracy_recorded():
     labels = (x[:, 0] * x[:, 1] > 0).astype(int)
     y = np.eye(2)[labels]
     result = fit(x[:150], y[:150], plan, plan.init_params(RNG, np.float64), loss="softmax-ce", optimizer="adam",
-                 hyper=Hyper(lr=0.05), epochs=60, batch_size=10, seed=0, test_set=(x[150:], y[150:]))
+                 hyper=dict(lr=0.05), epochs=60, batch_size=10, seed=0, test_set=(x[150:], y[150:]))
     h = result.history
     assert h[-1, codes.HIST_FIT_LOSS] < h[0, codes.HIST_FIT_LOSS]
     assert h[-1, codes.HIST_TEST_ACC] > 0.85 and np.all((h[:, codes.HIST_FIT_ACC] >= 0) & (h[:, codes.HIST_FIT_ACC] <= 1))

@@ -3,7 +3,7 @@ composition, through the Taylor test (Treister §6.3), and inside the training l
 import numpy as np
 import pytest
 
-from experiments.training import Hyper, fit
+from experiments.training import fit
 from kernels import codes
 from kernels.dense import dense_backward, dense_forward
 from kernels.fused import dense_loss_gradient
@@ -81,7 +81,7 @@ def test_fused_training_equals_the_layer_walk(loss, batch_size):
     fused_plan = build_plan(6, [Dense(3)])
     walked_plan = build_plan(6, [Dense(3), Activation("identity")])
     params = fused_plan.init_params(np.random.default_rng(0), np.float64)
-    runs = [fit(x, y, plan, params.copy(), loss=loss, optimizer="adam", hyper=Hyper(lr=0.01, l2=0.1),
+    runs = [fit(x, y, plan, params.copy(), loss=loss, optimizer="adam", hyper=dict(lr=0.01, l2=0.1),
                 epochs=5, batch_size=batch_size, seed=3) for plan in (fused_plan, walked_plan)]
     np.testing.assert_allclose(runs[0].params, runs[1].params, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(runs[0].column(codes.HIST_FIT_LOSS), runs[1].column(codes.HIST_FIT_LOSS),

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from experiments import get_study
+from kernels import optimizers
 from kernels.scalar_gd import FUNCTIONS, descend
 from results.lr_report import optimizer_table
 from runner.cli import app
@@ -74,7 +75,7 @@ def test_optimizer_by_learning_rate_sweep_shows_the_u_shape(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr  # some rates diverge: data, not a failure
     runs = pd.read_parquet(out / "runs")
     curves = pd.read_parquet(out / "curves")
-    assert len(runs) == 7 * 11 * 2 and set(runs["status"]) <= {"ok", "diverged"}
+    assert len(runs) == len(optimizers.CODES) * 11 * 2 and set(runs["status"]) <= {"ok", "diverged"}
     table = optimizer_table(runs, curves).set_index("optimizer")
     rates = sorted(runs["lr"].unique())
     for optimizer, row in table.iterrows():
@@ -100,6 +101,24 @@ def test_schedules_are_a_swept_dimension(tmp_path):
     np.testing.assert_allclose(rates["cosine"], 0.005 * (1 + np.cos(np.pi * np.arange(4) / 4)))
 
 
+def test_adamw_and_lion_are_swept_like_any_optimizer(tmp_path):
+    """Kinds added by one module each: AdamW with no decay is Adam (bias-corrected), with decay it
+    is not; Lion trains; every row records the hyperparameters."""
+    result = sweep("digits", "--grid", "optimizer=adam,adamw,lion", "--grid", "weight_decay=0,0.1", "--grid", "epochs=3",
+                   "--grid", "lr=0.003", "--grid", "model=dense16", "--workers", 1, "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    runs = pd.read_parquet(tmp_path / "runs").set_index(["optimizer", "weight_decay"])
+    assert len(runs) == 6 and (runs["status"] == "ok").all()
+    assert {"beta1", "beta2", "eps", "bias_correction"} <= set(runs.columns)
+    loss = runs["final_train_loss"]
+    assert loss["adamw", 0.0] == pytest.approx(loss["adam", 0.0], rel=1e-12)
+    assert loss["adam", 0.1] == loss["adam", 0.0]  # Adam does not read the decay
+    assert loss["adamw", 0.1] != pytest.approx(loss["adamw", 0.0], rel=1e-6)
+    curves = pd.read_parquet(tmp_path / "curves").merge(runs.reset_index()[["run_id", "optimizer"]], on="run_id")
+    lion = curves[curves["optimizer"] == "lion"].pivot(index="epoch", columns="run_id", values="train_loss")
+    assert (lion.iloc[-1] < lion.iloc[0]).all()  # Lion trains
+
+
 def test_batch_size_study_takes_every_optimizer(tmp_path):
     result = sweep("batch-size", "--grid", "N=256", "--grid", "n=4", "--grid", "epochs=3", "--grid", "batch_size=16",
                    "--grid", "optimizer=sgd,adam,nesterov", "--grid", "lr=1e-3,1e3", "--workers", 1, "--out", tmp_path)
@@ -112,7 +131,8 @@ def test_batch_size_study_takes_every_optimizer(tmp_path):
 @pytest.mark.parametrize("study, args, message", [
     ("learning-rate", ["--grid", "lr=0"], "lr: must be > 0"),
     ("learning-rate", ["--grid", "lr=-0.1"], "lr: must be > 0"),
-    ("learning-rate", ["--grid", "optimizer=adamw"], "optimizer: 'adamw' is not one of"),
+    ("learning-rate", ["--grid", "optimizer=adamax"], "optimizer: 'adamax' is not one of"),
+    ("learning-rate", ["--grid", "weight_decay=-1"], "weight_decay: must be >= 0"),
     ("learning-rate", ["--grid", "schedule=linear"], "schedule: 'linear' is not one of"),
     ("batch-size", ["--grid", "optimizer=bfgs"], "optimizer: 'bfgs' is not one of"),
     ("batch-size", ["--grid", "beta1=1"], "beta1: must be in [0, 1)"),

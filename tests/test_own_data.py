@@ -6,8 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from experiments.datasets import load_dataset
-from experiments.training import Hyper, fit
-from kernels import codes, engine, records
+from experiments.training import fit
+from kernels import codes, engine, optimizers, records, schedules, steps
 from kernels.layers import KINDS, OP_CODES
 from kernels.plan import Activation, Conv, Dense, build_plan
 from kernels.specialize import variant_of
@@ -181,7 +181,7 @@ PLAN = build_plan(4, [Dense(5), Activation("tanh"), Dense(2)])
 def fit_args(**changes):
     x, y = RNG.standard_normal((10, 4)), RNG.standard_normal((10, 2))
     args = dict(x=x, y=y, plan=PLAN, params=PLAN.init_params(RNG, np.float64), loss="mse", optimizer="sgd",
-                hyper=Hyper(lr=0.1), epochs=2, batch_size=5, seed=0)
+                hyper=dict(lr=0.1), epochs=2, batch_size=5, seed=0)
     return {**args, **changes}
 
 
@@ -209,7 +209,7 @@ def test_fit_rejects_what_does_not_fit_the_plan(changes, message):
 def test_engine_entry_points_check_their_arguments():
     params, buffers = PLAN.init_params(RNG, np.float64), PLAN.init_buffers(np.float64)
     x, y = RNG.standard_normal((10, 4)), RNG.standard_normal((10, 2))
-    method = records.method(codes.LOSS_MSE, 0, 0, Hyper(lr=0.1).vector(np.float64), PLAN.penalty_mask(False, np.float64))
+    method = records.method(codes.LOSS_MSE, 0, 0, steps.vector(np.float64, lr=0.1), PLAN.penalty_mask(False, np.float64))
     data = records.Data(x, y, x, y, x[:0], y[:0])
     settings = records.settings(1, 5, True, 0, 16)
     history = np.zeros((2, codes.N_HIST))
@@ -224,6 +224,10 @@ def test_engine_entry_points_check_their_arguments():
                              ({"method": method._replace(mask=method.mask[:-1])}, "mask has 36 entries"),
                              ({"method": method._replace(hyper=method.hyper[:3])}, "hyper has 3 entries"),
                              ({"settings": settings._replace(eval_rows=0)}, "eval_rows must be >= 1"),
+                             ({"settings": settings._replace(check_every=-1)}, "check_every must be >= 0"),
+                             ({"method": method._replace(optimizer=np.int64(99))}, r"optimizer code 99 is not one of"),
+                             ({"method": method._replace(schedule=np.int64(-1))}, r"schedule code -1 is not one of"),
+                             ({"method": method._replace(loss=np.int64(5))}, r"loss code 5 is not one of"),
                              ({"net": PLAN.net._replace(table=PLAN.net.table[:, :5].copy())}, "table has shape"),
                              ({"net": PLAN.net._replace(table=bad_op)}, r"op codes \[99\] that no layer kind")]:
         with pytest.raises(ValueError, match=message):
@@ -248,6 +252,16 @@ def test_an_op_code_the_variant_does_not_hold_raises_from_compiled_code(op):
                                            y, np.empty_like(params), False)
     with pytest.raises(ValueError, match="its kind set does not hold"):
         engine._predict[variant](PLAN.net._replace(table=bad_op), params, np.zeros(0), x, np.empty_like(y))
+
+
+def test_an_optimizer_or_schedule_code_no_kind_handles_raises_from_compiled_code():
+    """The generated optimizer step and learning rate (kernels.steps) end in an ``else`` that fails."""
+    hyper, params = steps.vector(np.float64, lr=0.1), np.ones(3)
+    with pytest.raises(ValueError, match="an optimizer code that no kind handles"):
+        steps.optimizer_step(len(optimizers.KINDS), hyper, 0.1, 1, params, params.copy(),
+                             np.zeros((steps.STATE_ROWS, 3)))
+    with pytest.raises(ValueError, match="a schedule code that no kind handles"):
+        steps.learning_rate(len(schedules.KINDS), hyper, 0, 1)
 
 
 def test_each_row_records_the_data_its_run_used(tmp_path, npz):

@@ -6,8 +6,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from experiments.training import Hyper
-from kernels import codes, engine, records
+from kernels import codes, engine, optimizers, records, schedules, steps
 from kernels.plan import Activation, Dense, build_plan
 from runner.cli import app
 
@@ -36,8 +35,8 @@ def problem(lr):
     x, x_test = rng.standard_normal((12, 4)), rng.standard_normal((30, 4))
     labels = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0)
     y, y_test = np.eye(3)[labels], np.eye(3)[rng.integers(0, 3, 30)]
-    method = records.method(codes.LOSS_SOFTMAX_CE, codes.OPT_ADAM, codes.SCHED_CONSTANT,
-                            Hyper(lr=lr).vector(np.float64), plan.penalty_mask(False, np.float64))
+    method = records.method(codes.LOSS_SOFTMAX_CE, optimizers.CODES["adam"], schedules.CODES["constant"],
+                            steps.vector(np.float64, lr=lr), plan.penalty_mask(False, np.float64))
     return plan, records.Data(x, y, x, y, x_test, y_test), method, plan.init_params(rng, np.float64)
 
 

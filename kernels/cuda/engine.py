@@ -22,11 +22,8 @@ from kernels.codes import (
     COL_IN_DIM,
     COL_OUT_DIM,
     COL_OUT_OFF,
-    H_DECAY,
     H_L1,
     H_L2,
-    H_LR,
-    H_STEP,
     HIST_FIT_LOSS,
     HIST_LR,
     HIST_TEST_LOSS,
@@ -37,13 +34,13 @@ from kernels.codes import (
     SIZE_WIDTH,
 )
 from kernels.cuda.losses import loss_backward, loss_partials
-from kernels.cuda.optimizers import penalized_step
+from kernels.cuda.optimizers import learning_rate, penalized_step
 from kernels.cuda.timer import globaltimer
 from kernels.cuda.walks import backward, forward
 from kernels.engine import permutations
 from kernels.guard import check_train
 from kernels.losses import batch_mean, is_regression
-from kernels.schedules import learning_rate
+from kernels.steps import STATE_ROWS
 from kernels.stopping import after_epoch
 
 THREADS = 128  # threads per block (per run)
@@ -106,11 +103,12 @@ def train_kernel(x, y, n_fit, x_fit, y_fit, n_test, x_test, y_test, orders, tabl
     orders[r] (epochs, N) int32, workspaces act[r] ... partial[r], history[r] (epochs + 1,
     N_HIST); stopping: (stop_factor, patience, min_delta, monitor) of kernels.records.Settings
     as float64 (kernels.stopping); done[r] = epochs completed; faults[r, 0] = 1 if a walk met an
-    op code no layer kind handles. Data (shared by the runs) flat: x (N·n_in,), y (N·n_out,), the monitor sets
+    op code no layer kind handles, or a step an optimizer or schedule code no kind handles.
+    Data (shared by the runs) flat: x (N·n_in,), y (N·n_out,), the monitor sets
     likewise with n_fit and n_test rows. See kernels.engine.train."""
     r = cuda.blockIdx.x
     tid = cuda.threadIdx.x
-    p, buf, g, m, s, hyp = params[r], buffers[r], grads[r], state[r, 0], state[r, 1], hyper[r]
+    p, buf, g, st, hyp = params[r], buffers[r], grads[r], state[r], hyper[r]
     a, da, c, ic, tg, part, hist = act[r], dact[r], cache[r], icache[r], targets[r], partial[r], history[r]
     fault = faults[r]
     n = orders.shape[2]
@@ -137,8 +135,7 @@ def train_kernel(x, y, n_fit, x_fit, y_fit, n_test, x_test, y_test, orders, tabl
     best, wait = hist[0, monitor], 0
     step = 0
     for epoch in range(1, epochs + 1):
-        rate = learning_rate(schedule, np.float64(hyp[H_LR]), np.float64(hyp[H_DECAY]), np.float64(hyp[H_STEP]),
-                             epoch - 1, epochs)
+        rate = learning_rate(schedule, hyp, epoch - 1, epochs, fault)
         lr = p.dtype.type(rate)
         order = orders[r, epoch - 1]
         t0 = globaltimer()
@@ -153,7 +150,7 @@ def train_kernel(x, y, n_fit, x_fit, y_fit, n_test, x_test, y_test, orders, tabl
                           da[pred_at : pred_at + rows * n_out], rows, n_out)
             cuda.syncthreads()
             backward(table, args, p, g, buf, a, da, c, ic, capacity, rows, True, fault)
-            penalized_step(optimizer, hyp, lr, step, p, g, m, s, mask, l1, l2, penalized)
+            penalized_step(optimizer, hyp, lr, step, p, g, st, mask, l1, l2, penalized, fault)
             cuda.syncthreads()
         t1 = globaltimer()
         evaluate(table, args, loss, p, buf, x_fit, y_fit, n_fit, a, c, ic, capacity, part, hist[epoch], HIST_FIT_LOSS,
@@ -184,7 +181,7 @@ def train(data, net, method, settings, params, buffers, history, threads=THREADS
     are, with a leading run axis where runs differ: method.hyper (R, N_HYPER); settings'
     batch_size, shuffle and seed (R,) (kernels.records.settings); params (R, P) and buffers
     (R, B) updated in place; history (R, epochs + 1, N_HIST) filled in. The CPU engine's checks
-    within epochs (H_CHECK_EVERY) are not made here: HIST_REACH_STEP and HIST_REACH_TIME keep
+    within epochs (settings.check_every) are not made here: HIST_REACH_STEP and HIST_REACH_TIME keep
     what the caller put there (NaN from fit). RuntimeError if a walk met an op code that no
     layer kind handles.
     """
@@ -218,12 +215,12 @@ def train(data, net, method, settings, params, buffers, history, threads=THREADS
         cuda.device_array((n_runs, max(capacity * cache_width, 1)), dtype),
         cuda.device_array((n_runs, max(capacity * icache_width, 1)), np.int64),
         cuda.device_array((n_runs, capacity * y.shape[1]), dtype),
-        cuda.to_device(np.zeros((n_runs, 2, params.shape[1]), dtype)),
+        cuda.to_device(np.zeros((n_runs, STATE_ROWS, params.shape[1]), dtype)),
         cuda.device_array(params.shape, dtype),
         cuda.device_array((n_runs, 2 * threads), np.float64),
         d_history, d_done, d_faults)
     if d_faults.copy_to_host().any():
-        raise RuntimeError("the CUDA engine met an op code in the plan that no layer kind handles")
+        raise RuntimeError("the CUDA engine met a layer, optimizer or schedule code that no kind handles")
     d_params.copy_to_host(params)
     if buffers.size:
         d_buffers.copy_to_host(buffers)

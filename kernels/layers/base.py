@@ -69,7 +69,9 @@ class LayerKind:
     after its token (dense, conv); tokens: its spec tokens with examples, for the message of a
     spec that cannot be read; activation: the name of the activation a spec of the kind applies
     (its COL_CODE: the activation's code, part of the plan's variant, kernels.specialize), or
-    None. ``forward`` and ``backward`` may be PerVariant."""
+    None; normalizes: in a model spec it sits between a layer and that layer's default
+    activation (``dense64-bn`` is dense, bn, relu). ``forward`` and ``backward`` may be
+    PerVariant."""
 
     name: str
     spec: type
@@ -82,6 +84,7 @@ class LayerKind:
     tokens: str
     activated: bool = False
     activation: Callable | None = None
+    normalizes: bool = False
 
 
 def check(condition: bool, message: str) -> None:

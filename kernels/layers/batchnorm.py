@@ -158,4 +158,5 @@ def cases(rng) -> list[Case]:
 
 
 KIND = LayerKind("batchnorm", BatchNorm, layout, forward, backward, "kernels.cuda.batchnorm", parse, cases,
-                 tokens="bn, bn2d, bn:0.01:0.001: batch norm per feature / per channel; optional momentum and ε")
+                 tokens="bn, bn2d, bn:0.01:0.001: batch norm per feature / per channel; optional momentum and ε",
+                 normalizes=True)
