@@ -117,7 +117,7 @@ def profile(spec: str, dtype: str) -> None:
     from experiments.models import parse_model
     from kernels.engine import prepare
     from kernels.plan import Dense
-    from kernels.specialize import variant_of_layers
+    from kernels.variants import variant_of_layers
 
     layers = [Dense(64, bias=False)] if spec == "linear" else parse_model(spec, "relu") + [Dense(10)]
     event.register("numba:compile", Listener())

@@ -16,15 +16,15 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+from bench_kernels import LENET  # noqa: E402  (run as a script: benchmarks/ is on sys.path)
 
 from experiments.batch_size import excess_loss_set, features, make_data  # noqa: E402
 from experiments.models import parse_model  # noqa: E402
 from experiments.training import EVAL_ROWS  # noqa: E402
-from kernels import codes, engine, optimizers, records, schedules, steps# noqa: E402
+from kernels import codes, engine, optimizers, records, schedules, steps  # noqa: E402
 from kernels.cuda import engine as cuda_engine  # noqa: E402
 from kernels.plan import Dense, build_plan  # noqa: E402
 
-from bench_kernels import LENET  # noqa: E402  (run as a script: benchmarks/ is on sys.path)
 BATCH_SIZES = [2**k for k in range(12)] + [2**13]
 
 

@@ -54,7 +54,13 @@ from experiments.training import (
     stopping_params,
     target_param,
 )
-from kernels.codes import HIST_REACH_STEP, HIST_REACH_TIME, HIST_FIT_LOSS, HIST_TRAIN_TIME, HIST_WALL_TIME
+from kernels.codes import (
+    HIST_FIT_LOSS,
+    HIST_REACH_STEP,
+    HIST_REACH_TIME,
+    HIST_TRAIN_TIME,
+    HIST_WALL_TIME,
+)
 from kernels.plan import Dense, build_plan
 
 # Own data whose L_min is below this share of the zero model's loss (mean ||y||²) are refused: a
@@ -302,3 +308,9 @@ class BatchSizeStudy(Study):
         diverged = result.diverged_epoch(config["diverge_factor"])
         return RunOutput(status="ok" if diverged is None else "diverged", metrics=metrics, curves=curves,
                          compile_time_s=result.compile_time_s, diverged_epoch=diverged)
+
+    def report(self, runs, curves, figures):
+        """Time to the loss target against b, and its findings (experiments.batch_size_report)."""
+        from experiments import batch_size_report
+
+        return batch_size_report.report(runs, curves, figures)

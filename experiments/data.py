@@ -1,11 +1,12 @@
 """Image data: scikit-learn's bundled 8×8 digits, and LeCun's IDX format (MNIST's files).
 
-The digits come as an :class:`experiments.datasets.Dataset` with images flattened to rows in
+The digits come as a :class:`Dataset` with images flattened to rows in
 NCHW order (C = 1) and scaled to [0, 1] (Magyar L147: pixel luminosity "scaled to the [0,1]
 interval"), and labels as integers; ``one_hot`` makes the softmax-ce targets. MNIST, or any
 data set of IDX files, is read by experiments.datasets.load_dataset from its directory.
 """
 import gzip
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,19 @@ IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4
 MNIST_FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
                "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
 DIGITS_TEST_FRACTION = 0.25  # the fixed split: stratified, scikit-learn's random_state=0
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """x_*: (N, F) float64 with F = prod(shape); y_*: (N,) int64 labels in [0, n_classes)
+    (classification) or (N, K) float64 targets (regression, n_classes = 0)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    shape: tuple[int, ...]
+    n_classes: int
 
 
 def one_hot(labels: np.ndarray, n_classes: int, dtype=np.float64) -> np.ndarray:
@@ -25,8 +39,6 @@ def load_digits():
     """The 1797 8×8 digits bundled with scikit-learn (no download), split 1347 / 450."""
     from sklearn.datasets import load_digits as sk_digits
     from sklearn.model_selection import train_test_split
-
-    from experiments.datasets import Dataset
 
     x, y = sk_digits(return_X_y=True)
     x_train, x_test, y_train, y_test = train_test_split(

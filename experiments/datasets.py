@@ -23,33 +23,19 @@ row and column of a bad value).
 import functools
 import hashlib
 import stat
-from contextlib import contextmanager
 import zipfile
 import zlib
-from dataclasses import dataclass
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from experiments import memory
-from experiments.data import MNIST_FILES, read_idx
+from experiments.data import MNIST_FILES, Dataset, read_idx  # noqa: F401 - Dataset: read from here too
 from experiments.memory import show
 
 SUFFIXES = (".npz", ".parquet", ".csv")
 TASKS = ("classification", "regression")
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """x_*: (N, F) float64 with F = prod(shape); y_*: (N,) int64 labels in [0, n_classes)
-    (classification) or (N, K) float64 targets (regression, n_classes = 0)."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    shape: tuple[int, ...]
-    n_classes: int
 
 
 def parse_shape(text: str) -> tuple[int, ...]:

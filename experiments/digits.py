@@ -253,3 +253,9 @@ class DigitsStudy(Study):
         diverged = result.diverged_epoch(config["diverge_factor"])
         return RunOutput(status="ok" if diverged is None else "diverged", metrics=metrics, curves=curves,
                          compile_time_s=result.compile_time_s, diverged_epoch=diverged)
+
+    def report(self, runs, curves, figures):
+        """The configurations' medians and the curves (experiments.digits_report)."""
+        from experiments import digits_report
+
+        return digits_report.report(runs, curves, figures)

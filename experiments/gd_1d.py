@@ -86,3 +86,9 @@ class GradientDescent1D(Study):
         xs = np.zeros(3)
         descend(0, 1.0, 1.0, 0.1, 1e-3, 2, xs)
         value(0, 1.0, xs)
+
+    def report(self, runs, curves, figures):
+        """Table 8.1 beside the book's numbers (experiments.lr_report)."""
+        from experiments import lr_report
+
+        return lr_report.gd_1d_report(runs, curves, figures)

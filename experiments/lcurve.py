@@ -29,7 +29,14 @@ from experiments.datasets import file_digest, load_dataset
 from experiments.digits import DigitsStudy
 from experiments.seeds import DATA, INIT, TEST_DATA, stream
 from experiments.study import Param, RunOutput, Study, at_least, positive
-from experiments.training import diverge_param, engine_for, fit, fit_bytes, stopping_from, stopping_params
+from experiments.training import (
+    diverge_param,
+    engine_for,
+    fit,
+    fit_bytes,
+    stopping_from,
+    stopping_params,
+)
 from kernels import codes
 from kernels.engine import predict
 from kernels.plan import Activation, Dense, build_plan
@@ -163,6 +170,12 @@ class LCurveDegree(Study):
                    "coef_error": coef_error}
         return RunOutput(status="ok", metrics=metrics, curves={})
 
+    def report(self, runs, curves, figures):
+        """Treister's Figs 1 and 2 (experiments.lcurve_report)."""
+        from experiments import lcurve_report
+
+        return lcurve_report.degree_report(runs, curves, figures, (grid, make_data, poly_basis))
+
 
 class LCurveLambda(Study):
     name = "lcurve-lambda"
@@ -200,6 +213,12 @@ class LCurveLambda(Study):
                    "solution_norm": float(np.linalg.norm(alpha)), "condition_number": float(np.linalg.cond(a))}
         return RunOutput(status="ok", metrics=metrics, curves={})
 
+    def report(self, runs, curves, figures):
+        """The L-curve over λ and its corner (experiments.lcurve_report)."""
+        from experiments import lcurve_report
+
+        return lcurve_report.lambda_report(runs, curves, figures)
+
 
 class LCurvePenalty(DigitsStudy):
     name = "lcurve-penalty"
@@ -207,6 +226,12 @@ class LCurvePenalty(DigitsStudy):
     source = "Magyar §3.3 (24)-(29); the λ question of Treister §1 carried to training"
     default_grid = {"model": ["dense128-dense64"], "l2": [0.0] + [float(f"{v:.3g}") for v in np.logspace(-5, 0, 11)],
                     "train_size": [300], "epochs": [100]}
+
+    def report(self, runs, curves, figures):
+        """Errors against λ₁ and λ₂ (experiments.lcurve_report)."""
+        from experiments import lcurve_report
+
+        return lcurve_report.penalty_report(runs, curves, figures)
 
 
 DEPTH_DATA = ("regression", "digits", "file")  # lcurve-depth's named data; anything else in data= is a path
@@ -348,3 +373,9 @@ class LCurveDepth(Study):
         return RunOutput(status=out.status, metrics=metrics,
                          curves={"train_loss": out.curves["train_loss"], "test_loss": out.curves["test_loss"]},
                          compile_time_s=out.compile_time_s, diverged_epoch=out.diverged_epoch)
+
+    def report(self, runs, curves, figures):
+        """Errors against depth (experiments.lcurve_report)."""
+        from experiments import lcurve_report
+
+        return lcurve_report.depth_report(runs, curves, figures)

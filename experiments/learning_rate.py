@@ -20,3 +20,9 @@ class LearningRateStudy(DigitsStudy):
     source = "Berlyand & Jabin §8.1-8.2 (the learning rate); Magyar §3.4 (optimizers)"
     default_grid = {"model": [MLP], "optimizer": list(optimizers.CODES), "lr": LEARNING_RATES,
                     "epochs": [20]}
+
+    def report(self, runs, curves, figures):
+        """The optimizer × τ₀ table and figures (experiments.lr_report)."""
+        from experiments import lr_report
+
+        return lr_report.learning_rate_report(runs, curves, figures)

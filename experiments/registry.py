@@ -40,7 +40,12 @@ def builtin_studies() -> dict[str, Study]:
     from experiments.batch_size import BatchSizeStudy
     from experiments.digits import DigitsStudy
     from experiments.gd_1d import GradientDescent1D
-    from experiments.lcurve import LCurveDegree, LCurveDepth, LCurveLambda, LCurvePenalty
+    from experiments.lcurve import (
+        LCurveDegree,
+        LCurveDepth,
+        LCurveLambda,
+        LCurvePenalty,
+    )
     from experiments.learning_rate import LearningRateStudy
 
     studies = (BatchSizeStudy(), DigitsStudy(), LearningRateStudy(), GradientDescent1D(),

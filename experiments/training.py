@@ -9,7 +9,7 @@ import numpy as np
 from experiments.study import Param, at_least, non_negative
 from kernels import codes, engine, optimizers, records, schedules, steps
 from kernels.plan import Plan
-from kernels.specialize import Variant, variant_of_layers
+from kernels.variants import Variant, variant_of_layers
 
 EVAL_ROWS = 1024  # chunk size of the monitor evaluation at the end of each epoch
 DIVERGE_FACTOR = 10.0  # a run diverged when its training loss exceeds this × its initial loss

@@ -27,7 +27,6 @@ import math
 from operator import attrgetter
 
 from kernels.codes import (
-    ACTIVATIONS,
     ACT_ELU,
     ACT_IDENTITY,
     ACT_MISH,
@@ -40,9 +39,11 @@ from kernels.codes import (
     ACT_SQUAREPLUS,
     ACT_TANH,
     ACT_THRESHOLD,
+    ACTIVATION_NAMES,
+    ACTIVATIONS,
 )
 from kernels.jit import inline_kernel, kernel
-from kernels.specialize import ACTIVATION_NAMES, PerVariant, branches, generate
+from kernels.specialize import PerVariant, branches, generate
 
 
 @inline_kernel

@@ -14,10 +14,26 @@ import numpy as np
 
 from kernels import codes
 from kernels.engine import loss_and_gradient
-from kernels.gradcheck import Case, TaylorResult, away_from_zero, jacobian_test, taylor_test, transpose_test
+from kernels.gradcheck import (
+    Case,
+    TaylorResult,
+    away_from_zero,
+    jacobian_test,
+    taylor_test,
+    transpose_test,
+)
 from kernels.layers import KINDS
 from kernels.losses import loss_backward, loss_forward
-from kernels.plan import Activation, BatchNorm, Conv, Dense, Dropout, Pool, Residual, build_plan
+from kernels.plan import (
+    Activation,
+    BatchNorm,
+    Conv,
+    Dense,
+    Dropout,
+    Pool,
+    Residual,
+    build_plan,
+)
 from kernels.regularizers import penalty, penalty_gradient
 
 TRANSPOSE_TOL = 1e-6
@@ -129,6 +145,8 @@ def all_cases(rng: np.random.Generator) -> list[Case]:
     """Every kernel with a gradient (each layer kind's own checks, the losses and the
     penalty), and whole models that chain them."""
     cases = [case for kind in KINDS for case in kind.cases(rng)]
+    cases += [model_case(rng, m.name, m.input_shape, m.layers, training=m.training) for kind in KINDS
+              for m in kind.models()]
     cases += [loss_case(rng, n) for n in codes.LOSSES]
     cases += [penalty_case(rng)]
     cases += [

@@ -79,6 +79,7 @@ ACTIVATIONS = {
     "mish": (ACT_MISH, 1.0, 0.0, True),
     "squareplus": (ACT_SQUAREPLUS, 1.0, 0.0, True),
 }
+ACTIVATION_NAMES = {code: name for name, (code, *_) in ACTIVATIONS.items()}
 
 # Loss codes (kernels.losses).
 LOSS_MSE = 0

@@ -40,9 +40,10 @@ from kernels.jit import cached, inline_kernel, kernel
 from kernels.layers.dense import views as dense_views
 from kernels.losses import loss_backward, loss_forward, n_correct
 from kernels.regularizers import penalty_gradient
-from kernels.specialize import PerVariant, variant_of
+from kernels.specialize import PerVariant
 from kernels.steps import STATE_ROWS, learning_rate, optimizer_step
 from kernels.stopping import after_epoch
+from kernels.variants import variant_of
 from kernels.views import block, copy, row
 from kernels.walks import backward, forward
 

@@ -6,12 +6,14 @@ each raises ValueError with a one-line reason and returns nothing.
 """
 import numpy as np
 
+from kernels import optimizers, schedules
 from kernels.codes import (
     COL_IN_DIM,
     COL_OP,
     COL_OUT_DIM,
     HIST_FIT_LOSS,
     HIST_TEST_LOSS,
+    LOSSES,
     N_ARGS,
     N_COLS,
     N_HIST,
@@ -19,8 +21,6 @@ from kernels.codes import (
     SIZE_BUFFERS,
     SIZE_PARAMS,
 )
-from kernels import optimizers, schedules
-from kernels.codes import LOSSES
 from kernels.layers import KINDS
 from kernels.steps import N_HYPER
 

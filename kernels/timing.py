@@ -18,7 +18,7 @@ import numpy as np
 
 from kernels import codes, engine
 from kernels.plan import Activation, Dense, build_plan
-from kernels.specialize import variant_of
+from kernels.variants import variant_of
 
 LEAK = 0.5  # the exercise's leaky ReLU slope
 EPS = 1e-3  # the exercise's forward-difference step

@@ -17,7 +17,14 @@ table, args: the plan's (kernels.records.Net); act, dact, cache: float workspace
 non-trainable state (batch norm's running statistics).
 """
 # The generated source reads these names from this module's globals.
-from kernels.codes import COL_IN_DIM, COL_IN_OFF, COL_OP, COL_OUT_DIM, COL_OUT_OFF, COL_P_OFF  # noqa: F401
+from kernels.codes import (  # noqa: F401
+    COL_IN_DIM,
+    COL_IN_OFF,
+    COL_OP,
+    COL_OUT_DIM,
+    COL_OUT_OFF,
+    COL_P_OFF,
+)
 from kernels.fail import unknown_op  # noqa: F401
 from kernels.jit import inline_kernel
 from kernels.layers import KINDS, switch

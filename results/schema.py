@@ -16,10 +16,13 @@ restores a column's dtype from the metadata's ``numpy_type``). The identity and 
 columns, never null, read as int64.
 """
 import json
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from experiments.study import Study
+if TYPE_CHECKING:  # the study only for its declarations; experiments is above results
+    from experiments.study import Study
+
 
 PA_TYPES = {int: pa.int64(), float: pa.float64(), str: pa.string(), bool: pa.bool_()}
 
@@ -59,13 +62,13 @@ def nullable_integers(schema: pa.Schema, columns: list[tuple[str, pa.DataType]])
     return schema.with_metadata({b"pandas": json.dumps(pandas).encode()})
 
 
-def runs_schema(study: Study) -> pa.Schema:
+def runs_schema(study: "Study") -> pa.Schema:
     provenance = {name for name, _ in PROVENANCE}  # a study's "target" parameter is provenance too
     params = [(p.name, PA_TYPES[p.type]) for p in study.params if p.name not in provenance]
     metrics = [(name, arrow_type(kind)) for name, kind in study.metrics.items()]
     return nullable_integers(pa.schema(IDENTITY + params + OUTCOME + metrics + TIMINGS + PROVENANCE), OUTCOME + metrics)
 
 
-def curves_schema(study: Study) -> pa.Schema:
+def curves_schema(study: "Study") -> pa.Schema:
     curves = [(name, arrow_type(kind)) for name, kind in study.curve_columns.items()]
     return nullable_integers(pa.schema([("run_id", pa.string()), ("epoch", pa.int64())] + curves), curves)

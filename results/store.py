@@ -22,14 +22,17 @@ import socket
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401 (pa.compute)
 import pyarrow.parquet as pq
 
-from experiments.study import Study
 from results.schema import curves_schema, runs_schema
+
+if TYPE_CHECKING:  # the study only for its declarations; experiments is above results
+    from experiments.study import Study
 
 RUNS = "runs"
 CURVES = "curves"
@@ -94,7 +97,7 @@ def manifests(out_dir: Path) -> list[dict]:
     return [m for m in found if m is not None]
 
 
-def write_run(out_dir: Path, study: Study, row: dict, curves: dict) -> None:
+def write_run(out_dir: Path, study: "Study", row: dict, curves: dict) -> None:
     """Write one run: its curves (column -> array, with ``epoch``) and then its ``runs`` row."""
     run_id = row["run_id"]
     n = len(curves["epoch"])

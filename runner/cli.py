@@ -5,15 +5,24 @@ The commands import the studies (and with them Numba) when they run: ``sweep`` f
 its workers' fork server (runner.pool), which then loads while the studies load here.
 """
 import os
-import sys
-import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 from typer.core import TyperGroup
+
+from runner.executors import EXECUTORS
+from runner.progress import Console, say
+from runner.sweep import (
+    DONE,
+    Stopped,
+    SweepError,
+    WriteFailed,
+    check_writable,
+    refuse_links,
+    study_named,
+)
 
 try:  # the click that parses the command line: vendored in newer Typers (typer._click)
     from typer._click.exceptions import ClickException
@@ -23,10 +32,14 @@ except ImportError:
 
 @contextmanager
 def _one_line():
-    """A usage error (an option value of the wrong type, an unknown option or command) as one
-    line on stderr and exit code 2, as every other bad input; the help itself passes."""
+    """A usage error (an option value of the wrong type, an unknown option or command) and any
+    other bad input (runner.sweep.SweepError) as one line on stderr and exit code 2; the help
+    itself passes."""
     try:
         yield
+    except SweepError as err:  # bad input found past the parser (runner.sweep)
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
     except ClickException as err:
         if type(err).__name__ == "NoArgsIsHelpError":  # the help, shown for a bare `runner`
             raise
@@ -54,7 +67,6 @@ app = typer.Typer(help="Run neural-network training studies with Numba-compiled 
                   no_args_is_help=True, cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]},
                   rich_markup_mode=None)  # help text is plain: "[default: ...]" and ".[optuna]" print as written
 
-DONE = ("ok", "diverged")  # outcomes that a rerun skips; failed runs are retried
 
 
 def complete_study(incomplete: str) -> list[str]:
@@ -79,14 +91,13 @@ STUDY_HELP = ("Study: a name (see `runner studies`), path/to/file.py:ClassName o
               "package.module:ClassName (README: Write your own study).")
 
 
+EXECUTOR_HELP = "; ".join(f"{name} ({cls.summary})" for name, cls in EXECUTORS.items())
+
+
 def fail(message: str) -> NoReturn:
     """Print a one-line error and exit with code 2."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
-
-
-class WriteError(Exception):
-    """The results could not be written (``__cause__``: the OSError, e.g. a full disk)."""
 
 
 @contextmanager
@@ -101,66 +112,8 @@ def writing(out: Path, kept: str):
         raise typer.Exit(1) from None
 
 
-def say(line: str) -> None:
-    """Print a line on stdout; once stdout is closed (``runner sweep ... | head``), print
-    nothing more and go on: the results are in files, the output is only progress."""
-    try:
-        typer.echo(line)
-    except BrokenPipeError:
-        sys.stdout = open(os.devnull, "w")  # for the rest of the process
-
-
-def study_named(reference: str):
-    """The study that ``reference`` names (experiments.registry), or exit 2. The studies (with
-    Numba and the kernels) are imported under runner.pool.frozen_imports: a quarter of a second
-    less per command."""
-    from runner.pool import frozen_imports
-
-    with frozen_imports():
-        from experiments import StudyError, builtin_studies, get_study
-
-        builtin_studies()
-        try:
-            return get_study(reference)
-        except StudyError as err:
-            fail(str(err))
-
-
 def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def check_writable(out: Path) -> None:
-    """Fail unless ``out`` is, or can be created as, a writable directory (writes nothing): a
-    name or path too long for the file system (ENAMETOOLONG) is refused here, not when a run
-    is done."""
-    shown = str(out) if len(str(out)) <= 80 else f"{str(out)[:40]}...{str(out)[-20:]} ({len(str(out))} characters)"
-    try:
-        probe, missing = out.absolute(), []
-        while not probe.exists():  # ENAMETOOLONG from an existing directory's entry or PATH_MAX
-            missing.append(probe.name)
-            probe = probe.parent
-        name_max, path_max = os.pathconf(probe, "PC_NAME_MAX"), os.pathconf(probe, "PC_PATH_MAX")
-    except OSError as err:
-        fail(f"output directory {shown}: {err.strerror}")
-    if any(len(os.fsencode(name)) > name_max for name in missing) or len(os.fsencode(str(out.absolute()))) >= path_max:
-        fail(f"output directory {shown}: File name too long (at most {name_max} bytes a name, {path_max} a path)")
-    if not probe.is_dir():
-        fail(f"output directory {out}: {probe} is not a directory")
-    try:
-        tempfile.TemporaryFile(dir=probe).close()
-    except OSError as err:
-        fail(f"output directory {out} is not writable: {err.strerror}")
-
-
-def refuse_links(out: Path) -> None:
-    """Fail if the part of ``out`` that the runner touches holds a symbolic link
-    (results.integrity.symlinks): nothing outside OUT is read as results, moved or deleted."""
-    from results.integrity import symlinks
-
-    if found := symlinks(out):
-        fail(f"{found[0]} is a symbolic link, which could lead outside {out}; the runner works only on "
-             "the directory's own files (replace the link by what it points to)")
 
 
 def directory(text: str) -> Path:
@@ -255,7 +208,7 @@ def sweep(
     shard: Annotated[str | None, typer.Option(
         help="Run only slice I of N (I/N, 0 <= I < N) of the sweep; inside a SLURM array task the "
              "slice is taken from SLURM_ARRAY_TASK_ID / _MIN / _COUNT when this is not given.")] = None,
-    executor: Annotated[str | None, typer.Option(help="local (process pool) or dask [default: local].",
+    executor: Annotated[str | None, typer.Option(help=f"Where the runs execute: {EXECUTOR_HELP} [default: local].",
                                                  show_default=False)] = None,
     scheduler: Annotated[str | None, typer.Option(
         help="Dask scheduler address (tcp://host:8786); default: a local cluster of --workers processes.")] = None,
@@ -302,7 +255,9 @@ def sweep(
     SIGTERM (SLURM's time limit, scancel), 129 on SIGHUP. An interrupted sweep keeps every
     finished run; rerunning the same command resumes.
     """
-    from runner.pool import pin_threads, start_fork_server
+    from runner import sweep as sweeping
+    from runner.executors import executor_named
+    from runner.pool import pin_threads
 
     pin_threads()  # before NumPy and Numba load here: --workers 1 computes as a worker does
     if max_memory is not None:  # before the fork server starts: workers read data under the same limit
@@ -322,33 +277,18 @@ def sweep(
         given += ["--grid"] * bool(grid) + ["--config"] * (config is not None)
         if given:
             fail(f"--from reruns a recorded sweep: it takes no {', '.join(given)}")
-        options, grid = _from_manifest(from_manifest, options)
+        options, grid = sweeping.from_manifest(from_manifest, options)
     elif config is not None:
-        options, grid = _merge_config(config, options, grid)
+        options, grid = sweeping.merge_config(config, options, grid)
     if options["study"] is None:
         fail("no study given (as the first argument, or `study` in --config)")
-    seeds = 1 if options["seeds"] is None else options["seeds"]
     workers = default_workers() if options["workers"] is None else options["workers"]
-    executor, scheduler = options["executor"] or "local", options["scheduler"]
-    if seeds < 1:
-        fail(f"--seeds must be >= 1, got {seeds}")
-    if workers < 1:
-        fail(f"--workers must be >= 1, got {workers}")
-    if executor not in ("local", "dask"):
-        fail(f"--executor must be local or dask, got {executor!r}")
-    if scheduler and executor != "dask":
-        fail("--scheduler needs --executor dask")
-    if run_timeout is not None and not (run_timeout > 0 and executor == "local"):
-        fail(f"--run-timeout must be > 0 seconds, got {run_timeout:g}" if executor == "local"
-             else "--run-timeout needs --executor local (a Dask task cannot be stopped midway)")
-    local_pool = executor == "local" and (workers > 1 or run_timeout is not None) and not dry_run
-    if local_pool:
-        start_fork_server()
-    from runner.grid import MAX_RUNS, GridError, expand, parse_grid, parse_shard, shard_from_slurm
-    from runner.grid import sample as draw
-
-    if max_runs is not None and max_runs < 1:
-        fail(f"--max-runs must be >= 1, got {max_runs}")
+    try:
+        runs_on = executor_named(options["executor"] or "local", workers, options["scheduler"], run_timeout)
+    except ValueError as err:
+        fail(str(err))
+    if not dry_run:
+        runs_on.begin()  # the fork server, while this process is light
     chosen = study_named(options["study"])
     if options.get("recorded", chosen.name) != chosen.name:
         fail(f"--from {from_manifest}: the sweep is of study {options['recorded']!r}, not {chosen.name!r}")
@@ -356,341 +296,56 @@ def sweep(
         if "target" not in chosen.defaults():
             fail(f"--target: study {chosen.name} has no target parameter (it does not run the training engine)")
         grid = [*grid, f"target={options['target']}"]
-    search = {"sample": options["sample"], "sample_seed": options["sample_seed"]}
-    if tag is not None:
-        if not tag.strip() or any(not c.isprintable() for c in tag) or len(tag) > 200:
-            fail("--tag must be printable text of 1 to 200 characters")
-        search["tag"] = tag
-    if search["sample"] is None and search["sample_seed"] is not None:
-        fail("--sample-seed needs --sample N")
-    if search["sample"] is not None and search["sample_seed"] is None:
-        search["sample_seed"] = 0
-    try:
-        if search["sample"] is None:
-            specs = expand(chosen, parse_grid(chosen, grid), seeds, max_runs or MAX_RUNS)
-        else:
-            specs = draw(chosen, parse_grid(chosen, grid, sample=True), search["sample"], search["sample_seed"], seeds,
-                         max_runs or MAX_RUNS)
-        part = parse_shard(options["shard"]) if options["shard"] else shard_from_slurm(os.environ)
-    except GridError as err:
-        fail(str(err))
     if options["out"] is not None and not str(options["out"]).strip():
         fail(f"{config}: out is empty; name a directory (. for the current one)")
-    check_memory(chosen, specs)
-    notice_deprecated(chosen, grid)
-    out = Path(options["out"]) if options["out"] is not None else Path("out") / chosen.name
-    check_writable(out)
-    refuse_links(out)
-    if from_manifest is not None:
-        _check_same_sweep(from_manifest, specs)
-    pool = None
-    if local_pool and (len(specs) > 1 or run_timeout is not None):
-        from runner.pool import Pool
-
-        pool = Pool(min(workers, len(specs)), run_timeout)
-    try:
-        outcomes = run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, scheduler, dry_run, force, pool,
-                             search)
-    finally:
-        if pool is not None:
-            pool.close()
+    planned = sweeping.plan(chosen, grid, 1 if options["seeds"] is None else options["seeds"], options["out"],
+                            shard=options["shard"], sample=options["sample"], sample_seed=options["sample_seed"],
+                            tag=tag, max_runs=max_runs, manifest=from_manifest)
+    for notice in sweeping.deprecated_notices(chosen, grid):
+        typer.echo(f"note: {notice}", err=True)
+    if dry_run:
+        _list_runs(planned)
+        return
+    outcomes = _run(lambda: sweeping.run(planned, runs_on, Console(), force), planned.out)
     failed = {"failed"} | ({"diverged"} if fail_on_diverged else set())
     if failed & set(outcomes.values()):
         raise typer.Exit(1)
 
 
-def notice_deprecated(chosen, grid: list[str]) -> None:
-    """One line on stderr for each older spelling (Study.deprecated) among the --grid entries."""
-    for option in grid:
-        key, _, text = option.partition("=")
-        notice = chosen.deprecated.get(f"{key.strip()}={text.strip()}") or chosen.deprecated.get(key.strip())
-        if notice:
-            typer.echo(f"note: {notice}", err=True)
+def _list_runs(planned) -> None:
+    """What a sweep would run (--dry-run): each run of the shard with its swept values and state."""
+    from runner import sweep as sweeping
+
+    mine, todo, statuses = sweeping.to_run(planned, Console(), tidy=False)
+    say(sweeping.headline(planned, mine, todo))
+    specs = planned.specs
+    varying = [k for k in specs[0].config if len({s.config[k] for s in specs}) > 1]
+    for s in mine:
+        state = statuses.get(s.run_id, "todo") if s in todo else "done"
+        params = " ".join(f"{k}={s.config[k]}" for k in varying)
+        typer.echo(f"  {s.run_id}  seed={s.seed} {params}  [{state}]")
 
 
-def check_memory(chosen, specs: list) -> None:
-    """Fail if the largest run's estimate (Study.memory) exceeds the memory limit
-    (experiments.memory), naming the run and what it sets apart from the defaults."""
-    from experiments import memory
-
-    defaults, estimates = chosen.defaults(), {}
-    for spec in specs:  # one estimate per configuration: the seeds share it
-        key = repr(sorted(spec.config.items()))
-        if key not in estimates:
-            estimates[key] = (chosen.memory(spec.config) or 0, spec)
-    if not estimates:
-        return
-    needed, spec = max(estimates.values(), key=lambda e: e[0])
-    settings = " ".join(f"{k}={v}" for k, v in spec.config.items() if v != defaults.get(k))
+def _run(work, out: Path, what: str = "runs"):
+    """``work()``, with an interruption (exit 130, 143, 129) or a failed write (exit 1) said in
+    one line on stderr: what was kept (the finished ``what``), and that the same command
+    resumes."""
     try:
-        memory.check(needed, f"run {spec.run_id}{' (' + settings[:120] + ')' if settings else ''}")
-    except ValueError as err:
-        fail(str(err))
+        return work()
+    except Stopped as stop:
+        typer.echo(f"{stop.how}: kept the {stop.kept} finished {what}; run the same command again to resume", err=True)
+        raise typer.Exit(stop.code) from None
+    except KeyboardInterrupt as stop:  # outside the runs (a tune's sampler)
+        from runner.console import exit_code
 
-
-def _merge_config(path: Path, options: dict, grid: list[str]) -> tuple[dict, list[str]]:
-    """The sweep file's options under those given on the command line (runner.sweepfile)."""
-    from runner.grid import GridError, parse_grid
-    from runner.sweepfile import SweepFileError, grid_key, read
-
-    try:
-        data, lines = read(path)
-    except SweepFileError as err:
-        fail(str(err))
-    merged = {k: data.get(k) if v is None else v for k, v in options.items()}
-    if merged["study"] is None:
-        return merged, grid
-    chosen = study_named(merged["study"])
-    for option in data["grid"]:  # each entry alone, so that an error names its line
-        key = grid_key(option)
-        try:
-            parse_grid(chosen, [option], sample=merged.get("sample") is not None)
-        except GridError as err:
-            fail(f"{path} line {lines[key]}: grid.{key}: {err}")
-
-    def name(option: str) -> str:
-        try:
-            return chosen.param(grid_key(option)).name
-        except KeyError:
-            return grid_key(option)
-
-    overridden = {name(o) for o in grid}
-    return merged, [o for o in data["grid"] if name(o) not in overridden] + grid
-
-
-def _from_manifest(path: Path, options: dict) -> tuple[dict, list[str]]:
-    """The study, grid and seeds of a recorded sweep; its OUT unless --out is given. A
-    manifest is data: the study is the one typed on the command line, or the manifest's
-    study name where that is built in or installed; the code it names is never imported."""
-    from experiments.registry import BUILTIN, registered
-
-    record = read_manifest(path)
-    if record.get("tune"):
-        fail(f"--from {path}: a tune's manifest; run the same `runner tune` command again to resume it")
-    name, grid, seeds = record["study"], record["grid"], record["seeds"]
-    study = options["study"]
-    if study is None and name not in BUILTIN and name not in registered():
-        fail(f"--from {path}: study {name!r} is neither built in nor installed, and a manifest's code is never run; "
-             f"name the study first: runner sweep {record.get('study_ref', 'path/to/file.py:Class')!r} --from {path}")
-    out = options["out"] or (path.parent.parent if path.parent.name == "sweeps" else None)
-    return {**options, "study": study or name, "seeds": seeds, "out": out, "recorded": name,
-            "sample": record.get("sample"), "sample_seed": record.get("sample_seed")}, list(grid)
-
-
-MANIFEST = {"study": (str, "a text"), "grid": (list, "a list of 'key=values' texts"),
-            "seeds": (int, "an integer >= 1"), "run_ids": (list, "a list of run ids")}
-
-
-def read_manifest(path: Path) -> dict:
-    """The sweep manifest at ``path`` (OUT/sweeps/SWEEP_ID.json, cli.sweep_record), its fields
-    checked; exit 2 with the field at fault."""
-    import json
-
-    from runner.sweepfile import read_regular
-
-    try:
-        record = json.loads(read_regular(path))
-    except OSError as err:
-        fail(f"--from {path}: {err.strerror}")
-    except ValueError as err:
-        fail(f"--from {path}: not a sweep manifest (not JSON: {str(err).splitlines()[0]})")
-    if not isinstance(record, dict):
-        fail(f"--from {path}: not a sweep manifest (a JSON {type(record).__name__}, not an object)")
-    for key, (kind, what) in MANIFEST.items():
-        if key == "run_ids" and key not in record:  # optional: compared only where recorded
-            continue
-        value = record.get(key)
-        items_ok = not isinstance(value, list) or all(isinstance(v, str) for v in value)
-        if not isinstance(value, kind) or isinstance(value, bool) or not items_ok:
-            fail(f"--from {path}: not a sweep manifest: {key!r} must be {what}, got {value!r:.60}")
-    if record["seeds"] < 1:
-        fail(f"--from {path}: not a sweep manifest: 'seeds' must be an integer >= 1, got {record['seeds']}")
-    for key, low in (("sample", 1), ("sample_seed", 0)):  # a random search's; absent or null for a grid
-        value = record.get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
-            fail(f"--from {path}: not a sweep manifest: {key!r} must be null or an integer >= {low}, got {value!r:.60}")
-    return record
-
-
-def _check_same_sweep(path: Path, specs: list) -> None:
-    """Fail unless ``specs`` are the runs of the manifest at ``path`` (the study's defaults
-    or its code may have changed since)."""
-    from runner.grid import sweep_id
-
-    record = read_manifest(path)
-    if sorted(s.run_id for s in specs) != sorted(record.get("run_ids", [])):
-        fail(f"--from {path}: the study now expands this sweep to other runs (sweep "
-             f"{sweep_id([s.run_id for s in specs])}, not {record.get('sweep_id')}); its defaults or "
-             "parameters changed since")
-
-
-def run_sweep(chosen, grid, seeds, specs, part, out, workers, executor, scheduler, dry_run, force,
-              pool, search=None) -> dict[str, str]:
-    """The part of ``sweep`` after its arguments are checked (see there); returns run id ->
-    status of every run of the sweep's shard that has one now (none for a dry run). search:
-    {"sample": N, "sample_seed": S} of a random search (recorded in the manifest), or None."""
-    from results.store import manifests, run_statuses, studies_in, write_manifest
-    from runner.console import exit_code
-    from runner.grid import shard as select_shard
-    from runner.grid import sweep_id
-
-    named = {m["study"] for m in manifests(out)}  # a stray run of another study is quarantined, below
-    others = (named or studies_in(out)) - {chosen.name}
-    if others:
-        fail(f"{out} holds results of another study ({', '.join(sorted(others))}); use another --out")
-    if not dry_run and out.is_dir():
-        from results.integrity import clean_temporaries
-
-        clean_temporaries(out)
-        set_aside(out, chosen.name)
-        one_row_per_run(out)  # after a sweep or merge killed midway
-    sid = sweep_id([s.run_id for s in specs])
-    mine = select_shard(specs, *part) if part else specs
-    statuses = {} if force else run_statuses(out)
-    if statuses and chosen.source_digest is not None:
-        refuse_stale(chosen, out, [s.run_id for s in mine if statuses.get(s.run_id) in DONE])
-    todo = [s for s in mine if statuses.get(s.run_id) not in DONE]
-    where = f" shard {part[0]}/{part[1]}:" if part else ""
-    if search and search.get("sample") is not None:
-        where += f" random search ({search['sample']} draws, seed {search['sample_seed']}):"
-    say(f"sweep {sid}: {chosen.name},{where} {len(mine)} runs, {len(mine) - len(todo)} done, "
-        f"{len(todo)} to run -> {out}")
-    if dry_run:
-        varying = [k for k in specs[0].config if len({s.config[k] for s in specs}) > 1]
-        for s in mine:
-            state = statuses.get(s.run_id, "todo") if s in todo else "done"
-            params = " ".join(f"{k}={s.config[k]}" for k in varying)
-            typer.echo(f"  {s.run_id}  seed={s.seed} {params}  [{state}]")
-        return {}
-    counts = {"ok": 0, "diverged": 0, "failed": 0}
-    outcomes = {s.run_id: statuses[s.run_id] for s in mine if s.run_id in statuses}
-    try:
-        try:
-            write_manifest(out, sweep_record(chosen, grid, seeds, specs, search))
-        except OSError as err:
-            raise WriteError from err
-        execute(chosen, todo, sid, out, workers, outcomes, counts, executor, scheduler, pool)
-    except KeyboardInterrupt as stop:
         how = "interrupted" if exit_code(stop) == 130 else f"stopped by {stop}"
-        typer.echo(f"{how}: kept the {sum(counts.values())} finished runs; run the same command again to resume",
-                   err=True)
+        typer.echo(f"{how}: kept the finished {what}; run the same command again to resume", err=True)
         raise typer.Exit(exit_code(stop)) from None
-    except WriteError as err:  # a full disk, a file system gone: the written runs are whole and kept
-        cause = err.__cause__
-        typer.echo(f"error: cannot write to {out}: {cause.strerror or cause}; kept the {sum(counts.values())} "
-                   "finished runs; run the same command again to resume", err=True)
+    except WriteFailed as err:  # a full disk, a file system gone: the written runs are whole and kept
+        cause = err.cause
+        typer.echo(f"error: cannot write to {out}: {cause.strerror or cause}; kept the {err.kept} finished {what}; "
+                   "run the same command again to resume", err=True)
         raise typer.Exit(1) from None
-    finally:
-        one_row_per_run(out)
-    say(f"{len(todo)} runs: " + ", ".join(f"{counts[k]} {k}" for k in ("ok", "diverged", "failed"))
-        + f". Results: {out}/runs, {out}/curves. Report: runner report {out}")
-    return outcomes
-
-
-def sweep_record(chosen, grid: list[str], seeds: int, specs: list, search: dict | None = None) -> dict:
-    """The manifest of a sweep (results.store.write_manifest)."""
-    from runner.grid import sweep_id
-
-    return {"sweep_id": sweep_id([s.run_id for s in specs]), "study": chosen.name, "study_ref": chosen.reference,
-            "study_digest": chosen.source_digest, "grid": grid, "resolved": resolved_grid(specs), "seeds": seeds,
-            **(search or {"sample": None, "sample_seed": None}), "run_ids": sorted(s.run_id for s in specs),
-            "command": sys.argv}
-
-
-def refuse_stale(chosen, out: Path, done: list[str]) -> None:
-    """Fail if a finished run in ``done`` was computed by other source code of the plug-in
-    study than the one loaded now (results.store.run_digests): skipping it would mix results
-    of two versions of the study."""
-    from results.store import run_digests
-
-    recorded = run_digests(out)
-    stale = [rid for rid in done if recorded.get(rid) not in (None, chosen.source_digest)]
-    if stale:
-        fail(f"the code of study {chosen.name} ({chosen.reference.rpartition(':')[0]}) changed since {len(stale)} of "
-             f"its runs in {out} were computed (sha256 {recorded[stale[0]][:12]} then, {chosen.source_digest[:12]} now); "
-             "rerun them with the new code with --force, or sweep into another --out")
-
-
-def one_row_per_run(out: Path) -> None:
-    """Take the runs written again out of OUT's merged parts (results.store.deduplicate), so
-    that ``pandas.read_parquet`` sees each run once; a failure to write is left to the next
-    sweep or merge, which does the same."""
-    from results.integrity import merge_lock
-    from results.store import deduplicate
-
-    if any(next((out / table).glob("part-*.parquet"), None) for table in ("runs", "curves")):  # merged before
-        try:
-            with merge_lock(out):
-                deduplicate(out)
-        except OSError:
-            pass
-
-
-def resolved_grid(specs: list) -> dict:
-    """Every parameter of the sweep -> its values, in the order they first appear."""
-    return {key: list(dict.fromkeys(s.config[key] for s in specs)) for key in specs[0].config}
-
-
-def execute(study, todo: list, sid: str, out: Path, workers: int, outcomes: dict, counts: dict,
-            executor: str = "local", scheduler: str | None = None, pool=None) -> None:
-    """Run ``todo`` of ``study``, writing each run as it finishes (its status in
-    ``outcomes[run_id]``, counted in ``counts``); show progress: on a terminal rich's bar with
-    n/N, the ok/diverged/failed counts, the time elapsed and the ETA; in a log one line per
-    run with its swept values, the counts, the time elapsed and the ETA."""
-    from results.store import write_run
-    from runner.compile import needed, prepare
-    from runner.execute import run_dask, run_local
-
-    if not todo:
-        return
-    if executor == "local":  # Dask workers, on other machines, compile what they run
-        prepare(needed(study, [s.config for s in todo]), workers, say)
-    if executor == "dask":
-        results = run_dask(study.reference, todo, sid, workers, scheduler)
-        label = f"{study.name} (dask{' ' + scheduler if scheduler else f', {workers} workers'})"
-    else:
-        results = run_local(study, todo, sid, workers, pool)
-        label = f"{study.name} ({workers} workers)"
-
-    def record(row: dict, curves: dict) -> None:
-        try:
-            write_run(out, study, row, curves)
-        except OSError as err:
-            raise WriteError from err
-        outcomes[row["run_id"]] = row["status"]
-        counts[row["status"]] += 1
-
-    varying = [k for k in todo[0].config if len({repr(s.config[k]) for s in todo}) > 1]
-    seeded = len({s.seed for s in todo}) > 1
-    configs = {s.run_id: s for s in todo}
-    t0 = time.monotonic()
-
-    def tally() -> str:
-        return ", ".join(f"{counts[k]} {k}" for k in ("ok", "diverged", "failed"))
-
-    if sys.stderr.isatty():
-        from rich import progress as bar
-
-        columns = (bar.TextColumn("{task.description}"), bar.BarColumn(), bar.MofNCompleteColumn(),
-                   bar.TextColumn("{task.fields[tally]}"), bar.TimeElapsedColumn(), bar.TextColumn("ETA"),
-                   bar.TimeRemainingColumn())
-        with bar.Progress(*columns) as progress:
-            task = progress.add_task(label, total=len(todo), tally=tally())
-            for row, curves in results:
-                record(row, curves)
-                progress.update(task, advance=1, tally=tally())
-    else:
-        for k, (row, curves) in enumerate(results, 1):
-            record(row, curves)
-            took = "" if row["run_time_s"] is None else f" {row['run_time_s']:.2f}s"
-            error = f" {row['error']}" if row["error"] else ""
-            spec = configs.get(row["run_id"])
-            values = "".join(f" {key}={spec.config[key]}" for key in varying) if spec else ""
-            seed = f" seed={spec.seed}" if spec and seeded else ""
-            elapsed = time.monotonic() - t0
-            eta = "" if k == len(todo) else f", ETA {elapsed / k * (len(todo) - k):.0f} s"
-            say(f"[{k}/{len(todo)}] {row['run_id']} {row['status']}{took}{values}{seed}{error} "
-                f"({tally()}; {elapsed:.0f} s{eta})")
 
 
 @app.command()
@@ -712,7 +367,7 @@ def tune(
                                              show_default=False)] = None,
     sampler: Annotated[str, typer.Option(help="Optuna sampler: tpe or random.")] = "tpe",
     tune_seed: Annotated[int, typer.Option(help="Seed of the sampler.")] = 0,
-    executor: Annotated[str, typer.Option(help="local (process pool) or dask.")] = "local",
+    executor: Annotated[str, typer.Option(help=f"Where the runs execute: {EXECUTOR_HELP}.")] = "local",
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, as for `runner sweep`.")] = None,
 ) -> None:
     """Adaptive search with Optuna (pip install -e '.[optuna]'): each trial's configuration is
@@ -724,7 +379,9 @@ def tune(
     """
     import importlib.util
 
-    from runner.pool import pin_threads, start_fork_server
+    from runner import sweep as sweeping
+    from runner.executors import executor_named
+    from runner.pool import pin_threads
 
     pin_threads()
     if importlib.util.find_spec("optuna") is None:
@@ -738,11 +395,12 @@ def tune(
         fail("--trials, --seeds and --workers must be >= 1")
     if sampler not in tuning.SAMPLERS:
         fail(f"--sampler must be tpe or random, got {sampler!r}")
-    if executor not in ("local", "dask"):
-        fail(f"--executor must be local or dask, got {executor!r}")
-    if executor == "local" and workers > 1:
-        start_fork_server()
-    from results.store import load, run_statuses, write_manifest
+    try:
+        runs_on = executor_named(executor, workers, scheduler)
+    except ValueError as err:
+        fail(str(err))
+    runs_on.begin()
+    from results.store import load, run_statuses
     from runner.grid import GridError, parse_grid
 
     chosen = study_named(study)
@@ -760,49 +418,35 @@ def tune(
               "tune": {"metric": metric, "direction": direction, "trials": trials, "sampler": sampler,
                        "tune_seed": tune_seed}}
     every, counts, outcomes = {}, {"ok": 0, "diverged": 0, "failed": 0}, {}
-    pool = None
-    if executor == "local" and workers > 1:
-        from runner.pool import Pool
-
-        pool = Pool(workers, None)
 
     def run(specs: list, run_them: bool) -> dict:
         every.update({s.run_id: s for s in specs})
         if not every:
             return {}
-        record = sweep_record(chosen, grid, seeds, list(every.values()), search)
-        try:
-            write_manifest(out, {**record, "sweep_id": tid})
-        except OSError as err:
-            raise WriteError from err
+        sweeping.write(out, sweeping.record(sweeping.Sweep(chosen, grid, seeds, list(every.values()), out,
+                                                           search=search), tid))
         if not run_them:
             return {}
         statuses = run_statuses(out)
         todo = list({s.run_id: s for s in specs if statuses.get(s.run_id) not in DONE}.values())
-        execute(chosen, todo, tid, out, workers, outcomes, counts, executor, scheduler, pool)
+        sweeping.execute(chosen, todo, tid, out, runs_on, outcomes, counts, Console())
         rows = load(out).set_index("run_id")
         return {s.run_id: rows.loc[s.run_id, ["status", metric]].to_dict() for s in specs}
 
     say(f"tune {tid}: {chosen.name}, {trials} trials of {seeds} run(s), {direction} {metric} -> {out} "
         f"(Optuna {sampler}, journal {out / 'optuna'})")
+
+    def tune_all():
+        with runs_on.open(None):
+            return tuning.tune(chosen, space, trials, metric, direction, seeds, out, workers, sampler, tune_seed,
+                               run, say)
+
     try:
-        result = tuning.tune(chosen, space, trials, metric, direction, seeds, out, workers, sampler, tune_seed, run,
-                             say)
+        result = _run(tune_all, out, "runs (and their trials)")
     except GridError as err:
         fail(str(err))
-    except KeyboardInterrupt as stop:
-        from runner.console import exit_code
-
-        how = "interrupted" if exit_code(stop) == 130 else f"stopped by {stop}"
-        typer.echo(f"{how}: kept the finished runs and trials; run the same command again to resume", err=True)
-        raise typer.Exit(exit_code(stop)) from None
-    except WriteError as err:
-        typer.echo(f"error: cannot write to {out}: {err.__cause__}; run the same command again to resume", err=True)
-        raise typer.Exit(1) from None
     finally:
-        if pool is not None:
-            pool.close()
-        one_row_per_run(out)
+        sweeping.one_row_per_run(out)
     if result["best"] is None:
         say(f"{result['trials']} trials, none with a finite {metric}")
         raise typer.Exit(1)
@@ -916,21 +560,11 @@ def slurm(
     into the shared Numba cache, then job arrays, dependent on it, whose tasks run one shard of
     the sweep each. Arrays larger than MaxArraySize are split."""
     from runner import slurm as slurm_jobs
-    from runner.grid import MAX_RUNS, GridError, expand, parse_grid
-    from runner.grid import sample as draw
+    from runner import sweep as sweeping
 
-    if max_runs is not None and max_runs < 1:
-        fail(f"--max-runs must be >= 1, got {max_runs}")
     chosen = study_named(study)
-    search = None if sample is None else {"sample": sample, "sample_seed": sample_seed}
-    try:
-        if search is None:
-            specs = expand(chosen, parse_grid(chosen, grid), seeds, max_runs or MAX_RUNS)
-        else:
-            specs = draw(chosen, parse_grid(chosen, grid, sample=True), sample, sample_seed, seeds,
-                         max_runs or MAX_RUNS)
-    except GridError as err:
-        fail(str(err))
+    search = {"sample": None, "sample_seed": None} if sample is None else {"sample": sample, "sample_seed": sample_seed}
+    specs = sweeping.specs_of(chosen, grid, seeds, sample, sample_seed, max_runs)
     if array_size < 1 or cpus_per_task < 1 or seeds < 1:
         fail("--array-size, --cpus-per-task and --seeds must be >= 1")
     out = (out or Path("out") / chosen.name).absolute()
@@ -950,7 +584,7 @@ def slurm(
     check_writable(out)
     sweep_args = [chosen.reference, *(a for g in grid for a in ("--grid", g)), "--seeds", str(seeds),
                   *(["--max-runs", str(max_runs)] if max_runs else []),
-                  *(["--sample", str(sample), "--sample-seed", str(sample_seed)] if search else [])]
+                  *(["--sample", str(sample), "--sample-seed", str(sample_seed)] if sample is not None else [])]
     job = slurm_jobs.Job(out, chosen.name, sweep_args, shards, cpus_per_task, lines, cache_dir, setup_lines, python)
     limit = max_array_size or slurm_jobs.max_array_size()
     warm_script, arrays = slurm_jobs.write_scripts(job, limit)
@@ -968,7 +602,7 @@ def slurm(
         except slurm_jobs.SubmitError as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(1) from None
-        record = sweep_record(chosen, grid, seeds, specs, search)
+        record = sweeping.record(sweeping.Sweep(chosen, grid, seeds, specs, out, search=search))
         write_manifest(out, record)  # the array tasks find it as they would have written it
         write_text(out / "slurm" / f"submitted-{record['sweep_id']}.json",
                    json.dumps({"jobs": ids, "at": datetime.now().isoformat(timespec="seconds")}))
@@ -1020,6 +654,7 @@ def merge(
     removed; merges of one OUT wait for each other."""
     from results.integrity import clean_temporaries, merge_lock
     from results.store import merge as merge_tables
+    from runner.sweep import set_aside
 
     refuse_links(out)
     if not (out / "runs").is_dir():
@@ -1027,19 +662,9 @@ def merge(
     with writing(out, "the tables hold what they held (each file is written whole, then replaces others)"):
         with merge_lock(out):
             clean_temporaries(out)
-            set_aside(out)
+            set_aside(out, Console())
             for table, (before, after) in merge_tables(out).items():
                 typer.echo(f"{table}: {before} files -> {after}")
-
-
-def set_aside(out: Path, study: str | None = None) -> None:
-    """Quarantine the files under OUT that no reader can use or that are not of ``study``
-    (default: the one its manifests name), saying so on stderr."""
-    from results.integrity import problems, quarantine
-
-    found = problems(out, study)
-    for (path, reason), moved in zip(found, quarantine(out, found)):
-        typer.echo(f"quarantined {path} ({reason}) -> {moved}", err=True)
 
 
 @app.command()
@@ -1108,8 +733,8 @@ def report(
     """Print a study's summary and findings and write its figures to OUT/figures."""
     if format not in ("text", "markdown", "csv", "json"):
         fail(f"--format must be text, markdown, csv or json, got {format!r}")
-    from results.report import report as make_report
     from results.summary import markdown
+    from runner.report import report as make_report
 
     refuse_links(out)
     chosen = None if study is None else study_named(study)

@@ -1,4 +1,4 @@
-"""The ``runner`` console script, and how it stops on a signal.
+"""How the ``runner`` console script (runner.__main__) stops on a signal.
 
 SIGINT (Ctrl-C), SIGTERM (what SLURM sends at a time limit, on ``scancel`` and, with the
 generated scripts' ``--signal``, shortly before the limit) and SIGHUP (a closed terminal) all
@@ -41,24 +41,8 @@ def interruption(err: BaseException | None) -> KeyboardInterrupt | None:
     return None
 
 
-def _interrupt(signum, frame) -> None:
+def interrupt(signum, frame) -> None:
+    """The handler of the STOPPING signals: raise Interrupted, unless the command has ended."""
     if isinstance(sys.exc_info()[1], SystemExit):
         return  # the command has ended (Typer exits through SystemExit): keep its exit code
     raise Interrupted(signum)
-
-
-def main() -> None:
-    for signum in STOPPING:
-        signal.signal(signum, _interrupt)
-    try:
-        from runner.cli import app
-
-        app(prog_name="runner")
-    except Interrupted as stop:  # outside a command (loading, parsing): nothing to say
-        sys.exit(stop.code)
-    except SystemExit as done:  # Typer turns an interrupt outside `sweep` into exit code 130
-        stop = interruption(done.__context__)
-        sys.exit(exit_code(stop) if stop is not None and done.code == 130 else done.code)
-    finally:  # the command has ended: a signal now must not kill the exit
-        for signum in STOPPING:
-            signal.signal(signum, signal.SIG_IGN)

@@ -35,7 +35,11 @@ SAMPLERS = ("tpe", "random")
 def distributions(study: Study, space: dict) -> dict:
     """The Optuna distribution of each parameter that varies: the study's default grid with
     ``space`` replacing its entries; a list of one value is fixed, not searched."""
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
 
     grid = {**study.default_grid, **space}
     found = {}

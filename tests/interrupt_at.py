@@ -64,7 +64,7 @@ def main() -> None:
                 hit()
         typer.Typer.__call__ = then_hit
     sys.argv = ["runner", *args]
-    from runner.console import main as runner_main
+    from runner.__main__ import main as runner_main
 
     runner_main()
 

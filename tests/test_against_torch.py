@@ -8,13 +8,13 @@ import torch.nn.functional as F
 from kernels import codes, optimizers, steps
 from kernels.conv import SMALL_PATCH, conv2d_backward, conv2d_forward, output_size
 from kernels.losses import loss_backward, loss_forward
-from kernels.steps import optimizer_step
 from kernels.pool import (
     avgpool_backward,
     avgpool_forward,
     maxpool_backward,
     maxpool_forward,
 )
+from kernels.steps import optimizer_step
 
 RNG = np.random.default_rng(11)
 SEEDS = range(6)

@@ -11,8 +11,17 @@ from pathlib import Path
 import pytest
 
 from experiments.models import parse_model
-from kernels.plan import Activation, BatchNorm, Conv, Dense, Dropout, Pool, Residual, build_plan  # noqa: F401 (EVERY_KIND)
-from kernels.specialize import Variant, variant_of, variant_of_layers
+from kernels.plan import (  # noqa: F401 (EVERY_KIND)
+    Activation,
+    BatchNorm,
+    Conv,
+    Dense,
+    Dropout,
+    Pool,
+    Residual,
+    build_plan,
+)
+from kernels.variants import Variant, variant_of, variant_of_layers
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNER = Path(sys.executable).with_name("runner")
@@ -27,7 +36,7 @@ import json, sys
 import numpy as np
 from kernels import codes, engine, optimizers, records, schedules, steps
 from kernels.plan import Activation, BatchNorm, Conv, Dense, Dropout, Pool, Residual, build_plan
-from kernels.specialize import variant_of
+from kernels.variants import variant_of
 
 layers, shape = eval(sys.argv[1]), eval(sys.argv[2])  # the test's own literals
 plan = build_plan(shape, layers)

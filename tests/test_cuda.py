@@ -27,13 +27,27 @@ from kernels.cuda import optimizers as g_opt
 from kernels.cuda import pool as g_pool
 from kernels.dense import dense_backward, dense_forward
 from kernels.dropout import dropout_backward, dropout_forward
-from kernels.losses import loss_backward, loss_forward, n_correct
-from kernels.steps import optimizer_step
 from kernels.layers import KINDS
 from kernels.layers.layernorm import LayerNorm
-from kernels.plan import Activation, BatchNorm, Conv, Dense, Dropout, Pool, Residual, build_plan
-from kernels.pool import avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward
+from kernels.losses import loss_backward, loss_forward, n_correct
+from kernels.plan import (
+    Activation,
+    BatchNorm,
+    Conv,
+    Dense,
+    Dropout,
+    Pool,
+    Residual,
+    build_plan,
+)
+from kernels.pool import (
+    avgpool_backward,
+    avgpool_forward,
+    maxpool_backward,
+    maxpool_forward,
+)
 from kernels.regularizers import penalty_gradient
+from kernels.steps import optimizer_step
 
 THREADS = 8
 TOL = {np.float64: 1e-10, np.float32: 1e-5}

@@ -5,7 +5,16 @@ import pytest
 from experiments.training import fit
 from kernels import codes
 from kernels.engine import loss_and_gradient
-from kernels.plan import Activation, BatchNorm, Conv, Dense, Dropout, Pool, Residual, build_plan
+from kernels.plan import (
+    Activation,
+    BatchNorm,
+    Conv,
+    Dense,
+    Dropout,
+    Pool,
+    Residual,
+    build_plan,
+)
 
 RNG = np.random.default_rng(3)
 

@@ -18,8 +18,9 @@ from typer.testing import CliRunner
 
 from experiments import get_study
 from results.store import load, merge
+from runner.arrays import shard_from as shard_from_slurm
 from runner.cli import app
-from runner.grid import GridError, expand, parse_shard, shard, shard_from_slurm
+from runner.grid import GridError, expand, parse_shard, shard
 from runner.slurm import array_chunks
 
 RUNNER = Path(sys.executable).with_name("runner")

@@ -14,7 +14,7 @@ from experiments.lcurve import (
     ridge,
     true_basis,
 )
-from results.lcurve_report import corner, menger_curvature
+from experiments.lcurve_report import corner, menger_curvature
 from runner.cli import app
 
 DEGREE = LCurveDegree()

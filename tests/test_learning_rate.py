@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from experiments import get_study
+from experiments.lr_report import optimizer_table
 from kernels import optimizers
 from kernels.scalar_gd import FUNCTIONS, descend
-from results.lr_report import optimizer_table
 from runner.cli import app
 
 RUNNER = Path(sys.executable).with_name("runner")

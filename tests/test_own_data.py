@@ -10,7 +10,7 @@ from experiments.training import fit
 from kernels import codes, engine, optimizers, records, schedules, steps
 from kernels.layers import KINDS, OP_CODES
 from kernels.plan import Activation, Conv, Dense, build_plan
-from kernels.specialize import variant_of
+from kernels.variants import variant_of
 from runner.cli import app
 
 RNG = np.random.default_rng(0)

@@ -8,7 +8,16 @@ import math
 
 from numba import cuda
 
-from kernels.codes import ARG_EPS, ARG_MOMENTUM, COL_BUF_OFF, COL_C_IN, COL_CACHE_OFF, COL_H_IN, COL_P_OFF, COL_W_IN
+from kernels.codes import (
+    ARG_EPS,
+    ARG_MOMENTUM,
+    COL_BUF_OFF,
+    COL_C_IN,
+    COL_CACHE_OFF,
+    COL_H_IN,
+    COL_P_OFF,
+    COL_W_IN,
+)
 from kernels.layers.batchnorm import uses_batch
 
 

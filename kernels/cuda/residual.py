@@ -2,7 +2,15 @@
 activation by the device's dense and activation kernels, with barriers between them."""
 from numba import cuda
 
-from kernels.codes import ARG_BETA, ARG_GAMMA, COL_CACHE_OFF, COL_CODE, COL_HIDDEN, COL_IN_DIM, COL_P_OFF
+from kernels.codes import (
+    ARG_BETA,
+    ARG_GAMMA,
+    COL_CACHE_OFF,
+    COL_CODE,
+    COL_HIDDEN,
+    COL_IN_DIM,
+    COL_P_OFF,
+)
 from kernels.cuda.activations import activation_backward, activation_forward
 from kernels.cuda.dense import add_into, dense_backward, dense_forward
 from kernels.layers.residual import offsets

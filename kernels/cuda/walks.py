@@ -15,7 +15,14 @@ import importlib
 from numba import cuda
 
 # The generated source reads these names from this module's globals.
-from kernels.codes import COL_IN_DIM, COL_IN_OFF, COL_OP, COL_OUT_DIM, COL_OUT_OFF, COL_P_OFF  # noqa: F401
+from kernels.codes import (  # noqa: F401
+    COL_IN_DIM,
+    COL_IN_OFF,
+    COL_OP,
+    COL_OUT_DIM,
+    COL_OUT_OFF,
+    COL_P_OFF,
+)
 from kernels.layers import KINDS, switch
 from kernels.specialize import generate
 

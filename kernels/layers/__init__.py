@@ -5,7 +5,16 @@ The walks of both targets (kernels.walks, kernels.cuda.walks) are generated from
 one branch per kind, and an ``else`` that fails on an op code no kind handles. Adding a layer
 kind is writing its module and adding it here; no walk is edited.
 """
-from kernels.layers import activation, batchnorm, conv, dense, dropout, layernorm, pool, residual
+from kernels.layers import (
+    activation,
+    batchnorm,
+    conv,
+    dense,
+    dropout,
+    layernorm,
+    pool,
+    residual,
+)
 from kernels.layers.base import LayerKind
 from kernels.specialize import branches
 

@@ -7,7 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.activations import activation_backward, activation_forward, backward_for, forward_for
+from kernels.activations import (
+    activation_backward,
+    activation_forward,
+    backward_for,
+    forward_for,
+)
 from kernels.codes import ACTIVATIONS, ARG_BETA, ARG_GAMMA, COL_CODE
 from kernels.gradcheck import Case, away_from_zero
 from kernels.jit import inline_kernel

@@ -24,10 +24,14 @@ registry (kernels.layers.KINDS) lists. Its op code is its position there. The ki
   and ``layer_backward``: the same signatures over flat 1-D blocks, without scratch (imported
   only by the CUDA walks, so the CPU never imports numba.cuda);
 - ``parse(token, activation)``: its model-spec token (experiments.models) or None;
-- ``cases(rng)``: its derivative checks (kernels.gradcheck.Case) for ``runner check``.
+- ``cases(rng)``: its derivative checks (kernels.gradcheck.Case) for ``runner check``;
+- ``models()``: small models (``Model``) that chain it with other kinds, which ``runner
+  check`` differentiates whole through the engine (kernels.checks). Data, so that no layer
+  module imports the engine built from the layers.
 """
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -63,6 +67,16 @@ class Layout:
     differentiable: bool = True
 
 
+class Model(NamedTuple):
+    """A model for ``runner check``: its name, input shape ((n,) or (C, H, W), or an int),
+    layer specs, and whether to differentiate it in training mode (batch statistics, dropout)."""
+
+    name: str
+    input_shape: object
+    layers: list
+    training: bool = False
+
+
 @dataclass(frozen=True)
 class LayerKind:
     """A layer kind (module docstring). activated: the model spec inserts the default activation
@@ -85,6 +99,7 @@ class LayerKind:
     activated: bool = False
     activation: Callable | None = None
     normalizes: bool = False
+    models: Callable = lambda: []
 
 
 def check(condition: bool, message: str) -> None:

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.batchnorm import batchnorm_backward, centre, centred_variance, channel_means, normalize, update_running
+from kernels.batchnorm import (
+    batchnorm_backward,
+    centre,
+    centred_variance,
+    channel_means,
+    normalize,
+    update_running,
+)
 from kernels.codes import (
     ARG_EPS,
     ARG_MOMENTUM,
@@ -31,7 +38,7 @@ from kernels.codes import (
 )
 from kernels.gradcheck import Case, splitter
 from kernels.jit import inline_kernel, kernel
-from kernels.layers.base import Block, LayerKind, Layout, check, image
+from kernels.layers.base import Block, LayerKind, Layout, Model, check, image
 from kernels.views import block, vector
 
 _TOKEN = re.compile(r"bn(2d)?((?::[^:]*){0,2})")
@@ -146,17 +153,19 @@ def _case(rng, training: bool, shape=(4, 3, 2)) -> Case:
 
 
 def cases(rng) -> list[Case]:
-    from kernels.checks import model_case
+    return [_case(rng, True), _case(rng, False)]
+
+
+def models() -> list[Model]:
     from kernels.layers.activation import Activation
     from kernels.layers.conv import Conv
     from kernels.layers.dense import Dense
 
-    return [_case(rng, True), _case(rng, False),
-            model_case(rng, "dense-bn-tanh", 4, [Dense(6), BatchNorm(), Activation("tanh"), Dense(3)], training=True),
-            model_case(rng, "conv-bn2d-tanh", (2, 5, 5), [Conv(3, 3), BatchNorm(spatial=True), Activation("tanh"),
-                                                          Dense(2)], training=True)]
+    return [Model("dense-bn-tanh", 4, [Dense(6), BatchNorm(), Activation("tanh"), Dense(3)], training=True),
+            Model("conv-bn2d-tanh", (2, 5, 5), [Conv(3, 3), BatchNorm(spatial=True), Activation("tanh"), Dense(2)],
+                  training=True)]
 
 
 KIND = LayerKind("batchnorm", BatchNorm, layout, forward, backward, "kernels.cuda.batchnorm", parse, cases,
                  tokens="bn, bn2d, bn:0.01:0.001: batch norm per feature / per channel; optional momentum and ε",
-                 normalizes=True)
+                 normalizes=True, models=models)

@@ -13,8 +13,12 @@ import numpy as np
 from kernels.codes import ARG_EPS, COL_CACHE_OFF, COL_IN_DIM, COL_P_OFF
 from kernels.gradcheck import Case, splitter
 from kernels.jit import kernel
-from kernels.layernorm import layernorm_feature_gradient, layernorm_row, layernorm_row_backward
-from kernels.layers.base import Block, LayerKind, Layout, check, width
+from kernels.layernorm import (
+    layernorm_feature_gradient,
+    layernorm_row,
+    layernorm_row_backward,
+)
+from kernels.layers.base import Block, LayerKind, Layout, Model, check, width
 from kernels.views import block, vector
 
 _TOKEN = re.compile(r"ln(?::([^:]*))?")
@@ -96,15 +100,18 @@ def _case(rng, shape=(3, 5)) -> Case:
 
 
 def cases(rng) -> list[Case]:
-    from kernels.checks import model_case
+    return [_case(rng)]
+
+
+def models() -> list[Model]:
     from kernels.layers.activation import Activation
     from kernels.layers.conv import Conv
     from kernels.layers.dense import Dense
 
-    return [_case(rng),
-            model_case(rng, "dense-ln-tanh", 4, [Dense(6), LayerNorm(), Activation("tanh"), Dense(3)]),
-            model_case(rng, "conv-ln-tanh", (2, 4, 4), [Conv(2, 3), LayerNorm(), Activation("tanh"), Dense(2)])]
+    return [Model("dense-ln-tanh", 4, [Dense(6), LayerNorm(), Activation("tanh"), Dense(3)]),
+            Model("conv-ln-tanh", (2, 4, 4), [Conv(2, 3), LayerNorm(), Activation("tanh"), Dense(2)])]
 
 
 KIND = LayerKind("layernorm", LayerNorm, layout, forward, backward, "kernels.cuda.layernorm", parse, cases,
-                 tokens="ln, ln:0.001: layer norm over each sample's features; optional ε", normalizes=True)
+                 tokens="ln, ln:0.001: layer norm over each sample's features; optional ε", normalizes=True,
+                 models=models)

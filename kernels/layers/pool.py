@@ -27,7 +27,12 @@ from kernels.conv import output_size
 from kernels.gradcheck import Case
 from kernels.jit import kernel
 from kernels.layers.base import LayerKind, Layout, check, image
-from kernels.pool import avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward
+from kernels.pool import (
+    avgpool_backward,
+    avgpool_forward,
+    maxpool_backward,
+    maxpool_forward,
+)
 from kernels.views import block, images
 
 _TOKEN = re.compile(r"(max|avg)?pool(\d+)(?:s(\d+))?")

@@ -8,11 +8,20 @@ import re
 from dataclasses import dataclass
 
 from kernels.activations import backward_for, forward_for
-from kernels.codes import ACTIVATIONS, ARG_BETA, ARG_GAMMA, COL_CACHE_OFF, COL_CODE, COL_HIDDEN, COL_IN_DIM, COL_P_OFF
+from kernels.codes import (
+    ACTIVATIONS,
+    ARG_BETA,
+    ARG_GAMMA,
+    COL_CACHE_OFF,
+    COL_CODE,
+    COL_HIDDEN,
+    COL_IN_DIM,
+    COL_P_OFF,
+)
 from kernels.dense import dense_backward, dense_forward
 from kernels.gradcheck import Case
 from kernels.jit import inline_kernel, kernel
-from kernels.layers.base import Block, LayerKind, Layout, check, width
+from kernels.layers.base import Block, LayerKind, Layout, Model, check, width
 from kernels.specialize import PerVariant
 from kernels.views import block, matrix, vector
 
@@ -88,13 +97,16 @@ def parse(token: str, activation: str) -> Residual | None:
 
 
 def cases(rng) -> list[Case]:
-    """A whole model through the engine: the block is made of the dense and activation kernels."""
-    from kernels.checks import model_case
+    """None of its own: the block is made of the dense and activation kernels (see models)."""
+    return []
+
+
+def models() -> list[Model]:
     from kernels.layers.dense import Dense
 
-    return [model_case(rng, "residual", 4, [Residual(6, "tanh"), Dense(3)])]
+    return [Model("residual", 4, [Residual(6, "tanh"), Dense(3)])]
 
 
 KIND = LayerKind("residual", Residual, layout, forward, backward, "kernels.cuda.residual", parse, cases,
                  tokens="res64: residual block with 64 hidden units and the default activation",
-                 activation=lambda spec: spec.activation)
+                 activation=lambda spec: spec.activation, models=models)

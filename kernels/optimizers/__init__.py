@@ -10,7 +10,17 @@ Conventions shared by every kind: params, grads (P,) in one flat vector; the pen
 (kernels.regularizers) is in g before the update; the state is zero at the start of a run; ε
 sits outside the square root (PyTorch, Kingma & Ba).
 """
-from kernels.optimizers import adagrad, adam, adamw, heavy_ball, lion, momentum, nesterov, rmsprop, sgd
+from kernels.optimizers import (
+                                    adagrad,
+                                    adam,
+                                    adamw,
+                                    heavy_ball,
+                                    lion,
+                                    momentum,
+                                    nesterov,
+                                    rmsprop,
+                                    sgd,
+)
 from kernels.optimizers.base import OptimizerKind
 
 KINDS: tuple[OptimizerKind, ...] = (sgd.KIND, momentum.KIND, heavy_ball.KIND, nesterov.KIND, rmsprop.KIND, adam.KIND,

@@ -64,7 +64,7 @@ def degree_turns(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def degree_report(runs, curves, fig_dir: Path) -> tuple[str, list[Path]]:
+def degree_report(runs, curves, fig_dir: Path, problem: tuple) -> tuple[str, list[Path]]:
     poly = runs[runs["basis"] == "polynomial"]
     lines = [f"L-curve over the polynomial degree (Treister §1): {len(runs)} runs", ""]
     paths = []
@@ -91,7 +91,7 @@ def degree_report(runs, curves, fig_dir: Path) -> tuple[str, list[Path]]:
                title="Treister Fig. 2: train and test error against degree")
         ax.legend()
         paths.append(save(fig, fig_dir / "lcurve_degree.png"))
-        paths.append(fitted_polynomials(poly, fig_dir))
+        paths.append(fitted_polynomials(poly, fig_dir, *problem))
     oracle = runs[runs["basis"] == "oracle"]
     if len(oracle):
         table = oracle.groupby("delta").agg(n_points=("n_points", "first"), coef_error=("coef_error", "median"),
@@ -114,11 +114,10 @@ def degree_report(runs, curves, fig_dir: Path) -> tuple[str, list[Path]]:
 FIG1_DEGREES = (1, 5, 20, 100)  # the fits drawn over the data, where the sweep has them
 
 
-def fitted_polynomials(poly: pd.DataFrame, fig_dir: Path) -> Path:
+def fitted_polynomials(poly: pd.DataFrame, fig_dir: Path, grid, make_data, poly_basis) -> Path:
     """Treister's Fig 1: the data of the smallest seed and the fitted polynomials of a few of
     the swept degrees over it, recomputed from the study's own data and basis (the runs table
-    holds errors, not coefficients)."""
-    from experiments.lcurve import grid, make_data, poly_basis
+    holds errors, not coefficients): grid, make_data and poly_basis of experiments.lcurve."""
 
     run = poly.sort_values("seed").iloc[0]
     same = poly[(poly["seed"] == run["seed"]) & (poly["delta"] == run["delta"]) & (poly["stop"] == run["stop"])]

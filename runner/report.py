@@ -1,7 +1,8 @@
 """``runner report``: read a results directory, print the study's summary, write its figures.
 
-The built-in studies have their own reports (the texts' figures and findings); any other study
-gives its ``Study.report``, by default the shared summary of results.summary. A results
+Every study gives its ``Study.report``: the built-in ones their own (the texts' figures and
+findings, next to each study in experiments/), any other by default the shared summary of
+results.summary. A results
 directory is data, never code: a plug-in study's report comes from the study the user names
 (``runner report OUT --study REF``) or, for a study that an installed package registers, from
 its name; nothing a manifest or a table names is imported. Without either, or where the study
@@ -14,13 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from results import batch_size_report, digits_report, lcurve_report, lr_report, summary
+from results import summary
 from results.store import CURVES, RUNS, _files, find_sweep, load, manifests
 
-REPORTS = {"batch-size": batch_size_report.report, "digits": digits_report.report,
-           "learning-rate": lr_report.learning_rate_report, "gd-1d": lr_report.gd_1d_report,
-           "lcurve-degree": lcurve_report.degree_report, "lcurve-lambda": lcurve_report.lambda_report,
-           "lcurve-penalty": lcurve_report.penalty_report, "lcurve-depth": lcurve_report.depth_report}
 MERGE_HINT_SECONDS = 1.0  # reading took longer, from more than one file per table: say how to read faster
 
 
@@ -39,7 +36,7 @@ def report(out_dir: Path, study: "Study | None" = None, sweep: str | None = None
     report the runs of that sweep alone (an id, a prefix of one, or a tag: store.find_sweep),
     with figures under out_dir/figures/SWEEP_ID."""
     from experiments import StudyError, get_study
-    from experiments.registry import registered
+    from experiments.registry import BUILTIN, registered
 
     t0 = time.perf_counter()
     runs = load(out_dir, RUNS)
@@ -60,9 +57,7 @@ def report(out_dir: Path, study: "Study | None" = None, sweep: str | None = None
     name = studies[0]
     if study is not None and study.name != name:
         raise ValueError(f"{out_dir} holds runs of study {name!r}, not of {study.name!r}")
-    if name in REPORTS:
-        text, paths = REPORTS[name](runs, curves, fig_dir)
-    elif study is None and name not in registered():
+    if study is None and name not in BUILTIN and name not in registered():
         refs = [m["study_ref"] for m in manifests(out_dir) if m["study"] == name and isinstance(m.get("study_ref"), str)]
         text, paths = summary.report(runs, curves, fig_dir, title=name)
         text = (f"(the shared summary: study {name!r} is a plug-in, and a results directory's code is never run; "

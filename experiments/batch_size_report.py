@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from results.digits_report import loss_against_lr
+from experiments.digits_report import loss_against_lr
 from results.plots import plt, save
 from results.summary import quartiles, swept
 

@@ -5,19 +5,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments import get_study
 from results.plots import plt, save
-
-
-def varying(runs: pd.DataFrame) -> list[str]:
-    """The study parameters that take more than one value in these runs."""
-    names = [p.name for p in get_study("digits").params]
-    return [n for n in names if n in runs and runs[n].nunique(dropna=False) > 1]
+from results.summary import swept
 
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration: medians over seeds; diverged and failed runs counted."""
-    keys = varying(runs) or ["model"]
+    keys = swept(runs) or ["model"]
     return runs.groupby(keys, sort=True).agg(
         seeds=("seed", "nunique"),
         diverged=("status", lambda s: int((s == "diverged").sum())),
@@ -32,7 +26,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def figures(runs: pd.DataFrame, curves: pd.DataFrame, fig_dir: Path) -> list[Path]:
-    keys = varying(runs) or ["model"]
+    keys = swept(runs) or ["model"]
     paths = []
     first = runs[runs["status"] != "failed"].sort_values("seed").groupby(keys).head(1)
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from results import digits_report
+from experiments import digits_report
 from results.plots import plt, save
 
 STABLE_ACCURACY_SHARE = 0.5  # stable: test accuracy at least this share of the optimizer's best
