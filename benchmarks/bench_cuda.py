@@ -21,7 +21,7 @@ from bench_kernels import LENET  # noqa: E402  (run as a script: benchmarks/ is 
 from experiments.batch_size import excess_loss_set, features, make_data  # noqa: E402
 from experiments.models import parse_model  # noqa: E402
 from experiments.training import EVAL_ROWS  # noqa: E402
-from kernels import codes, engine, optimizers, records, schedules, steps  # noqa: E402
+from kernels import codes, engine, losses, optimizers, records, schedules, steps  # noqa: E402
 from kernels.cuda import engine as cuda_engine  # noqa: E402
 from kernels.plan import Dense, build_plan  # noqa: E402
 
@@ -58,7 +58,7 @@ def bench_batch_size(epochs):
     plan = build_plan(4, [Dense(64, bias=False)])
     p0 = plan.init_params(np.random.default_rng(1), np.float64)
     hyper, mask = steps.vector(np.float64, lr=0.25), plan.penalty_mask(False, np.float64)
-    args = (x, y, fit_x, fit_y, plan, codes.LOSS_MSE, optimizers.CODES["sgd"], hyper, mask, p0, epochs)
+    args = (x, y, fit_x, fit_y, plan, losses.CODES["mse"], optimizers.CODES["sgd"], hyper, mask, p0, epochs)
     _gpu(*args[:-1], 1, [4], [0])  # compile
     gpu_time, gpu_h = _gpu(*args, BATCH_SIZES, [0] * len(BATCH_SIZES))
     _cpu(*args[:-1], 1, 4, 0)
@@ -84,7 +84,7 @@ def bench_cnn(samples, runs, dtype):
     p0 = plan.init_params(rng, dtype)
     hyper, mask = steps.vector(dtype, lr=0.01), plan.penalty_mask(False, dtype)
     monitor = (x[:64], y[:64])  # a small monitor set: the epoch's time is the updates'
-    args = (x, y, *monitor, plan, codes.LOSS_SOFTMAX_CE, optimizers.CODES["sgd"], hyper, mask, p0, 1)
+    args = (x, y, *monitor, plan, losses.CODES["softmax-ce"], optimizers.CODES["sgd"], hyper, mask, p0, 1)
     _cpu(*monitor, *args[2:], 64, 0)
     cpu_time, _ = _cpu(*args, 64, 0)
     _gpu(*monitor, *args[2:], [64], [0])

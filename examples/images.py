@@ -15,7 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.api import Param, Study, at_least, engines, load_dataset, positive, target_param, train
+from experiments.api import (
+    Param,
+    Study,
+    at_least,
+    engines,
+    load_dataset,
+    positive,
+    target_param,
+    train,
+)
 
 
 def _digits():

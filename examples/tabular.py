@@ -17,7 +17,17 @@ simulator): a study that declares ``target_param()`` and trains through ``train`
 """
 from pathlib import Path
 
-from experiments.api import OPTIMIZERS, Param, Study, at_least, engines, load_dataset, positive, target_param, train
+from experiments.api import (
+    OPTIMIZERS,
+    Param,
+    Study,
+    at_least,
+    engines,
+    load_dataset,
+    positive,
+    target_param,
+    train,
+)
 
 WINE = Path(__file__).with_name("wine.csv")
 

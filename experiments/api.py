@@ -29,16 +29,16 @@ from experiments.models import parse_model
 from experiments.seeds import INIT, engine_seed, stream
 from experiments.study import Param, RunOutput, Study, at_least, positive
 from experiments.training import DIVERGE_FACTOR, engine_for, fit, target_param
-from kernels import codes, optimizers, schedules
+from kernels import codes, losses, optimizers, schedules
 from kernels.plan import Dense, build_plan
 
 __all__ = ["Dataset", "Param", "RunOutput", "Study", "Trained", "at_least", "engines", "load_dataset", "positive",
            "target_param", "train", "LOSSES", "OPTIMIZERS", "SCHEDULES"]
 
-LOSSES = tuple(codes.LOSSES)  # softmax-ce, logistic and hinge classify; mse and mse-half regress
+LOSSES = tuple(losses.CODES)  # softmax-ce, logistic and hinge classify; mse and mse-half regress
 OPTIMIZERS = tuple(optimizers.CODES)
 SCHEDULES = tuple(schedules.CODES)
-CLASSIFYING = ("softmax-ce", "logistic", "hinge")
+CLASSIFYING = tuple(kind.name for kind in losses.KINDS if kind.classifies)
 CURVES = {"train_loss": codes.HIST_FIT_LOSS, "train_acc": codes.HIST_FIT_ACC, "test_loss": codes.HIST_TEST_LOSS,
           "test_acc": codes.HIST_TEST_ACC, "lr": codes.HIST_LR, "train_time_s": codes.HIST_TRAIN_TIME}
 

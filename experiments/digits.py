@@ -33,7 +33,7 @@ from experiments.training import (
     stopping_params,
     target_param,
 )
-from kernels import codes
+from kernels import codes, losses
 from kernels.plan import Dense, build_plan
 
 MLP = "dense64"
@@ -96,9 +96,11 @@ def used(config: dict, data: Dataset, rows: int) -> dict:
 
 
 def targets(labels: np.ndarray, loss: str, n_classes: int, dtype) -> np.ndarray:
-    """One-hot rows, or ±1 one-vs-rest rows for the hinge loss. (N,) -> (N, n_classes)."""
+    """The rows of labels that the loss kind reads: one-hot, or with its ``negative`` for the
+    other classes (±1 one-vs-rest rows for the hinge loss). (N,) -> (N, n_classes)."""
     t = one_hot(labels, n_classes, dtype)
-    return 2 * t - 1 if loss == "hinge" else t
+    negative = losses.KINDS[losses.CODES[loss]].negative
+    return t if negative == 0 else (1 - negative) * t + negative
 
 
 class DigitsStudy(Study):
@@ -110,7 +112,7 @@ class DigitsStudy(Study):
               check=_model_spec),
         Param("activation", str, "relu", "activation after each dense/conv layer: a name, optionally "
               "with β and γ (sigmoid:2:1)", check=_trainable_activation),
-        Param("loss", str, "softmax-ce", "training loss", choices=("softmax-ce", "logistic", "hinge", "mse", "mse-half")),
+        Param("loss", str, "softmax-ce", "training loss", choices=tuple(losses.CODES)),
         *optimizer_params("adam", 1e-3, step=10),
         Param("batch_size", int, 32, "mini-batch size", check=at_least(1)),
         Param("epochs", int, 30, "epochs of training", check=at_least(1)),

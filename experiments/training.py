@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from experiments.study import Param, at_least, non_negative
-from kernels import codes, engine, optimizers, records, schedules, steps
+from kernels import codes, engine, losses, optimizers, records, schedules, steps
 from kernels.plan import Plan
 from kernels.variants import Variant, variant_of_layers
 
@@ -164,7 +164,7 @@ def fit(x, y, plan: Plan, params, *, loss: str, optimizer: str, hyper: dict, epo
     empty = (np.zeros((0, plan.n_in), dtype), np.zeros((0, plan.n_out), dtype))
     fit_set = (x, y) if fit_set is None else fit_set
     test_set = empty if test_set is None else test_set
-    method = records.method(codes.LOSSES[loss], optimizers.CODES[optimizer], schedules.CODES[schedule],
+    method = records.method(losses.CODES[loss], optimizers.CODES[optimizer], schedules.CODES[schedule],
                             steps.vector(dtype, **hyper), plan.penalty_mask(penalize_biases, dtype))
     buffers = plan.init_buffers(dtype)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import codes
+from kernels import losses
 from kernels.engine import loss_and_gradient
 from kernels.gradcheck import (
     Case,
@@ -23,7 +23,8 @@ from kernels.gradcheck import (
     transpose_test,
 )
 from kernels.layers import KINDS
-from kernels.losses import loss_backward, loss_forward
+from kernels.layers.layernorm import LayerNorm
+from kernels.loss import loss_backward, loss_forward
 from kernels.plan import (
     Activation,
     BatchNorm,
@@ -75,19 +76,10 @@ def run_check(case: Case, rng: np.random.Generator) -> CheckResult:
 
 
 def loss_case(rng, name) -> Case:
-    code = codes.LOSSES[name]
+    """The loss kind ``name`` as a function of the prediction, at the kind's own sample."""
+    code = losses.CODES[name]
     batch, n = 4, 3
-    if name == "softmax-ce":
-        target = np.eye(n)[rng.integers(n, size=batch)]
-    elif name == "logistic":
-        target = rng.integers(2, size=(batch, n)).astype(float)
-    elif name == "hinge":
-        target = rng.choice([-1.0, 1.0], size=(batch, n))
-    else:
-        target = rng.standard_normal((batch, n))
-    pred0 = rng.standard_normal((batch, n))
-    if name == "hinge":  # keep t·p away from the hinge at 1
-        pred0 = target * (1 + away_from_zero(pred0, 0.3))
+    pred0, target = losses.KINDS[code].sample(rng, (batch, n))
 
     def forward(theta):
         return np.array([loss_forward(code, theta.reshape(batch, n), target)])
@@ -114,7 +106,7 @@ def penalty_case(rng, l1=0.3, l2=0.7) -> Case:
 
 # A model holding every layer kind (smooth ones only where a kink could meet a step of the
 # tests: average pooling, tanh), checked in evaluation and in training mode.
-EVERY_KIND = (Conv(3, 3, pad=1), BatchNorm(spatial=True), Activation("tanh"), Pool(2, kind="avg"), Dropout(0.3),
+EVERY_KIND = (Conv(3, 3, pad=1), BatchNorm(spatial=True), Activation("tanh"), Pool(2, kind="avg"), Dropout(0.3), LayerNorm(),
               Dense(6), BatchNorm(), Residual(4, "tanh"), Dense(3))
 
 
@@ -127,7 +119,7 @@ def model_case(rng, name, input_shape, layers, loss="mse", rows=5, training=Fals
         y = np.eye(plan.n_out)[rng.integers(plan.n_out, size=rows)]
     else:
         y = rng.standard_normal((rows, plan.n_out))
-    code = codes.LOSSES[loss]
+    code = losses.CODES[loss]
     buffers = plan.init_buffers(np.float64)
 
     def forward(theta):
@@ -147,7 +139,7 @@ def all_cases(rng: np.random.Generator) -> list[Case]:
     cases = [case for kind in KINDS for case in kind.cases(rng)]
     cases += [model_case(rng, m.name, m.input_shape, m.layers, training=m.training) for kind in KINDS
               for m in kind.models()]
-    cases += [loss_case(rng, n) for n in codes.LOSSES]
+    cases += [loss_case(rng, n) for n in losses.CODES]
     cases += [penalty_case(rng)]
     cases += [
         model_case(rng, "mlp", 4, [Dense(6), Activation("tanh"), Dense(5), Activation("softplus"), Dense(3)],

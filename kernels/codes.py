@@ -1,9 +1,9 @@
 """The integer codes and array layouts shared by the plan builder and the compiled engine.
 
 Everything the compiled ``train`` needs to know about a model or a run arrives as numbers:
-op codes and columns of the plan table, loss codes, the fixed slots of the ``hyper`` vector
+op codes and columns of the plan table, the fixed slots of the ``hyper`` vector
 and the columns of the per-epoch ``history`` matrix. Names map to codes here; the codes of
-layer, optimizer and schedule kinds are their positions in their registries.
+layer, loss, optimizer and schedule kinds are their positions in their registries.
 """
 
 # Columns of the plan table (int64, one row per layer). Op codes are the positions of the layer
@@ -81,17 +81,8 @@ ACTIVATIONS = {
 }
 ACTIVATION_NAMES = {code: name for name, (code, *_) in ACTIVATIONS.items()}
 
-# Loss codes (kernels.losses).
-LOSS_MSE = 0
-LOSS_MSE_HALF = 1
-LOSS_SOFTMAX_CE = 2
-LOSS_LOGISTIC = 3
-LOSS_HINGE = 4
-LOSSES = {"mse": LOSS_MSE, "mse-half": LOSS_MSE_HALF, "softmax-ce": LOSS_SOFTMAX_CE,
-          "logistic": LOSS_LOGISTIC, "hinge": LOSS_HINGE}
-
-# Optimizer and schedule codes are the positions of the kinds in kernels.optimizers.KINDS and
-# kernels.schedules.KINDS (names: their CODES).
+# Loss, optimizer and schedule codes are the positions of the kinds in kernels.losses.KINDS,
+# kernels.optimizers.KINDS and kernels.schedules.KINDS (names: their CODES).
 
 # The fixed slots of the ``hyper`` vector (the params' dtype); kernels.steps lays out the rest,
 # the hyperparameters that the optimizer and schedule kinds read.

@@ -38,7 +38,7 @@ from kernels.fused import dense_loss_gradient
 from kernels.guard import check_data, check_net, check_params, check_train
 from kernels.jit import cached, inline_kernel, kernel
 from kernels.layers.dense import views as dense_views
-from kernels.losses import loss_backward, loss_forward, n_correct
+from kernels.loss import loss_backward, loss_forward, n_correct
 from kernels.regularizers import penalty_gradient
 from kernels.specialize import PerVariant
 from kernels.steps import STATE_ROWS, learning_rate, optimizer_step

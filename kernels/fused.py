@@ -9,7 +9,7 @@ dense_backward summed in another order.
 """
 from kernels.dense import row_product
 from kernels.jit import inline_kernel
-from kernels.losses import loss_scale, row_gradient
+from kernels.loss import loss_scale, row_gradient
 from kernels.views import row
 
 

@@ -6,14 +6,13 @@ each raises ValueError with a one-line reason and returns nothing.
 """
 import numpy as np
 
-from kernels import optimizers, schedules
+from kernels import losses, optimizers, schedules
 from kernels.codes import (
     COL_IN_DIM,
     COL_OP,
     COL_OUT_DIM,
     HIST_FIT_LOSS,
     HIST_TEST_LOSS,
-    LOSSES,
     N_ARGS,
     N_COLS,
     N_HIST,
@@ -92,7 +91,7 @@ def check_train(data, net, method, settings, params, buffers, history) -> None:
     check_data(net, dtype, data.x, data.y, "the training data", min_rows=1)
     check_data(net, dtype, data.x_fit, data.y_fit, "the fit monitor set")
     check_data(net, dtype, data.x_test, data.y_test, "the test monitor set")
-    for what, code, count in (("loss", method.loss, len(LOSSES)), ("optimizer", method.optimizer,
+    for what, code, count in (("loss", method.loss, len(losses.KINDS)), ("optimizer", method.optimizer,
                               len(optimizers.KINDS)), ("schedule", method.schedule, len(schedules.KINDS))):
         if not 0 <= code < count:
             raise ValueError(f"{what} code {code} is not one of 0 .. {count - 1}")

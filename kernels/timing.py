@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import codes, engine
+from kernels import engine, losses
 from kernels.plan import Activation, Dense, build_plan
 from kernels.variants import variant_of
 
@@ -41,7 +41,7 @@ def exercise_9_8(layers: int, seed: int = 0, repeats: int = 100) -> GradientTimi
     params[0::2], params[1::2] = rng.uniform(0.8, 1.2, layers), rng.uniform(-0.1, 0.1, layers)
     x, y = rng.uniform(0, 1, (1, 1)), np.zeros((1, 1))  # L(v) = (v − 0)²: mse of one output
     backprop, differences = np.empty_like(params), np.empty_like(params)
-    args = (plan.net, codes.LOSS_MSE, params, plan.init_buffers(np.float64), x, y)
+    args = (plan.net, losses.CODES["mse"], params, plan.init_buffers(np.float64), x, y)
     engine.loss_and_gradient(*args, backprop)  # checked (kernels.guard) and compiled, once
     engine.forward_differences(*args, EPS, differences)
     variant = variant_of(plan.net.table)

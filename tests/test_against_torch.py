@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kernels import codes, optimizers, steps
+from kernels import losses, optimizers, steps
 from kernels.conv import SMALL_PATCH, conv2d_backward, conv2d_forward, output_size
-from kernels.losses import loss_backward, loss_forward
+from kernels.loss import loss_backward, loss_forward
 from kernels.pool import (
     avgpool_backward,
     avgpool_forward,
@@ -102,7 +102,7 @@ def torch_loss(name, p, target):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("name", list(codes.LOSSES))
+@pytest.mark.parametrize("name", list(losses.CODES))
 def test_losses(seed, name):
     rng = np.random.default_rng(seed)
     batch, n = int(rng.integers(1, 9)), int(rng.integers(2, 7))
@@ -110,7 +110,7 @@ def test_losses(seed, name):
     labels = np.eye(n)[rng.integers(n, size=batch)]
     target = {"mse": rng.standard_normal((batch, n)), "mse-half": rng.standard_normal((batch, n)),
               "softmax-ce": labels, "logistic": labels, "hinge": 2 * labels - 1}[name]
-    code = codes.LOSSES[name]
+    code = losses.CODES[name]
     d = np.empty_like(pred)
     loss_backward(code, pred, target, d)
     tp = t(pred, True)
@@ -126,8 +126,8 @@ def test_softmax_cross_entropy_in_float32_at_large_logits(logits):
     back before subtracting the logit cost 3e-4."""
     pred64 = np.array([logits])
     target = np.array([[0.0, 1.0, 0.0]])
-    exact = loss_forward(codes.LOSSES["softmax-ce"], pred64, target)
-    ours = loss_forward(codes.LOSSES["softmax-ce"], pred64.astype(np.float32), target.astype(np.float32))
+    exact = loss_forward(losses.CODES["softmax-ce"], pred64, target)
+    ours = loss_forward(losses.CODES["softmax-ce"], pred64.astype(np.float32), target.astype(np.float32))
     shifted = pred64 - pred64.max()
     assert exact == pytest.approx(np.log(np.exp(shifted).sum()) - shifted[0, 1], rel=1e-12)
     assert float(ours) == pytest.approx(exact, rel=1e-6)

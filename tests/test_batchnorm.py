@@ -7,7 +7,7 @@ import torch
 
 from experiments.models import parse_model
 from experiments.training import fit
-from kernels import codes
+from kernels import codes, losses
 from kernels.engine import loss_and_gradient
 from kernels.plan import BatchNorm, Conv, Dense, build_plan
 
@@ -77,7 +77,7 @@ def test_batchnorm_equals_torch(seed, training, image):
     expected.backward()
 
     grads = np.empty_like(params)
-    loss = loss_and_gradient(plan.net, codes.LOSS_MSE, params, buffers, x, y, grads, training)
+    loss = loss_and_gradient(plan.net, losses.CODES["mse"], params, buffers, x, y, grads, training)
     assert loss == pytest.approx(expected.item(), rel=1e-12)
     np.testing.assert_allclose(grads, _torch_gradient(layer, norm, head), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(buffers, np.concatenate([norm.running_mean.numpy(), norm.running_var.numpy()]),
@@ -93,8 +93,8 @@ def test_a_batch_of_one_uses_the_running_statistics():
     buffers = np.concatenate([rng.standard_normal(3), rng.uniform(0.5, 2, 3)])
     kept = buffers.copy()
     g_train, g_eval = np.empty_like(params), np.empty_like(params)
-    train_loss = loss_and_gradient(plan.net, codes.LOSS_MSE, params, buffers, x, y, g_train, True)
-    eval_loss = loss_and_gradient(plan.net, codes.LOSS_MSE, params, buffers, x, y, g_eval, False)
+    train_loss = loss_and_gradient(plan.net, losses.CODES["mse"], params, buffers, x, y, g_train, True)
+    eval_loss = loss_and_gradient(plan.net, losses.CODES["mse"], params, buffers, x, y, g_eval, False)
     assert train_loss == eval_loss
     np.testing.assert_array_equal(g_train, g_eval)
     np.testing.assert_array_equal(buffers, kept)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from kernels import codes
+from kernels import codes, losses
 from kernels.checks import Case, all_cases, run_check
 from kernels.engine import forward_differences, loss_and_gradient
 from kernels.plan import Activation, Dense, Dropout, build_plan
@@ -27,11 +27,10 @@ def test_a_wrong_backward_fails_the_checks():
 
 
 def test_every_differentiable_kernel_has_a_case():
-    from kernels import codes
     names = " ".join(c.name for c in CASES)
     for name, (*_, differentiable) in codes.ACTIVATIONS.items():
         assert (f"activation {name}" in names) == differentiable
-    for loss in codes.LOSSES:
+    for loss in losses.CODES:
         assert f"loss {loss}" in names
     for kernel in ("dense", "conv", "maxpool", "avgpool", "dropout", "penalty", "residual"):
         assert kernel in names
@@ -59,7 +58,7 @@ def test_the_evaluation_mode_gradient_with_dropout_is_the_gradient_without_it(dt
     grads = {}
     for name, plan in (("with", with_dropout), ("without", without)):
         grads[name] = np.full_like(theta, np.nan)
-        loss = loss_and_gradient(plan.net, codes.LOSSES["mse"], theta, plan.init_buffers(dtype), x, y, grads[name])
+        loss = loss_and_gradient(plan.net, losses.CODES["mse"], theta, plan.init_buffers(dtype), x, y, grads[name])
         grads[name + " loss"] = loss
     assert grads["with loss"] == grads["without loss"]
     np.testing.assert_array_equal(grads["with"], grads["without"])
@@ -89,10 +88,10 @@ def test_exercise_9_8_backprop_equals_the_books_recurrence_and_differences():
     book = np.ravel(np.column_stack([[dh[i] * drelu(a[i] * h[i] + b[i]) * h[i] for i in range(layers)],
                                      [dh[i] * drelu(a[i] * h[i] + b[i]) for i in range(layers)]]))
     grads, differences = np.empty_like(params), np.empty_like(params)
-    loss = loss_and_gradient(plan.net, codes.LOSS_MSE, params, np.zeros(0), np.array([[x]]), np.zeros((1, 1)), grads)
+    loss = loss_and_gradient(plan.net, losses.CODES["mse"], params, np.zeros(0), np.array([[x]]), np.zeros((1, 1)), grads)
     assert loss == pytest.approx(h[layers] ** 2, rel=1e-14)
     np.testing.assert_allclose(grads, book, rtol=1e-12)
-    forward_differences(plan.net, codes.LOSS_MSE, params, np.zeros(0), np.array([[x]]), np.zeros((1, 1)), EPS,
+    forward_differences(plan.net, losses.CODES["mse"], params, np.zeros(0), np.array([[x]]), np.zeros((1, 1)), EPS,
                         differences)
     assert np.max(np.abs(differences - grads)) < 10 * EPS * np.max(np.abs(grads))
 

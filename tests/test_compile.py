@@ -34,7 +34,7 @@ EVERY_KIND = """
 TRAIN = """
 import json, sys
 import numpy as np
-from kernels import codes, engine, optimizers, records, schedules, steps
+from kernels import codes, engine, losses, optimizers, records, schedules, steps
 from kernels.plan import Activation, BatchNorm, Conv, Dense, Dropout, Pool, Residual, build_plan
 from kernels.variants import variant_of
 
@@ -45,7 +45,7 @@ x = rng.standard_normal((8, plan.n_in))
 y = np.eye(plan.n_out)[rng.integers(0, plan.n_out, 8)]
 params = plan.init_params(rng, np.float64)
 hyper = steps.vector(np.float64, lr=0.1)
-method = records.method(codes.LOSS_SOFTMAX_CE, optimizers.CODES["sgd"], schedules.CODES["constant"], hyper,
+method = records.method(losses.CODES["softmax-ce"], optimizers.CODES["sgd"], schedules.CODES["constant"], hyper,
                         plan.penalty_mask(False, np.float64))
 history = np.zeros((3, codes.N_HIST))
 done = engine.train(records.Data(x, y, x, y, x[:0], y[:0]), plan.net, method, records.settings(2, 4, True, 0, 8),

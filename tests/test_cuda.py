@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from numba import config, cuda
 
-from kernels import codes, engine, optimizers, records, schedules, steps
+from kernels import codes, engine, losses, optimizers, records, schedules, steps
 from kernels.activations import activation_backward, activation_forward
 from kernels.conv import conv2d_backward, conv2d_forward
 from kernels.cuda import activations as g_act
@@ -29,7 +29,7 @@ from kernels.dense import dense_backward, dense_forward
 from kernels.dropout import dropout_backward, dropout_forward
 from kernels.layers import KINDS
 from kernels.layers.layernorm import LayerNorm
-from kernels.losses import loss_backward, loss_forward, n_correct
+from kernels.loss import loss_backward, loss_forward, n_correct
 from kernels.plan import (
     Activation,
     BatchNorm,
@@ -236,10 +236,10 @@ def _targets(name, rng, rows, n, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", list(codes.LOSSES))
+@pytest.mark.parametrize("name", list(losses.CODES))
 @pytest.mark.parametrize("n", [1, 4])
 def test_losses_equal_cpu(dtype, name, n):
-    code = codes.LOSSES[name]
+    code = losses.CODES[name]
     rng = np.random.default_rng(code + n)
     rows = 11
     pred, target = rand(rng, (rows, n), dtype) * 2, _targets(name, rng, rows, n, dtype)
@@ -298,7 +298,7 @@ def _runs(dtype, batch_sizes, seeds, layers=MODEL, loss="softmax-ce", optimizer=
     x = rand(rng, (n, plan.n_in), dtype)
     y = np.eye(3, dtype=dtype)[rng.integers(0, 3, n)]
     p0, b0 = plan.init_params(rng, dtype), plan.init_buffers(dtype)
-    method = records.method(codes.LOSSES[loss], optimizers.CODES[optimizer], schedules.CODES[schedule],
+    method = records.method(losses.CODES[loss], optimizers.CODES[optimizer], schedules.CODES[schedule],
                             steps.vector(dtype, lr=0.05, l2=0.01), plan.penalty_mask(False, dtype))
     data = records.Data(x, y, x, y, x[:5], y[:5])
     cpu = []
@@ -347,7 +347,7 @@ def test_a_code_no_kind_handles_is_an_error_on_the_device(unknown):
         table[1, codes.COL_OP] = len(KINDS)
     optimizer = len(optimizers.KINDS) if unknown == "optimizer" else 0
     schedule = len(schedules.KINDS) if unknown == "schedule" else 0
-    method = records.method(codes.LOSS_MSE, optimizer, schedule, steps.vector(np.float64, lr=0.1)[None],
+    method = records.method(losses.CODES["mse"], optimizer, schedule, steps.vector(np.float64, lr=0.1)[None],
                             plan.penalty_mask(False, np.float64))
     with mock.patch.object(g_engine, "check_train"), pytest.raises(RuntimeError, match="no kind handles"):
         g_engine.train(records.Data(x, y, x, y, x[:0], y[:0]), plan.net._replace(table=table), method,
@@ -362,7 +362,7 @@ def test_permutations_are_the_cpu_engines_batch_order():
     plan = build_plan(3, [Dense(2)])
     x, y = rng.standard_normal((10, 3)), rng.standard_normal((10, 2))
     p0 = plan.init_params(rng, np.float64)
-    method = records.method(codes.LOSS_MSE, optimizers.CODES["sgd"], schedules.CODES["constant"], steps.vector(np.float64, lr=0.1),
+    method = records.method(losses.CODES["mse"], optimizers.CODES["sgd"], schedules.CODES["constant"], steps.vector(np.float64, lr=0.1),
                             plan.penalty_mask(False, np.float64))
     no_buffers = np.zeros(0)
     shuffled, h = p0.copy(), np.zeros((4, codes.N_HIST))
@@ -427,7 +427,7 @@ def test_the_cuda_engine_checks_its_arguments_against_the_plan():
     plan = build_plan(3, [Dense(2)])
     x, y = rng.standard_normal((10, 3)), rng.standard_normal((10, 2))
     params = np.tile(plan.init_params(rng, np.float64), (2, 1))
-    method = records.method(codes.LOSS_MSE, 0, 0, np.tile(steps.vector(np.float64, lr=0.1), (2, 1)),
+    method = records.method(losses.CODES["mse"], 0, 0, np.tile(steps.vector(np.float64, lr=0.1), (2, 1)),
                             plan.penalty_mask(False, np.float64))
     history, no_buffers = np.zeros((2, 2, codes.N_HIST)), np.zeros((2, 0))
     data = records.Data(x, y, x, y, x, y)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from experiments.training import fit
-from kernels import codes
+from kernels import codes, losses
 from kernels.engine import loss_and_gradient
 from kernels.plan import (
     Activation,
@@ -67,7 +67,7 @@ def test_example_4_2_1_oracle():
     params = np.concatenate([a1.T.ravel(), b1, a2.T.ravel(), b2])  # W = Aᵀ (kernels.dense)
     x = np.array([[1.0, 0.0, 6.0]])
     target = np.array([[295.0, 101.0]])
-    assert loss_and_gradient(plan.net, codes.LOSS_MSE, params, np.zeros(0), x, target, np.empty_like(params)) == 0.0
+    assert loss_and_gradient(plan.net, losses.CODES["mse"], params, np.zeros(0), x, target, np.empty_like(params)) == 0.0
 
 
 def run(plan, x, y, params, epochs, batch_size, lr, seed=0, optimizer="sgd", **hyper):
@@ -198,6 +198,6 @@ def test_a_nan_in_the_input_reaches_the_output_and_every_loss(kind, training):
     assert np.isnan(out[1]).all() and np.isfinite(out[[0, 2]]).all()
     y = np.zeros((3, plan.n_out))
     y[:, 0] = 1
-    for loss, code in codes.LOSSES.items():
+    for loss, code in losses.CODES.items():
         value = loss_and_gradient(plan.net, code, params, buffers, x, y, np.empty(plan.n_params), training=training)
         assert np.isnan(value), loss

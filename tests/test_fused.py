@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from experiments.training import fit
-from kernels import codes
+from kernels import codes, losses
 from kernels.dense import dense_backward, dense_forward
 from kernels.fused import dense_loss_gradient
 from kernels.gradcheck import taylor_test
-from kernels.losses import loss_backward, loss_forward
+from kernels.loss import loss_backward, loss_forward
 from kernels.plan import Activation, Dense, build_plan
 
 RNG = np.random.default_rng(11)
@@ -31,12 +31,12 @@ def fused(code, x, y, index, start, rows, w, b):
     return dw, db
 
 
-@pytest.mark.parametrize("loss", codes.LOSSES)
+@pytest.mark.parametrize("loss", losses.CODES)
 @pytest.mark.parametrize("rows, n_in, n_out", [(1, 4, 64), (3, 1, 5), (7, 6, 3), (13, 9, 1)])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
 def test_fused_gradient_is_the_layer_composition(loss, rows, n_in, n_out, bias, dtype, tol):
-    code, n = codes.LOSSES[loss], 20
+    code, n = losses.CODES[loss], 20
     x, y = RNG.standard_normal((n, n_in)).astype(dtype), targets(loss, n, n_out).astype(dtype)
     w = RNG.standard_normal((n_in, n_out)).astype(dtype)
     b = RNG.standard_normal(n_out if bias else 0).astype(dtype)
@@ -53,9 +53,9 @@ def test_fused_gradient_is_the_layer_composition(loss, rows, n_in, n_out, bias, 
     np.testing.assert_allclose(db, db_ref, rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("loss", codes.LOSSES)
+@pytest.mark.parametrize("loss", losses.CODES)
 def test_fused_gradient_taylor(loss):
-    code, n, n_in, n_out, rows = codes.LOSSES[loss], 12, 5, 4, 9
+    code, n, n_in, n_out, rows = losses.CODES[loss], 12, 5, 4, 9
     x, y = RNG.standard_normal((n, n_in)), targets(loss, n, n_out)
     index = RNG.permutation(n)
     batch = index[2 : 2 + rows]

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from kernels.activations import activation_backward, activation_forward
-from kernels.codes import ACT_RELU, LOSS_MSE
+from kernels.codes import ACT_RELU
 from kernels.dense import BLAS_MIN_WORK, dense_backward, dense_forward
 from kernels.gradcheck import taylor_test
-from kernels.losses import loss_backward, loss_forward
+from kernels.loss import loss_backward, loss_forward
+from kernels.losses import CODES as LOSSES
 
 RNG = np.random.default_rng(7)
 
@@ -102,16 +103,16 @@ def test_relu_values_and_derivative_at_zero():
 
 def test_mse_is_the_books_form():
     pred, target = RNG.standard_normal((6, 3)), RNG.standard_normal((6, 3))
-    assert loss_forward(LOSS_MSE, pred, target) == pytest.approx(np.mean(np.sum((pred - target) ** 2, axis=1)))
+    assert loss_forward(LOSSES["mse"], pred, target) == pytest.approx(np.mean(np.sum((pred - target) ** 2, axis=1)))
     d = np.empty_like(pred)
-    loss_backward(LOSS_MSE, pred, target, d)
+    loss_backward(LOSSES["mse"], pred, target, d)
     np.testing.assert_allclose(d, 2 * (pred - target) / 6)
 
 
 def test_mse_computes_in_float32():
     """Constants are in the array's dtype: the compiled float32 loss returns float32."""
     pred = np.ones((2, 2), np.float32)
-    loss_forward(LOSS_MSE, pred, pred * 0)
+    loss_forward(LOSSES["mse"], pred, pred * 0)
     returns = {s.return_type for s in loss_forward.nopython_signatures if s.args[1].dtype == numba.float32}
     assert returns == {numba.float32}
 

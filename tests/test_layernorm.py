@@ -9,7 +9,7 @@ import torch
 from typer.testing import CliRunner
 
 from experiments.models import parse_model
-from kernels import codes
+from kernels import codes, losses
 from kernels.engine import loss_and_gradient, predict
 from kernels.layers.layernorm import LayerNorm
 from kernels.plan import Conv, Dense, build_plan
@@ -63,7 +63,7 @@ def test_layernorm_equals_torch(seed, image):
     params[ln : ln + 2 * d] = rng.standard_normal(2 * d)  # γ and β away from their initial 1 and 0
     x, y = rng.standard_normal((rows, plan.n_in)), rng.standard_normal((rows, n_out))
     grads = np.empty_like(params)
-    loss = loss_and_gradient(plan.net, codes.LOSS_MSE, params, plan.init_buffers(np.float64), x, y, grads)
+    loss = loss_and_gradient(plan.net, losses.CODES["mse"], params, plan.init_buffers(np.float64), x, y, grads)
     expected, expected_grads, pred = _torch_loss_and_gradient(plan, params, x, y, image, eps)
     assert float(loss) == pytest.approx(expected, rel=1e-12)
     np.testing.assert_allclose(grads, expected_grads, rtol=1e-9, atol=1e-12)

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from kernels import codes
+from kernels import codes, losses
 from kernels.activations import activation_backward, activation_forward
 from kernels.conv import conv2d_backward, conv2d_forward
-from kernels.losses import loss_backward, loss_forward
+from kernels.loss import loss_backward, loss_forward
 from kernels.pool import maxpool_forward
 
 RNG = np.random.default_rng(5)
@@ -90,11 +90,11 @@ def test_softmax_sums_to_one_and_its_fused_gradient_to_zero():
     logits = RNG.standard_normal((6, 5)) * 50 + 1000  # large: the shift keeps exp finite
     target = np.eye(5)[RNG.integers(5, size=6)]
     d = np.empty_like(logits)
-    loss_backward(codes.LOSS_SOFTMAX_CE, logits, target, d)
+    loss_backward(losses.CODES["softmax-ce"], logits, target, d)
     p = d * 6 + target  # (1/B)(p − t) -> p
     np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-12)
     np.testing.assert_allclose(d.sum(axis=1), 0, atol=1e-15)
-    assert np.isfinite(loss_forward(codes.LOSS_SOFTMAX_CE, logits, target))
+    assert np.isfinite(loss_forward(losses.CODES["softmax-ce"], logits, target))
 
 
 def test_softmax_is_shift_invariant_and_two_class_softmax_is_logistic():
@@ -103,9 +103,9 @@ def test_softmax_is_shift_invariant_and_two_class_softmax_is_logistic():
     labels = RNG.integers(2, size=7)
     two = np.hstack([z, np.zeros_like(z)])
     onehot = np.eye(2)[1 - labels]  # class 0 (logit z) is the positive one
-    ce = loss_forward(codes.LOSS_SOFTMAX_CE, two, onehot)
-    assert ce == pytest.approx(loss_forward(codes.LOSS_SOFTMAX_CE, two + 3.0, onehot), rel=1e-12)
-    assert ce == pytest.approx(loss_forward(codes.LOSS_LOGISTIC, z, labels[:, None].astype(float)), rel=1e-12)
+    ce = loss_forward(losses.CODES["softmax-ce"], two, onehot)
+    assert ce == pytest.approx(loss_forward(losses.CODES["softmax-ce"], two + 3.0, onehot), rel=1e-12)
+    assert ce == pytest.approx(loss_forward(losses.CODES["logistic"], z, labels[:, None].astype(float)), rel=1e-12)
 
 
 @pytest.mark.parametrize("name, x, value, slope", [

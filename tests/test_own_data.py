@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from experiments.datasets import load_dataset
 from experiments.training import fit
-from kernels import codes, engine, optimizers, records, schedules, steps
+from kernels import codes, engine, losses, optimizers, records, schedules, steps
 from kernels.layers import KINDS, OP_CODES
 from kernels.plan import Activation, Conv, Dense, build_plan
 from kernels.variants import variant_of
@@ -209,7 +209,7 @@ def test_fit_rejects_what_does_not_fit_the_plan(changes, message):
 def test_engine_entry_points_check_their_arguments():
     params, buffers = PLAN.init_params(RNG, np.float64), PLAN.init_buffers(np.float64)
     x, y = RNG.standard_normal((10, 4)), RNG.standard_normal((10, 2))
-    method = records.method(codes.LOSS_MSE, 0, 0, steps.vector(np.float64, lr=0.1), PLAN.penalty_mask(False, np.float64))
+    method = records.method(losses.CODES["mse"], 0, 0, steps.vector(np.float64, lr=0.1), PLAN.penalty_mask(False, np.float64))
     data = records.Data(x, y, x, y, x[:0], y[:0])
     settings = records.settings(1, 5, True, 0, 16)
     history = np.zeros((2, codes.N_HIST))
@@ -235,7 +235,7 @@ def test_engine_entry_points_check_their_arguments():
     with pytest.raises(ValueError, match="predict's x and out"):
         engine.predict(PLAN.net, params, buffers, x, np.zeros((10, 3)))
     with pytest.raises(ValueError, match="grads has 36 entries"):
-        engine.loss_and_gradient(PLAN.net, codes.LOSS_MSE, params, buffers, x, y, np.zeros(36))
+        engine.loss_and_gradient(PLAN.net, losses.CODES["mse"], params, buffers, x, y, np.zeros(36))
 
 
 @pytest.mark.parametrize("op", [len(KINDS), OP_CODES[Conv]])
@@ -248,7 +248,7 @@ def test_an_op_code_the_variant_does_not_hold_raises_from_compiled_code(op):
     x, y = RNG.standard_normal((10, 4)), RNG.standard_normal((10, 2))
     params = PLAN.init_params(RNG, np.float64)
     with pytest.raises(ValueError, match="its kind set does not hold"):
-        engine._loss_and_gradient[variant](PLAN.net._replace(table=bad_op), codes.LOSS_MSE, params, np.zeros(0), x,
+        engine._loss_and_gradient[variant](PLAN.net._replace(table=bad_op), losses.CODES["mse"], params, np.zeros(0), x,
                                            y, np.empty_like(params), False)
     with pytest.raises(ValueError, match="its kind set does not hold"):
         engine._predict[variant](PLAN.net._replace(table=bad_op), params, np.zeros(0), x, np.empty_like(y))

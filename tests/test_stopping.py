@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from kernels import codes, engine, optimizers, records, schedules, steps
+from kernels import codes, engine, losses, optimizers, records, schedules, steps
 from kernels.plan import Activation, Dense, build_plan
 from runner.cli import app
 
@@ -35,7 +35,7 @@ def problem(lr):
     x, x_test = rng.standard_normal((12, 4)), rng.standard_normal((30, 4))
     labels = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0)
     y, y_test = np.eye(3)[labels], np.eye(3)[rng.integers(0, 3, 30)]
-    method = records.method(codes.LOSS_SOFTMAX_CE, optimizers.CODES["adam"], schedules.CODES["constant"],
+    method = records.method(losses.CODES["softmax-ce"], optimizers.CODES["adam"], schedules.CODES["constant"],
                             steps.vector(np.float64, lr=lr), plan.penalty_mask(False, np.float64))
     return plan, records.Data(x, y, x, y, x_test, y_test), method, plan.init_params(rng, np.float64)
 

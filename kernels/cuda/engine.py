@@ -39,7 +39,7 @@ from kernels.cuda.timer import globaltimer
 from kernels.cuda.walks import backward, forward
 from kernels.engine import permutations
 from kernels.guard import check_train
-from kernels.losses import batch_mean, is_regression
+from kernels.loss import batch_mean, is_regression
 from kernels.steps import STATE_ROWS
 from kernels.stopping import after_epoch
 

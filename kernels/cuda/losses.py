@@ -1,14 +1,15 @@
 """Losses on the device, one thread per sample, with the CPU target's per-sample functions
-(kernels.losses.row_loss / row_gradient / row_correct). pred, target, dpred: (rows·n,)."""
+(kernels.loss.row_loss / row_gradient / row_correct, generated from the loss kinds). pred,
+target, dpred: (rows·n,)."""
 from numba import cuda
 
-from kernels import losses
+from kernels import loss
 from kernels.cuda import shared
-from kernels.losses import loss_scale
+from kernels.loss import loss_scale
 
-row_correct = shared(losses.row_correct)
-row_gradient = shared(losses.row_gradient)
-row_loss = shared(losses.row_loss)
+row_correct = shared(loss.row_correct)
+row_gradient = shared(loss.row_gradient)
+row_loss = shared(loss.row_loss)
 
 
 @cuda.jit(device=True)
