@@ -54,7 +54,7 @@ compiled = {name: len(dispatcher.signatures) for name, dispatcher in [
     ("conv2d_forward", __import__("kernels.conv", fromlist=["x"]).conv2d_forward),
     ("maxpool_forward", __import__("kernels.pool", fromlist=["x"]).maxpool_forward),
     ("dropout_forward", __import__("kernels.dropout", fromlist=["x"]).dropout_forward),
-    ("normalize", __import__("kernels.batchnorm", fromlist=["x"]).normalize),
+    ("channel_forward", __import__("kernels.batchnorm", fromlist=["x"]).channel_forward),
     ("dense_forward", __import__("kernels.dense", fromlist=["x"]).dense_forward)] + [
     (f"{kind}_layer_forward", __import__(f"kernels.layers.{kind}", fromlist=["x"]).forward)
     for kind in ("conv", "pool", "dropout", "batchnorm")]}
@@ -96,7 +96,7 @@ def test_variants_name_what_they_hold():
 def test_a_dense_model_compiles_no_convolution_pooling_dropout_or_batch_norm(tmp_path):
     result = train_cold('[Dense(8), Activation("tanh"), Dense(3)]', "4", tmp_path)
     assert result["done"] == 2 and result["cached"]
-    assert result["compiled"] == {"conv2d_forward": 0, "maxpool_forward": 0, "dropout_forward": 0, "normalize": 0,
+    assert result["compiled"] == {"conv2d_forward": 0, "maxpool_forward": 0, "dropout_forward": 0, "channel_forward": 0,
                                   "dense_forward": 1, "conv_layer_forward": 0, "pool_layer_forward": 0,
                                   "dropout_layer_forward": 0, "batchnorm_layer_forward": 0}
     assert result["activations"] == [[4]]  # tanh alone (kernels.codes.ACT_TANH)
@@ -119,21 +119,21 @@ def test_a_cold_compile_of_every_layer_kind_trains(tmp_path):
 
 
 def test_an_edit_of_any_kernel_module_invalidates_the_cached_engine(tmp_path):
-    """The engine (kernels/engine.py) is cached; then the SGD step in kernels/optimizers.py is
-    edited to take twice the step. The next run must train with the edit, not the stale cache."""
+    """The engine (kernels/engine.py) is cached; then the SGD update in kernels/optimizers/sgd.py
+    is edited to take twice the step. The next run must train with the edit, not the stale cache."""
     tree = tmp_path / "tree"
     shutil.copytree(ROOT / "kernels", tree / "kernels", ignore=shutil.ignore_patterns("__pycache__"))
     cache = tmp_path / "cache"
     before = train_cold("[Dense(2)]", "3", cache, tree)
     again = train_cold("[Dense(2)]", "3", cache, tree)
     assert again["params"] == before["params"]  # loaded from the cache: the same run
-    optimizers = tree / "kernels" / "optimizers.py"
-    source = optimizers.read_text()
-    assert source.count("params[p] -= lr * grads[p]") == 1
-    optimizers.write_text(source.replace("params[p] -= lr * grads[p]", "params[p] -= 2 * lr * grads[p]"))
+    sgd = tree / "kernels" / "optimizers" / "sgd.py"
+    source = sgd.read_text()
+    assert source.count("return w - lr * g") == 1
+    sgd.write_text(source.replace("return w - lr * g", "return w - (lr + lr) * g"))
     edited = train_cold("[Dense(2)]", "3", cache, tree)
     assert edited["params"] != before["params"]
-    optimizers.write_text(source)
+    sgd.write_text(source)
     restored = train_cold("[Dense(2)]", "3", cache, tree)
     assert restored["params"] == before["params"]
 

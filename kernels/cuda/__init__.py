@@ -36,8 +36,25 @@ def unavailable() -> str | None:
 def shared(kernel):
     """A CPU kernel (an ``njit`` function of kernels/) that takes arrays, for use in device
     code: numba-cuda compiles the function itself for the device, and the simulator, which
-    cannot pass its arrays to compiled code, runs its Python function. (Kernels of scalars
+    cannot pass its arrays to compiled code, runs its Python function, with the kernels it
+    calls made Python too (a generated dispatch calls each kind's kernel). (Kernels of scalars
     need no wrapper.)"""
     from numba import config
 
-    return kernel.py_func if config.ENABLE_CUDASIM else kernel
+    return _python(kernel) if config.ENABLE_CUDASIM else kernel
+
+
+def _python(function):
+    """The Python function of a Numba dispatcher, with every dispatcher among the globals it
+    reads replaced by its own Python function, recursively."""
+    import types
+
+    from numba.core.dispatcher import Dispatcher
+
+    py = function.py_func
+    names = py.__code__.co_names
+    calls = {name: _python(value) for name, value in py.__globals__.items()
+             if name in names and isinstance(value, Dispatcher)}
+    if not calls:
+        return py
+    return types.FunctionType(py.__code__, {**py.__globals__, **calls}, py.__name__, py.__defaults__, py.__closure__)

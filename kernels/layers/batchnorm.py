@@ -17,14 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.batchnorm import (
-    batchnorm_backward,
-    centre,
-    centred_variance,
-    channel_means,
-    normalize,
-    update_running,
-)
+from kernels.batchnorm import channel_backward, channel_forward
 from kernels.codes import (
     ARG_EPS,
     ARG_MOMENTUM,
@@ -64,7 +57,7 @@ def layout(layer: BatchNorm, shape: tuple) -> Layout:
     return Layout(shape, {COL_C_IN: c, COL_H_IN: h, COL_W_IN: w},
                   {ARG_MOMENTUM: layer.momentum, ARG_EPS: layer.eps},
                   params=[Block(c, "ones"), Block(c)], buffers=[(c, 0.0), (c, 1.0)],
-                  cache=c * h * w, scratch=2 * c)
+                  cache=c * h * w)
 
 
 @inline_kernel
@@ -77,36 +70,29 @@ def uses_batch(training, rows, s):
 @kernel
 def forward(row, arg, params, buffers, x, y, cache, icache, scratch, capacity, rows, training, seed, step, layer):
     c, s, p, r = row[COL_C_IN], row[COL_H_IN] * row[COL_W_IN], row[COL_P_OFF], row[COL_BUF_OFF]
+    n = rows * c * s
+    xc = block(cache, capacity, row[COL_CACHE_OFF], rows, row[COL_IN_DIM]).reshape(n)
     gamma, beta = vector(params, p, c), vector(params, p + c, c)
     running_mean, running_var = vector(buffers, r, c), vector(buffers, r + c, c)
-    x3, y3 = x.reshape((rows, c, s)), y.reshape((rows, c, s))
-    xc = block(cache, capacity, row[COL_CACHE_OFF], rows, row[COL_IN_DIM]).reshape((rows, c, s))
-    eps = x.dtype.type(arg[ARG_EPS])
-    if uses_batch(training, rows, s):
-        mean, var = vector(scratch, 0, c), vector(scratch, c, c)
-        channel_means(x3, mean)
-        centre(x3, mean, xc)
-        centred_variance(xc, var)
-        normalize(xc, gamma, beta, var, eps, y3)
-        update_running(mean, var, rows * s, x.dtype.type(arg[ARG_MOMENTUM]), running_mean, running_var)
-    else:
-        centre(x3, running_mean, xc)
-        normalize(xc, gamma, beta, running_var, eps, y3)
+    eps, momentum = x.dtype.type(arg[ARG_EPS]), x.dtype.type(arg[ARG_MOMENTUM])
+    batch = uses_batch(training, rows, s)
+    for ch in range(c):
+        channel_forward(x.reshape(n), gamma, beta, running_mean, running_var, eps, momentum, batch, xc, y.reshape(n),
+                        ch, rows, c, s)
 
 
 @kernel
 def backward(row, arg, params, grads, buffers, x, y, dy, dx, cache, icache, scratch, capacity, rows, training,
              first):
     c, s, p = row[COL_C_IN], row[COL_H_IN] * row[COL_W_IN], row[COL_P_OFF]
-    xc = block(cache, capacity, row[COL_CACHE_OFF], rows, row[COL_IN_DIM]).reshape((rows, c, s))
-    batch = uses_batch(training, rows, s)
-    if batch:
-        var = vector(scratch, c, c)
-        centred_variance(xc, var)
-    else:
-        var = vector(buffers, row[COL_BUF_OFF] + c, c)
-    batchnorm_backward(dy.reshape((rows, c, s)), xc, vector(params, p, c), var, x.dtype.type(arg[ARG_EPS]), batch,
-                       dx.reshape((dx.shape[0], c, s)), vector(grads, p, c), vector(grads, p + c, c))
+    n = rows * c * s
+    xc = block(cache, capacity, row[COL_CACHE_OFF], rows, row[COL_IN_DIM]).reshape(n)
+    gamma, running_var = vector(params, p, c), vector(buffers, row[COL_BUF_OFF] + c, c)
+    dgamma, dbeta = vector(grads, p, c), vector(grads, p + c, c)
+    eps, batch = x.dtype.type(arg[ARG_EPS]), uses_batch(training, rows, s)
+    for ch in range(c):
+        channel_backward(dy.reshape(n), xc, gamma, running_var, eps, batch, dx.reshape(dx.shape[0] * c * s), dgamma,
+                         dbeta, ch, rows, c, s)
 
 
 def parse(token: str, activation: str) -> BatchNorm | None:
@@ -128,28 +114,22 @@ def _case(rng, training: bool, shape=(4, 3, 2)) -> Case:
     eps = 1e-5
 
     def normalized(theta):
-        """(y, xc, var) of the forward pass (the layer's sequence of kernels)."""
+        """(y, xc) of the forward pass, every channel, the running statistics left as they were."""
         x, gamma, beta = split(theta)
-        xc, y = np.empty(shape), np.empty(shape)
-        if training:
-            mean, var = np.empty(c), np.empty(c)
-            channel_means(x, mean)
-            centre(x, mean, xc)
-            centred_variance(xc, var)
-        else:
-            var = running_var
-            centre(x, running_mean, xc)
-        normalize(xc, gamma, beta, var, eps, y)
-        return y, xc, var
+        xc, y = np.empty(b * c * s), np.empty(b * c * s)
+        for ch in range(c):
+            channel_forward(x.ravel(), gamma, beta, running_mean.copy(), running_var.copy(), eps, 0.1, training, xc, y,
+                            ch, b, c, s)
+        return y, xc
 
     def vjp(theta, u):
-        _, xc, var = normalized(theta)
-        dx, dgamma, dbeta = np.empty(shape), np.empty(c), np.empty(c)
-        batchnorm_backward(u.reshape(shape), xc, split(theta)[1], var, eps, training, dx, dgamma, dbeta)
-        return np.concatenate([dx.ravel(), dgamma, dbeta])
+        _, xc = normalized(theta)
+        dx, dgamma, dbeta = np.empty(b * c * s), np.empty(c), np.empty(c)
+        for ch in range(c):
+            channel_backward(u, xc, split(theta)[1], running_var, eps, training, dx, dgamma, dbeta, ch, b, c, s)
+        return np.concatenate([dx, dgamma, dbeta])
     theta = np.concatenate([rng.standard_normal(b * c * s), 1 + 0.3 * rng.standard_normal(c), rng.standard_normal(c)])
-    return Case(f"batchnorm {'training' if training else 'evaluation'}", theta,
-                lambda t: normalized(t)[0].ravel(), vjp)
+    return Case(f"batchnorm {'training' if training else 'evaluation'}", theta, lambda t: normalized(t)[0], vjp)
 
 
 def cases(rng) -> list[Case]:
