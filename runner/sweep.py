@@ -439,9 +439,9 @@ def execute(study, todo: list, sid: str, out: Path, executor, outcomes: dict, co
 
     if not todo:
         return
-    if executor.compiles_here:  # workers elsewhere compile what they run
-        prepare(needed(study, [s.config for s in todo]), executor.workers, progress.say)
     try:
+        if executor.compiles_here:  # workers elsewhere compile what they run
+            prepare(needed(study, [s.config for s in todo]), executor.workers, progress.say)
         with progress.runs(executor.label(study.name), todo, counts) as ran:
             for row, curves in executor.run(study, todo, sid):
                 try:

@@ -1,11 +1,7 @@
 """Nesterov momentum in PyTorch's form: v ← β v + g;  w ← w − τ (g + β v)."""
 from kernels.jit import inline_kernel
 from kernels.optimizers.base import BETA1, OptimizerKind
-
-
-@inline_kernel
-def constants(t, beta):
-    return (beta,)
+from kernels.optimizers.heavy_ball import constants  # the same state and β
 
 
 @inline_kernel
