@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from experiments import launches
 from experiments.study import Param, at_least, non_negative
 from kernels import codes, engine, losses, optimizers, records, schedules, steps
 from kernels.plan import Plan
@@ -126,19 +127,19 @@ def fit_bytes(plan: Plan, rows: int, monitored: int, epochs: int, batch_size: in
 
 
 def _call(target, data, plan, method, epochs, batch_size, seed, params, buffers, history, stopping=()):
-    """One run of the engine of ``target``: kernels.engine.train, or kernels.cuda.engine.train
-    with a single run (one thread block). stopping: the early-stopping and check fields of
-    kernels.records.settings. Returns the epochs completed."""
-    shuffle = batch_size < len(data.x)
-    if target == "cuda":
-        from kernels.cuda import engine as cuda_engine
+    """One run of the engine of ``target``: kernels.engine.train, or on "cuda" the run's share of
+    a launch: of the pack this process runs (experiments.launches), or one of its own.
+    stopping: the early-stopping and check fields of kernels.records.settings. Returns the
+    epochs completed."""
+    settings = records.settings(epochs, batch_size, batch_size < len(data.x), seed, EVAL_ROWS, *stopping)
+    if target != "cuda":
+        return engine.train(data, plan.net, method, settings, params, buffers, history)
+    if (launcher := launches.current()) is not None:
+        return launcher.submit(launches.Job(data, plan.net, method, settings, params, buffers, history))
+    from kernels.cuda import engine as cuda_engine
 
-        method = method._replace(hyper=method.hyper[None])
-        settings = records.settings(epochs, [batch_size], [shuffle], [seed], EVAL_ROWS, *stopping)
-        done = cuda_engine.train(data, plan.net, method, settings, params[None], buffers[None], history[None])
-        return int(done[0])
-    settings = records.settings(epochs, batch_size, shuffle, seed, EVAL_ROWS, *stopping)
-    return engine.train(data, plan.net, method, settings, params, buffers, history)
+    run = cuda_engine.Run(0, plan.net, method, settings)
+    return int(cuda_engine.train([data], [run], params[None], buffers[None], history[None])[0])
 
 
 def fit(x, y, plan: Plan, params, *, loss: str, optimizer: str, hyper: dict, epochs: int,
@@ -157,8 +158,11 @@ def fit(x, y, plan: Plan, params, *, loss: str, optimizer: str, hyper: dict, epo
     loss ("fit" or "test") improved by no more than min_delta; the history ends there.
 
     hyper: the rate τ₀ as "lr" and any other hyperparameter by name (kernels.steps.SLOTS; the
-    kinds' defaults fill the rest). check_every > 0 (CPU only): the fit loss is checked every
-    that many steps until it first reaches check_level (kernels.engine.train).
+    kinds' defaults fill the rest). check_every > 0: the fit loss is checked every that many
+    steps until it first reaches check_level (kernels.engine.train).
+
+    On "cuda" inside a pack (experiments.launches), the run joins the pack's next launch;
+    compile_time_s is then the pack's compile (or load) of the device engine for the dtype.
     """
     dtype = params.dtype
     empty = (np.zeros((0, plan.n_in), dtype), np.zeros((0, plan.n_out), dtype))
@@ -168,14 +172,18 @@ def fit(x, y, plan: Plan, params, *, loss: str, optimizer: str, hyper: dict, epo
                             steps.vector(dtype, **hyper), plan.penalty_mask(penalize_biases, dtype))
     buffers = plan.init_buffers(dtype)
 
-    t0 = time.perf_counter()  # compile, or load from the on-disk cache, with a zero-epoch call
-    _call(target, records.Data(x[:1], y[:1], *empty, *empty), plan, method, 0, 1, 0, params.copy(), buffers.copy(),
-          np.zeros((1, codes.N_HIST)))
-    compile_time = time.perf_counter() - t0
+    launcher = launches.current() if target == "cuda" else None
+    if launcher is None:
+        t0 = time.perf_counter()  # compile, or load from the on-disk cache, with a zero-epoch call
+        _call(target, records.Data(x[:1], y[:1], *empty, *empty), plan, method, 0, 1, 0, params.copy(),
+              buffers.copy(), np.zeros((1, codes.N_HIST)))
+        compile_time = time.perf_counter() - t0
 
     history = np.full((epochs + 1, codes.N_HIST), np.nan)
     done = _call(target, records.Data(x, y, *fit_set, *test_set), plan, method, epochs, batch_size, seed, params,
                  buffers, history, (stop_factor, patience, min_delta, MONITORS[monitor], check_every, check_level))
+    if launcher is not None:  # the pack compiled the device engine for this dtype before its first launch
+        compile_time = launcher.compile_time_s[dtype.str]
     return Fit(params, buffers, history[: done + 1], done, compile_time)
 
 

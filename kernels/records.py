@@ -35,25 +35,20 @@ the monitor evaluation); when to stop early (kernels.stopping): stop_factor (sto
 loss exceeds stop_factor × its initial value; inf: only when it is not finite), patience
 (epochs without an improvement of more than min_delta of the monitored loss; 0: off) and
 monitor (the history column watched: kernels.codes.HIST_FIT_LOSS or HIST_TEST_LOSS); checks of
-the fit loss within epochs (CPU engine only): check_every (steps between checks; 0: none) and
+the fit loss within epochs: check_every (steps between checks; 0: none) and
 check_level (the fit loss whose first reach a check records, kernels.engine.train)."""
 
 
 def method(loss: int, optimizer: int, schedule: int, hyper: np.ndarray, mask: np.ndarray) -> Method:
-    """A Method with int64 codes; hyper (N_HYPER,), or (R, N_HYPER) for the CUDA engine's runs."""
+    """A Method with int64 codes, hyper (N_HYPER,) and mask (P,)."""
     return Method(np.int64(loss), np.int64(optimizer), np.int64(schedule), hyper, mask)
 
 
 def settings(epochs: int, batch_size, shuffle, seed, eval_rows: int, stop_factor: float = np.inf,
              patience: int = 0, min_delta: float = 0.0, monitor: int = HIST_FIT_LOSS, check_every: int = 0,
              check_level: float = 0.0) -> Settings:
-    """Scalars for the CPU engine; the CUDA engine takes batch_size, shuffle and seed per run (R,).
-    By default a run stops early only when its fit loss is not finite, and makes no checks
-    within epochs."""
-    stopping = (np.float64(stop_factor), np.int64(patience), np.float64(min_delta), np.int64(monitor),
-                np.int64(check_every), np.float64(check_level))
-    if np.ndim(batch_size) == 0:
-        return Settings(np.int64(epochs), np.int64(batch_size), bool(shuffle), np.int64(seed), np.int64(eval_rows),
-                        *stopping)
-    return Settings(np.int64(epochs), np.asarray(batch_size, np.int64), np.asarray(shuffle, bool),
-                    np.asarray(seed, np.int64), np.int64(eval_rows), *stopping)
+    """One run's Settings, its scalars typed as every compiled call expects. By default a run
+    stops early only when its fit loss is not finite, and makes no checks within epochs."""
+    return Settings(np.int64(epochs), np.int64(batch_size), bool(shuffle), np.int64(seed), np.int64(eval_rows),
+                    np.float64(stop_factor), np.int64(patience), np.float64(min_delta), np.int64(monitor),
+                    np.int64(check_every), np.float64(check_level))

@@ -2,10 +2,14 @@
 
 ``execute_run`` never raises: a run that raises becomes a ``failed`` row with the message.
 The executors (runner.executors) call it in their workers and yield what it returns; the
-sweep writes it: one writer per results directory per process.
+sweep writes it: one writer per results directory per process. Runs on the CUDA target go in
+packs instead (``packs``, ``stream_pack``): many runs per launch.
 """
+import queue
+import threading
 import time
 import traceback
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import numpy as np
@@ -53,3 +57,53 @@ def failed_row(study: Study, spec: RunSpec, sweep_id: str, error: str, started: 
     started = started or datetime.now(UTC)
     return _row(study, spec, sweep_id, started, status="failed", error=error, compile_time_s=None,
                 run_time_s=None)
+
+
+PACK_RUNS = 2048  # runs of one pack at most (one Python thread each while it runs)
+
+
+def packs(specs: list, count: int) -> tuple[list, list[list]]:
+    """(the specs that run one at a time, the CUDA target's specs in ``count`` packs or more of
+    at most PACK_RUNS, in order): a pack trains its runs in shared launches (stream_pack)."""
+    alone = [spec for spec in specs if spec.config.get("target") != "cuda"]
+    cuda = [spec for spec in specs if spec.config.get("target") == "cuda"]
+    if not cuda:
+        return alone, []
+    count = max(count, -(-len(cuda) // PACK_RUNS))
+    size = -(-len(cuda) // count)
+    return alone, [cuda[i : i + size] for i in range(0, len(cuda), size)]
+
+
+def stream_pack(study_ref: str, specs: list, sweep_id: str, device: int | None = None) -> Iterator[tuple[dict, dict]]:
+    """Run the specs' runs each in its own thread inside experiments.launches.packing, so that
+    their CUDA runs share launches; yield each run's row and curves (execute_run) as it ends.
+    device: the index of the GPU to use (default: the current one)."""
+    from experiments import launches
+
+    if device is not None:
+        from numba import cuda
+
+        cuda.select_device(device)
+    get_study(study_ref)  # loaded once, before the threads ask for it
+    finished: queue.Queue = queue.Queue()
+    with launches.packing(len(specs)) as launcher:
+        def one(spec):
+            try:
+                finished.put(execute_run(study_ref, spec, sweep_id))
+            except BaseException as err:  # noqa: BLE001 - handed to the caller's thread
+                finished.put(err)
+            finally:
+                launcher.leave()
+
+        for spec in specs:
+            threading.Thread(target=one, args=(spec,), daemon=True, name=f"run {spec.run_id}").start()
+        for _ in specs:
+            result = finished.get()
+            if isinstance(result, BaseException):
+                raise result
+            yield result
+
+
+def execute_pack(study_ref: str, specs: list, sweep_id: str, device: int | None = None) -> list[tuple[dict, dict]]:
+    """stream_pack's rows as one list: a pack as one task of a worker process or a Dask worker."""
+    return list(stream_pack(study_ref, specs, sweep_id, device))

@@ -308,9 +308,9 @@ def _runs(dtype, batch_sizes, seeds, layers=MODEL, loss="softmax-ce", optimizer=
         cpu.append((h, p, buf))
     gpu_h = np.full((len(seeds), epochs + 1, codes.N_HIST), np.nan)
     gpu_p, gpu_b = np.tile(p0, (len(seeds), 1)), np.tile(b0, (len(seeds), 1))
-    settings = records.settings(epochs, batch_sizes, [b < n for b in batch_sizes], seeds, 1024)
-    done = g_engine.train(data, plan.net, method._replace(hyper=np.tile(method.hyper, (len(seeds), 1))), settings,
-                          gpu_p, gpu_b, gpu_h, threads=THREADS)
+    runs = [g_engine.Run(0, plan.net, method, records.settings(epochs, b, b < n, seed, 1024))
+            for b, seed in zip(batch_sizes, seeds)]
+    done = g_engine.train([data], runs, gpu_p, gpu_b, gpu_h, threads=THREADS)
     assert list(done) == [epochs] * len(seeds)
     return *(np.array(part) for part in zip(*cpu)), gpu_h, gpu_p, gpu_b
 
@@ -347,11 +347,11 @@ def test_a_code_no_kind_handles_is_an_error_on_the_device(unknown):
         table[1, codes.COL_OP] = len(KINDS)
     optimizer = len(optimizers.KINDS) if unknown == "optimizer" else 0
     schedule = len(schedules.KINDS) if unknown == "schedule" else 0
-    method = records.method(losses.CODES["mse"], optimizer, schedule, steps.vector(np.float64, lr=0.1)[None],
+    method = records.method(losses.CODES["mse"], optimizer, schedule, steps.vector(np.float64, lr=0.1),
                             plan.penalty_mask(False, np.float64))
+    run = g_engine.Run(0, plan.net._replace(table=table), method, records.settings(1, 3, True, 0, 16))
     with mock.patch.object(g_engine, "check_train"), pytest.raises(RuntimeError, match="no kind handles"):
-        g_engine.train(records.Data(x, y, x, y, x[:0], y[:0]), plan.net._replace(table=table), method,
-                       records.settings(1, [3], [True], [0], 16), plan.init_params(rng, np.float64)[None],
+        g_engine.train([records.Data(x, y, x, y, x[:0], y[:0])], [run], plan.init_params(rng, np.float64)[None],
                        np.zeros((1, 0)), np.zeros((1, 2, codes.N_HIST)), threads=THREADS)
 
 
@@ -427,14 +427,15 @@ def test_the_cuda_engine_checks_its_arguments_against_the_plan():
     plan = build_plan(3, [Dense(2)])
     x, y = rng.standard_normal((10, 3)), rng.standard_normal((10, 2))
     params = np.tile(plan.init_params(rng, np.float64), (2, 1))
-    method = records.method(losses.CODES["mse"], 0, 0, np.tile(steps.vector(np.float64, lr=0.1), (2, 1)),
+    method = records.method(losses.CODES["mse"], 0, 0, steps.vector(np.float64, lr=0.1),
                             plan.penalty_mask(False, np.float64))
     history, no_buffers = np.zeros((2, 2, codes.N_HIST)), np.zeros((2, 0))
     data = records.Data(x, y, x, y, x, y)
 
     def train(data=data, batch_sizes=(5, 5), params=params):
-        settings = records.settings(1, batch_sizes, [True, True], [0, 1], 16)
-        return g_engine.train(data, plan.net, method, settings, params, no_buffers, history)
+        runs = [g_engine.Run(0, plan.net, method, records.settings(1, b, True, seed, 16))
+                for seed, b in enumerate(batch_sizes)]
+        return g_engine.train([data], runs, params, no_buffers, history)
 
     with pytest.raises(ValueError, match="x of the training data has 4 columns; the model takes 3 inputs"):
         train(data=data._replace(x=np.zeros((10, 4))))
@@ -442,3 +443,116 @@ def test_the_cuda_engine_checks_its_arguments_against_the_plan():
         train(batch_sizes=(5, 11))
     with pytest.raises(ValueError, match="params has 7 entries"):
         train(params=np.zeros((2, 7)))
+
+
+PACK_LAYERS = [Dense(5), Activation("tanh"), Dropout(0.1), Dense(3)]
+
+
+def _pack_cases(dtype):
+    """Six runs of one model shape that differ in everything else a launch lets them: data set,
+    batch size, seed, epochs, loss, optimizer, schedule, L2, dropout rate, patience."""
+    rng = np.random.default_rng(4)
+    plan = build_plan(4, PACK_LAYERS)
+    sets = []
+    for _ in range(2):
+        x = rand(rng, (10, 4), dtype)
+        y = np.eye(3, dtype=dtype)[rng.integers(0, 3, 10)]
+        sets.append(records.Data(x, y, x, y, x[:4], y[:4]))
+    p0 = plan.init_params(rng, dtype)
+    cases = [  # data, batch, seed, epochs, loss, optimizer, schedule, l2, dropout, patience
+        (0, 3, 1, 3, "softmax-ce", "adam", "cosine", 0.0, 0.1, 0),
+        (1, 3, 2, 2, "softmax-ce", "sgd", "constant", 0.01, 0.1, 0),
+        (0, 10, 0, 3, "mse", "nesterov", "step", 0.0, 0.1, 0),
+        (1, 4, 1, 3, "softmax-ce", "lion", "constant", 0.0, 0.4, 0),
+        (0, 1, 3, 1, "hinge", "rmsprop", "exponential", 0.0, 0.1, 0),
+        (0, 2, 1, 3, "mse", "sgd", "constant", 0.0, 0.0, 1),
+    ]
+    runs = []
+    for data, batch, seed, epochs, loss, optimizer, schedule, l2, rate, patience in cases:
+        args = plan.net.args.copy()
+        args[2, codes.ARG_RATE] = rate
+        method = records.method(losses.CODES[loss], optimizers.CODES[optimizer], schedules.CODES[schedule],
+                                steps.vector(dtype, lr=0.05, l2=l2), plan.penalty_mask(False, dtype))
+        settings = records.settings(epochs, batch, batch < 10, seed, 1024, patience=patience, min_delta=10.0)
+        runs.append(g_engine.Run(data, plan.net._replace(args=args), method, settings))
+    return plan, sets, p0, runs
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_packed_launch_equals_the_cpu_runs_one_by_one(dtype):
+    """One launch of runs that differ in data set, batch size, seed, epochs, loss, optimizer,
+    schedule, penalty, dropout rate and early stopping: each run's history, parameters and epoch
+    count are the CPU engine's for that run alone (patience with an impossible min_delta stops
+    run 5 after one epoch, alone)."""
+    plan, sets, p0, runs = _pack_cases(dtype)
+    history = np.full((len(runs), 4, codes.N_HIST), np.nan)
+    params = np.tile(p0, (len(runs), 1))
+    done = g_engine.train(sets, runs, params, np.zeros((len(runs), 0), dtype), history, threads=THREADS)
+    assert list(done) == [3, 2, 3, 3, 1, 1]
+    for r, run in enumerate(runs):
+        h, p = np.full((4, codes.N_HIST), np.nan), p0.copy()
+        assert engine.train(sets[run.data], run.net, run.method, run.settings, p, np.zeros(0, dtype), h) == done[r]
+        for col in (codes.HIST_FIT_LOSS, codes.HIST_FIT_ACC, codes.HIST_TEST_LOSS, codes.HIST_LR):
+            assert_close(history[r, :, col], h[:, col], dtype)
+        assert_close(params[r], p, dtype)
+        assert np.isnan(history[r, done[r] + 1 :]).all()  # nothing written past a run's last epoch
+    assert len({history[r, -1, 0] for r in (0, 2, 3)}) == 3
+
+
+@pytest.mark.parametrize("threads", [32, 64])
+def test_every_unit_of_work_equals_the_cpu(threads):
+    """A block of one warp (the unit threads_for picks for a small model at a small batch) and
+    of two: the same runs as the CPU's."""
+    plan, sets, p0, runs = _pack_cases(np.float64)
+    runs = runs[:2]
+    history = np.full((2, 4, codes.N_HIST), np.nan)
+    params = np.tile(p0, (2, 1))
+    g_engine.train(sets, runs, params, np.zeros((2, 0)), history, threads=threads)
+    for r, run in enumerate(runs):
+        h, p = np.full((4, codes.N_HIST), np.nan), p0.copy()
+        engine.train(sets[run.data], run.net, run.method, run.settings, p, np.zeros(0), h)
+        assert_close(history[r, :, codes.HIST_FIT_LOSS], h[:, codes.HIST_FIT_LOSS], np.float64)
+        assert_close(params[r], p, np.float64)
+
+
+def test_threads_for_sizes_the_block_by_the_model_and_batch():
+    """One warp for the batch-size study's 4 x 64 model at b <= 4, eight at b >= 64 and for a
+    LeNet-like CNN at b = 64; never outside 32 .. 256."""
+    small = build_plan(4, [Dense(64, bias=False)]).net
+    cnn = build_plan((1, 28, 28), [Conv(6, 5), Activation("relu"), Pool(2), Dense(10)]).net
+    assert [g_engine.threads_for(small, b) for b in (1, 4, 8, 16, 64, 8192)] == [32, 32, 32, 64, 256, 256]
+    assert g_engine.threads_for(cnn, 64) == 256 and g_engine.threads_for(cnn, 1) == 256
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_checks_within_epochs_on_the_device_find_the_cpus_step(dtype):
+    """Settings.check_every on the device: the step where the fit loss first reaches the level
+    is the CPU's, in the same epoch's row, and its time is within that epoch's updates."""
+    plan, sets, p0, runs = _pack_cases(dtype)
+    run = runs[0]
+    h_cpu = np.full((4, codes.N_HIST), np.nan)
+    engine.train(sets[0], run.net, run.method, run.settings, p0.copy(), np.zeros(0, dtype), h_cpu)
+    level = float(0.5 * (h_cpu[0, 0] + h_cpu[2, 0]))  # reached in epoch 1 or 2, most likely within it
+    run = run._replace(settings=run.settings._replace(check_every=np.int64(1), check_level=np.float64(level)))
+    engine.train(sets[0], run.net, run.method, run.settings, p0.copy(), np.zeros(0, dtype), h_cpu)
+    h_gpu = np.full((1, 4, codes.N_HIST), np.nan)
+    g_engine.train([sets[0]], [run], p0[None].copy(), np.zeros((1, 0), dtype), h_gpu, threads=THREADS)
+    found = np.flatnonzero(np.isfinite(h_cpu[:, codes.HIST_REACH_STEP]))
+    assert found.size == 1
+    np.testing.assert_array_equal(np.isfinite(h_gpu[0, :, codes.HIST_REACH_STEP]),
+                                  np.isfinite(h_cpu[:, codes.HIST_REACH_STEP]))
+    e = found[0]
+    assert h_gpu[0, e, codes.HIST_REACH_STEP] == h_cpu[e, codes.HIST_REACH_STEP]
+    assert h_gpu[0, e - 1, codes.HIST_TRAIN_TIME] <= h_gpu[0, e, codes.HIST_REACH_TIME] <= h_gpu[0, e, codes.HIST_TRAIN_TIME]
+
+
+def test_a_launch_refuses_runs_of_two_plans_or_data_shapes():
+    plan, sets, p0, runs = _pack_cases(np.float64)
+    other = build_plan(4, [Dense(6), Activation("tanh"), Dropout(0.1), Dense(3)])
+    two = [runs[0], runs[1]._replace(net=other.net)]
+    with pytest.raises(ValueError, match="another plan"):
+        g_engine.train(sets, two, np.tile(p0, (2, 1)), np.zeros((2, 0)), np.zeros((2, 4, codes.N_HIST)))
+    short = sets[1]._replace(x=sets[1].x[:8], y=sets[1].y[:8])
+    with pytest.raises(ValueError, match="differ in shape"):
+        g_engine.train([sets[0], short], runs[:2], np.tile(p0, (2, 1)), np.zeros((2, 0)),
+                       np.zeros((2, 4, codes.N_HIST)))

@@ -55,9 +55,8 @@ def train_cuda(lr, **stopping):
     plan, data, method, p0 = problem(lr)
     history = np.full((1, EPOCHS + 1, codes.N_HIST), np.nan)
     params = p0[None].copy()
-    settings = records.settings(EPOCHS, [4], [True], [1], 64, **stopping)
-    done = g_engine.train(data, plan.net, method._replace(hyper=method.hyper[None]), settings, params,
-                          plan.init_buffers(np.float64)[None], history, threads=32)
+    run = g_engine.Run(0, plan.net, method, records.settings(EPOCHS, 4, True, 1, 64, **stopping))
+    done = g_engine.train([data], [run], params, plan.init_buffers(np.float64)[None], history, threads=32)
     return int(done[0]), history[0], params[0]
 
 

@@ -13,6 +13,7 @@ the block before anything reads the result. Arrays are flat; shapes are given as
 """
 import importlib.util
 import os
+import subprocess
 
 
 def unavailable() -> str | None:
@@ -31,6 +32,22 @@ def unavailable() -> str | None:
     except Exception as err:  # noqa: BLE001 - any driver failure means "not available"
         return f"no usable CUDA GPU ({err})"
     return "no CUDA GPU found (NUMBA_ENABLE_CUDASIM=1 runs the simulator instead)"
+
+
+def device_count() -> int:
+    """GPUs this process may use, counted without starting CUDA here (a process that forks
+    workers must not hold a CUDA context): CUDA_VISIBLE_DEVICES where set, else the lines of
+    ``nvidia-smi -L``; 1 for the simulator or when neither says (one device, or none at all)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return max(1, len([d for d in visible.split(",") if d.strip() and not d.strip().startswith("-")]))
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return 1
+    try:
+        listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 1
+    return max(1, sum(line.startswith("GPU ") for line in listed.splitlines()))
 
 
 def shared(kernel):

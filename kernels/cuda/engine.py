@@ -1,6 +1,16 @@
 """The fused training loop on the device: one thread block trains one run, all its epochs ×
 batches × (forward, loss, backward, penalty, update), in one kernel launch for many runs.
 
+A launch packs runs of one model shape and dtype (one plan table) that may differ in anything
+else: data set (of one shape), batch size, seed, epochs, loss, optimizer, schedule and every
+hyperparameter, penalty mask, layer arguments (dropout rates, activation parameters), early
+stopping and checks within epochs. Each run reads its own row of the per-run arrays; the data
+sets and batch orders are stored once each, however many runs share them.
+
+The unit of work is chosen by size (threads_for): a block of one warp for a small model at a
+small batch (the batch-size study at b = 1), up to MAX_THREADS for large batches and
+convolutions; a launch takes the largest its runs ask for.
+
 The block walks the same plan table as the CPU engine (kernels.engine) over the same flat
 workspace layout (kernels.plan), one layer at a time with a block-wide barrier between layers;
 parameters, optimizer state, data and the batch orders stay on the device, and nothing is
@@ -11,9 +21,11 @@ function compiled for the device. Sums run in another order than on the CPU, so 
 to rounding (float64 ~1e-12 relative per step), not bit for bit.
 
 Times in the history come from the GPU's clock, read by thread 0: HIST_TRAIN_TIME counts the
-updates, HIST_WALL_TIME adds the end-of-epoch evaluation.
+updates, HIST_WALL_TIME adds the end-of-epoch evaluation. Checks within epochs
+(Settings.check_every) are made as on the CPU, their time left out of HIST_TRAIN_TIME.
 """
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import cuda
@@ -26,11 +38,15 @@ from kernels.codes import (
     H_L2,
     HIST_FIT_LOSS,
     HIST_LR,
+    HIST_REACH_STEP,
+    HIST_REACH_TIME,
     HIST_TEST_LOSS,
     HIST_TRAIN_TIME,
     HIST_WALL_TIME,
+    N_HIST,
     SIZE_CACHE,
     SIZE_ICACHE,
+    SIZE_PARAMS,
     SIZE_WIDTH,
 )
 from kernels.cuda.losses import loss_backward, loss_partials
@@ -40,10 +56,36 @@ from kernels.cuda.walks import backward, forward
 from kernels.engine import permutations
 from kernels.guard import check_train
 from kernels.loss import batch_mean, is_regression
+from kernels.records import Data, Method, Net, Settings
 from kernels.steps import STATE_ROWS
 from kernels.stopping import after_epoch
 
-THREADS = 128  # threads per block (per run)
+MIN_THREADS, MAX_THREADS = 32, 256  # threads per block (per run): one warp .. eight
+ENTRIES_PER_THREAD = 16  # threads_for gives a thread about this many entries of a step's largest loop
+
+
+class Run(NamedTuple):
+    """One run of a launch: ``data``, the index of its data set in the launch's list; the CPU
+    engine's records of it (kernels.records: scalars, hyper (N_HYPER,), mask (P,)). Every run
+    of a launch has one plan table and sizes; its ``net.args`` may differ."""
+
+    data: int
+    net: Net
+    method: Method
+    settings: Settings
+
+
+def threads_for(net: Net, batch_size: int) -> int:
+    """Threads per block for a run of ``net`` at ``batch_size``: the step's largest loop (a
+    layer's outputs or inputs over the batch, or the parameter vector) over ENTRIES_PER_THREAD,
+    as a power of two in MIN_THREADS .. MAX_THREADS. The batch-size study's 4 × 64 model gets one
+    warp at b <= 4 and eight at b >= 64; a LeNet-like CNN at b = 64 gets eight."""
+    widest = int(max(net.table[:, COL_IN_DIM].max(), net.table[:, COL_OUT_DIM].max()))
+    work = max(int(batch_size) * widest, int(net.sizes[SIZE_PARAMS])) / ENTRIES_PER_THREAD
+    threads = MIN_THREADS
+    while threads < work and threads < MAX_THREADS:
+        threads *= 2
+    return threads
 
 
 @cuda.jit(device=True)
@@ -96,31 +138,40 @@ def _finite(value):
 
 
 @cuda.jit
-def train_kernel(x, y, n_fit, x_fit, y_fit, n_test, x_test, y_test, orders, table, args, loss, optimizer,
-                 schedule, hyper, mask, params, buffers, batch_sizes, seeds, epochs, stopping, capacity, act, dact,
-                 cache, icache, targets, state, grads, partial, history, done, faults):
-    """Block r trains run r: params[r] (P,), buffers[r] (B,), hyper[r], batch_sizes[r], seeds[r],
-    orders[r] (epochs, N) int32, workspaces act[r] ... partial[r], history[r] (epochs + 1,
-    N_HIST); stopping: (stop_factor, patience, min_delta, monitor) of kernels.records.Settings
-    as float64 (kernels.stopping); done[r] = epochs completed; faults[r, 0] = 1 if a walk met an
-    op code no layer kind handles, or a step an optimizer or schedule code no kind handles.
-    Data (shared by the runs) flat: x (N·n_in,), y (N·n_out,), the monitor sets
-    likewise with n_fit and n_test rows. See kernels.engine.train."""
+def train_kernel(xs, ys, n_fit, x_fits, y_fits, n_test, x_tests, y_tests, data_of, orders, order_of, table, args,
+                 codes, hyper, masks, ints, floats, params, buffers, capacity, act, dact, cache, icache, targets,
+                 state, grads, partial, history, done, faults):
+    """Block r trains run r. Data sets (of one shape, stored once each) flat: xs (D, N·n_in),
+    ys (D, N·n_out), the fit and test monitor sets likewise with n_fit and n_test rows; run r's
+    is data_of[r]. orders (O, epochs, N) int32, the distinct batch orders (kernels.engine.
+    permutations), run r's order_of[r]. Per run r: args[r] (L, N_ARGS), codes[r] = (loss,
+    optimizer, schedule), hyper[r] (N_HYPER,), masks[r] (P,), ints[r] = (epochs, batch size, seed,
+    patience, monitor, check_every), floats[r] = (stop_factor, min_delta, check_level) of
+    kernels.records.Settings; params[r] (P,) and buffers[r] (B,) trained in place; workspaces
+    act[r] ... partial[r]; history[r] (at least epochs + 1, N_HIST); done[r] = epochs completed;
+    faults[r, 0] = 1 if a walk met an op code no layer kind handles, or a step an optimizer or
+    schedule code no kind handles. See kernels.engine.train."""
     r = cuda.blockIdx.x
     tid = cuda.threadIdx.x
-    p, buf, g, st, hyp = params[r], buffers[r], grads[r], state[r], hyper[r]
+    d = data_of[r]
+    x, y, x_fit, y_fit, x_test, y_test = xs[d], ys[d], x_fits[d], y_fits[d], x_tests[d], y_tests[d]
+    p, buf, g, st, hyp, mask, arg = params[r], buffers[r], grads[r], state[r], hyper[r], masks[r], args[r]
     a, da, c, ic, tg, part, hist = act[r], dact[r], cache[r], icache[r], targets[r], partial[r], history[r]
     fault = faults[r]
-    n = orders.shape[2]
+    loss, optimizer, schedule = codes[r, 0], codes[r, 1], codes[r, 2]
+    epochs, batch, seed = ints[r, 0], ints[r, 1], ints[r, 2]
+    patience, monitor, check_every = ints[r, 3], ints[r, 4], ints[r, 5]
+    stop_factor, min_delta, check_level = floats[r, 0], floats[r, 1], floats[r, 2]
+    run_orders = orders[order_of[r]]
+    n = run_orders.shape[1]
     last = table[table.shape[0] - 1]
     n_in, n_out = table[0, COL_IN_DIM], last[COL_OUT_DIM]
     pred_at = capacity * last[COL_OUT_OFF]
-    batch, seed = batch_sizes[r], seeds[r]
     l1, l2 = hyp[H_L1], hyp[H_L2]
     penalized = l1 != 0 or l2 != 0
 
-    evaluate(table, args, loss, p, buf, x_fit, y_fit, n_fit, a, c, ic, capacity, part, hist[0], HIST_FIT_LOSS, fault)
-    evaluate(table, args, loss, p, buf, x_test, y_test, n_test, a, c, ic, capacity, part, hist[0], HIST_TEST_LOSS,
+    evaluate(table, arg, loss, p, buf, x_fit, y_fit, n_fit, a, c, ic, capacity, part, hist[0], HIST_FIT_LOSS, fault)
+    evaluate(table, arg, loss, p, buf, x_test, y_test, n_test, a, c, ic, capacity, part, hist[0], HIST_TEST_LOSS,
              fault)
     if tid == 0:
         hist[0, HIST_LR] = math.nan
@@ -130,91 +181,128 @@ def train_kernel(x, y, n_fit, x_fit, y_fit, n_test, x_test, y_test, orders, tabl
     cuda.syncthreads()
     if not _finite(hist[0, HIST_FIT_LOSS]):
         return
-    bound = stopping[0] * hist[0, HIST_FIT_LOSS]
-    patience, min_delta, monitor = int(stopping[1]), stopping[2], int(stopping[3])
+    bound = stop_factor * hist[0, HIST_FIT_LOSS]
     best, wait = hist[0, monitor], 0
+    checking = check_every > 0 and hist[0, HIST_FIT_LOSS] > check_level
     step = 0
     for epoch in range(1, epochs + 1):
         rate = learning_rate(schedule, hyp, epoch - 1, epochs, fault)
         lr = p.dtype.type(rate)
-        order = orders[r, epoch - 1]
+        order = run_orders[epoch - 1]
+        row = hist[epoch]
         t0 = globaltimer()
+        paused = 0.0  # seconds of this epoch's checks
         for start in range(0, n, batch):
             rows = min(batch, n - start)
             _load_rows(x, order, start, rows, n_in, a)
             _load_rows(y, order, start, rows, n_out, tg)
             cuda.syncthreads()
             step += 1
-            forward(table, args, p, buf, a, c, ic, capacity, rows, True, seed, step, fault)
+            forward(table, arg, p, buf, a, c, ic, capacity, rows, True, seed, step, fault)
             loss_backward(loss, a[pred_at : pred_at + rows * n_out], tg[: rows * n_out],
                           da[pred_at : pred_at + rows * n_out], rows, n_out)
             cuda.syncthreads()
-            backward(table, args, p, g, buf, a, da, c, ic, capacity, rows, True, fault)
+            backward(table, arg, p, g, buf, a, da, c, ic, capacity, rows, True, fault)
             penalized_step(optimizer, hyp, lr, step, p, g, st, mask, l1, l2, penalized, fault)
             cuda.syncthreads()
+            if checking and step % check_every == 0:  # the epoch's fit loss is written over at its end
+                tc = globaltimer()
+                evaluate(table, arg, loss, p, buf, x_fit, y_fit, n_fit, a, c, ic, capacity, part, row,
+                         HIST_FIT_LOSS, fault)
+                if row[HIST_FIT_LOSS] <= check_level:
+                    if tid == 0:
+                        row[HIST_REACH_STEP] = step
+                        row[HIST_REACH_TIME] = hist[epoch - 1, HIST_TRAIN_TIME] + (tc - t0) * 1e-9 - paused
+                    checking = False
+                paused += (globaltimer() - tc) * 1e-9
         t1 = globaltimer()
-        evaluate(table, args, loss, p, buf, x_fit, y_fit, n_fit, a, c, ic, capacity, part, hist[epoch], HIST_FIT_LOSS,
+        evaluate(table, arg, loss, p, buf, x_fit, y_fit, n_fit, a, c, ic, capacity, part, row, HIST_FIT_LOSS, fault)
+        evaluate(table, arg, loss, p, buf, x_test, y_test, n_test, a, c, ic, capacity, part, row, HIST_TEST_LOSS,
                  fault)
-        evaluate(table, args, loss, p, buf, x_test, y_test, n_test, a, c, ic, capacity, part, hist[epoch],
-                 HIST_TEST_LOSS, fault)
         if tid == 0:
-            hist[epoch, HIST_LR] = rate
-            hist[epoch, HIST_TRAIN_TIME] = hist[epoch - 1, HIST_TRAIN_TIME] + (t1 - t0) * 1e-9
-            hist[epoch, HIST_WALL_TIME] = hist[epoch - 1, HIST_WALL_TIME] + (globaltimer() - t0) * 1e-9
+            row[HIST_LR] = rate
+            row[HIST_TRAIN_TIME] = hist[epoch - 1, HIST_TRAIN_TIME] + (t1 - t0) * 1e-9 - paused
+            row[HIST_WALL_TIME] = hist[epoch - 1, HIST_WALL_TIME] + (globaltimer() - t0) * 1e-9
+            if checking and row[HIST_FIT_LOSS] <= check_level:  # the epoch's end is a check
+                row[HIST_REACH_STEP] = step
+                row[HIST_REACH_TIME] = row[HIST_TRAIN_TIME]
             done[r] = epoch
         cuda.syncthreads()
-        stop, best, wait = after_epoch(hist[epoch, HIST_FIT_LOSS], bound, hist[epoch, monitor], best, wait, patience,
-                                       min_delta)
+        if checking and row[HIST_FIT_LOSS] <= check_level:
+            checking = False
+        stop, best, wait = after_epoch(row[HIST_FIT_LOSS], bound, row[monitor], best, wait, patience, min_delta)
         if stop or fault[0] != 0:  # every thread reads the same history: the block stops as one
             return
 
 
-def _flat(a: np.ndarray, dtype):
-    """A device copy of ``a`` as a flat array (one entry at least: CUDA has no empty buffers)."""
-    flat = np.ascontiguousarray(a, dtype=dtype).ravel()
-    return cuda.to_device(flat if flat.size else np.zeros(1, dtype))
+def _stacked(arrays: list, dtype) -> np.ndarray:
+    """The arrays, each flattened, as the rows of one array (one column at least: CUDA has no
+    empty buffers)."""
+    flat = np.stack([np.ascontiguousarray(a, dtype=dtype).ravel() for a in arrays])
+    return flat if flat.shape[1] else np.zeros((len(arrays), 1), dtype)
 
 
-def train(data, net, method, settings, params, buffers, history, threads=THREADS):
-    """Train R runs of one model on one data set at once, one thread block each; return the
-    epochs each completed (R,). The CUDA twin of kernels.engine.train, whose arguments these
-    are, with a leading run axis where runs differ: method.hyper (R, N_HYPER); settings'
-    batch_size, shuffle and seed (R,) (kernels.records.settings); params (R, P) and buffers
-    (R, B) updated in place; history (R, epochs + 1, N_HIST) filled in. The CPU engine's checks
-    within epochs (settings.check_every) are not made here: HIST_REACH_STEP and HIST_REACH_TIME keep
-    what the caller put there (NaN from fit). RuntimeError if a walk met an op code that no
-    layer kind handles.
+def run_bytes(net: Net, dtype, capacity: int, epochs: int, threads: int) -> int:
+    """Device bytes of one run's own arrays in a launch (workspaces, parameters, gradient,
+    optimizer state, buffers, per-run rows and history), without the shared data and orders."""
+    item = np.dtype(dtype).itemsize
+    width, cache_width, icache_width, n_params = (int(net.sizes[k]) for k in (SIZE_WIDTH, SIZE_CACHE, SIZE_ICACHE,
+                                                                               SIZE_PARAMS))
+    work = capacity * ((2 * width + cache_width + int(net.table[-1, COL_OUT_DIM])) * item + 8 * icache_width)
+    return work + (STATE_ROWS + 3) * n_params * item + net.args.nbytes + 16 * threads + (epochs + 1) * N_HIST * 8
+
+
+def train(datasets: list[Data], runs: list[Run], params, buffers, history, threads: int | None = None):
+    """Train the runs in one launch, one thread block each; return the epochs each completed (R,).
+    The CUDA twin of kernels.engine.train for R runs: ``datasets``, the data sets the runs
+    name (Run.data; all of one shape: N, the monitor sets' rows, the columns); params (R, P) and
+    buffers (R, B) updated in place; history (R, E + 1, N_HIST) with E >= every run's epochs,
+    run r's first epochs + 1 rows filled in. threads: per block (default: the largest
+    threads_for of the runs). ValueError for arguments that do not fit (kernels.guard, one
+    plan, one data shape); RuntimeError if the device met a layer, optimizer or schedule code
+    that no kind handles.
     """
-    n_runs = params.shape[0]
-    for run in range(n_runs):
-        one = settings._replace(batch_size=int(settings.batch_size[run]), shuffle=bool(settings.shuffle[run]),
-                                seed=int(settings.seed[run]))
-        check_train(data, net, method._replace(hyper=method.hyper[run]), one, params[run], buffers[run], history[run])
-    dtype = params.dtype
-    x, y = data.x, data.y
-    n = x.shape[0]
-    capacity = int(max(np.max(settings.batch_size), settings.eval_rows))
+    net = runs[0].net
+    for r, run in enumerate(runs):
+        if not (np.array_equal(run.net.table, net.table) and np.array_equal(run.net.sizes, net.sizes)):
+            raise ValueError(f"run {r} has another plan than run 0: a launch trains one model shape")
+        check_train(datasets[run.data], run.net, run.method, run.settings, params[r], buffers[r], history[r])
+    shapes = {tuple(a.shape for a in data) for data in datasets}
+    if len(shapes) > 1:
+        raise ValueError(f"the data sets of a launch differ in shape: {sorted(shapes)}")
+    n_runs, dtype = len(runs), params.dtype
+    n, epochs = datasets[0].x.shape[0], history.shape[1] - 1
+    capacity = int(max(max(run.settings.batch_size, run.settings.eval_rows) for run in runs))
+    threads = threads or max(threads_for(run.net, run.settings.batch_size) for run in runs)
     width, cache_width, icache_width = (int(net.sizes[k]) for k in (SIZE_WIDTH, SIZE_CACHE, SIZE_ICACHE))
-    orders = np.stack([permutations(n, int(settings.epochs), bool(sh), int(sd))
-                       for sh, sd in zip(settings.shuffle, settings.seed)])
-    d_params, d_buffers = cuda.to_device(params), cuda.to_device(buffers if buffers.size else np.zeros((n_runs, 1), dtype))
+    distinct = {}  # (shuffle, seed) -> index into orders: runs of one seed share their batch orders
+    order_of = np.array([distinct.setdefault((bool(run.settings.shuffle), int(run.settings.seed)), len(distinct))
+                         for run in runs], np.int64)
+    orders = np.stack([permutations(n, epochs, shuffle, seed) for shuffle, seed in distinct])
+    sets = [_stacked([getattr(data, field) for data in datasets], dtype) for field in Data._fields]
+    settings = [run.settings for run in runs]
+    ints = np.array([(s.epochs, s.batch_size, s.seed, s.patience, s.monitor, s.check_every) for s in settings],
+                    np.int64)
+    floats = np.array([(s.stop_factor, s.min_delta, s.check_level) for s in settings], np.float64)
+    codes = np.array([(run.method.loss, run.method.optimizer, run.method.schedule) for run in runs], np.int64)
+    d_params = cuda.to_device(params)
+    d_buffers = cuda.to_device(buffers if buffers.size else np.zeros((n_runs, 1), dtype))
     d_history = cuda.to_device(history)
     d_done = cuda.to_device(np.zeros(n_runs, np.int64))
     d_faults = cuda.to_device(np.zeros((n_runs, 1), np.int64))
     train_kernel[n_runs, threads](
-        _flat(x, dtype), _flat(y, dtype), len(data.x_fit), _flat(data.x_fit, dtype), _flat(data.y_fit, dtype),
-        len(data.x_test), _flat(data.x_test, dtype), _flat(data.y_test, dtype), cuda.to_device(orders),
-        cuda.to_device(net.table), cuda.to_device(net.args), method.loss, method.optimizer, method.schedule,
-        cuda.to_device(method.hyper), cuda.to_device(method.mask), d_params, d_buffers,
-        cuda.to_device(np.asarray(settings.batch_size, np.int64)), cuda.to_device(np.asarray(settings.seed, np.int64)),
-        int(settings.epochs),
-        cuda.to_device(np.array([settings.stop_factor, settings.patience, settings.min_delta, settings.monitor],
-                                np.float64)), capacity,
+        cuda.to_device(sets[0]), cuda.to_device(sets[1]), len(datasets[0].x_fit), cuda.to_device(sets[2]),
+        cuda.to_device(sets[3]), len(datasets[0].x_test), cuda.to_device(sets[4]), cuda.to_device(sets[5]),
+        cuda.to_device(np.array([run.data for run in runs], np.int64)), cuda.to_device(orders),
+        cuda.to_device(order_of), cuda.to_device(net.table), cuda.to_device(np.stack([run.net.args for run in runs])),
+        cuda.to_device(codes), cuda.to_device(np.stack([run.method.hyper for run in runs])),
+        cuda.to_device(np.stack([run.method.mask for run in runs])), cuda.to_device(ints), cuda.to_device(floats),
+        d_params, d_buffers, capacity,
         cuda.device_array((n_runs, max(capacity * width, 1)), dtype),
         cuda.device_array((n_runs, max(capacity * width, 1)), dtype),
         cuda.device_array((n_runs, max(capacity * cache_width, 1)), dtype),
         cuda.device_array((n_runs, max(capacity * icache_width, 1)), np.int64),
-        cuda.device_array((n_runs, capacity * y.shape[1]), dtype),
+        cuda.device_array((n_runs, capacity * datasets[0].y.shape[1]), dtype),
         cuda.to_device(np.zeros((n_runs, STATE_ROWS, params.shape[1]), dtype)),
         cuda.device_array(params.shape, dtype),
         cuda.device_array((n_runs, 2 * threads), np.float64),

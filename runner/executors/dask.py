@@ -3,7 +3,9 @@ scheduler at --scheduler (e.g. one that dask-jobqueue's SLURMCluster started) or
 LocalCluster of --workers processes with one thread each. Workers compile what they run (they
 may sit on other machines). A task whose worker dies is rescheduled by Dask (up to its
 ``allowed-failures``, 3 by default); ``retries=2`` re-runs a task that raised in the worker
-machinery. A Dask task cannot be stopped midway, so there is no --run-timeout."""
+machinery. A Dask task cannot be stopped midway, so there is no --run-timeout. Runs on the
+CUDA target go as packs (runner.execute.packs), one per worker, each on its worker's current
+GPU (give each worker its own with CUDA_VISIBLE_DEVICES)."""
 import logging
 import os
 import signal
@@ -24,7 +26,7 @@ class Dask(Executor):
     def run(self, study, specs: list, sweep_id: str):
         from distributed import Client, LocalCluster, as_completed
 
-        from runner.execute import execute_run
+        from runner.execute import execute_pack, execute_run, packs
         from runner.pool import pin_threads
 
         pin_threads()  # inherited by local worker processes; remote workers set their own
@@ -39,10 +41,14 @@ class Dask(Executor):
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         try:
-            n = len(specs)
-            futures = client.map(execute_run, [study.reference] * n, specs, [sweep_id] * n, pure=False, retries=2)
+            alone, cuda_packs = packs(specs, self.workers)
+            n, k = len(alone), len(cuda_packs)
+            futures = client.map(execute_run, [study.reference] * n, alone, [sweep_id] * n, pure=False, retries=2)
+            futures += client.map(execute_pack, [study.reference] * k, cuda_packs, [sweep_id] * k, pure=False,
+                                  retries=2)
             for future in as_completed(futures):
-                yield future.result()
+                result = future.result()
+                yield from (result if isinstance(result, list) else [result])
                 future.release()
         except BaseException:  # stopped (Ctrl-C, SIGTERM, an error): the busy workers are killed, not
             logging.getLogger("distributed").setLevel(logging.CRITICAL)  # waited for; Dask's logs of it are noise

@@ -1,6 +1,7 @@
 """The local executor: a process pool on this machine (runner.pool: one run per worker at a
 time, Numba, OpenMP and BLAS threads pinned to 1), or this process itself for one worker and no
---run-timeout. A run whose worker died on both tries is a ``failed`` row with the reason, and
+--run-timeout. Runs on the CUDA target go in packs (runner.execute.packs: many runs per
+launch): in this process, or with a pool one pack per worker and GPU, worker i on GPU i. A run whose worker died on both tries is a ``failed`` row with the reason, and
 a run past --run-timeout a ``failed`` row ("timed out after ..."); the sweep goes on."""
 from runner.executors.base import Executor
 
@@ -43,18 +44,30 @@ class Local(Executor):
     def run(self, study, specs: list, sweep_id: str):
         import numpy as np
 
-        from runner.execute import execute_run, failed_row
+        from kernels.cuda import device_count
+        from runner.execute import execute_pack, execute_run, failed_row, packs, stream_pack
 
+        gpus = device_count()
+        alone, cuda_packs = packs(specs, min(self.workers, gpus) if self.pool is not None else 1)
         if self.pool is None:
-            for spec in specs:
+            for spec in alone:
                 yield execute_run(study.reference, spec, sweep_id)
+            for pack in cuda_packs:
+                yield from stream_pack(study.reference, pack, sweep_id)
             return
 
         def lost(args: tuple, reason: str) -> tuple[dict, dict]:
             _, spec, _ = args
             return failed_row(study, spec, sweep_id, reason), {"epoch": np.zeros(0, np.int64)}
 
-        yield from self.pool.imap(execute_run, [(study.reference, spec, sweep_id) for spec in specs], lost)
+        def lost_pack(args: tuple, reason: str) -> list[tuple[dict, dict]]:
+            _, pack, _, _ = args
+            return [lost((None, spec, None), reason) for spec in pack]
+
+        yield from self.pool.imap(execute_run, [(study.reference, spec, sweep_id) for spec in alone], lost)
+        tasks = [(study.reference, pack, sweep_id, i % gpus) for i, pack in enumerate(cuda_packs)]
+        for rows in self.pool.imap(execute_pack, tasks, lost_pack):
+            yield from rows
 
     def label(self, study_name: str) -> str:
         return f"{study_name} ({self.workers} workers)"
