@@ -1,8 +1,11 @@
 """The local executor: a process pool on this machine (runner.pool: one run per worker at a
 time, Numba, OpenMP and BLAS threads pinned to 1), or this process itself for one worker and no
---run-timeout. Runs on the CUDA target go in packs (runner.execute.packs: many runs per
-launch): in this process, or with a pool one pack per worker and GPU, worker i on GPU i. A run whose worker died on both tries is a ``failed`` row with the reason, and
-a run past --run-timeout a ``failed`` row ("timed out after ..."); the sweep goes on."""
+--run-timeout. A run whose worker died on both tries is a ``failed`` row with the reason, and
+a run past --run-timeout a ``failed`` row ("timed out after ..."); the sweep goes on.
+
+Runs on the CUDA target go in packs (runner.execute.packs: many runs per launch): in this
+process, or, with a pool, one pack per GPU (kernels.cuda.device_count), pack i in a worker on
+GPU i. --run-timeout then bounds a whole pack: a pack past it fails all its runs."""
 from runner.executors.base import Executor
 
 
