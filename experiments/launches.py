@@ -55,7 +55,9 @@ class Job:
 class Launcher:
     """The barrier of a pack of ``runs`` threads (module docstring)."""
 
-    def __init__(self, runs: int, device_memory: int | None = None):
+    def __init__(self, runs: int, device: int | None = None, device_memory: int | None = None):
+        self.device = device  # the GPU's index (None: the current one)
+        self.device_memory = device_memory  # bytes a launch may count on (None: MEMORY_SHARE of the free memory)
         self.active = runs  # threads whose run has not finished
         self.waiting: list[Job] = []  # submitted, not yet taken by a launching thread
         self.blocked = 0  # threads inside submit
@@ -90,6 +92,10 @@ class Launcher:
                 self.launching = True
                 jobs, self.waiting = self.waiting, []
             try:
+                if self.device is not None:  # a CUDA context is current per thread: any pack thread may launch
+                    from numba import cuda
+
+                    cuda.select_device(self.device)
                 groups: dict[tuple, list[Job]] = {}
                 for job in jobs:
                     groups.setdefault(job.key(), []).append(job)
@@ -199,13 +205,14 @@ def current() -> Launcher | None:
 
 
 @contextmanager
-def packing(runs: int, device_memory: int | None = None):
+def packing(runs: int, device: int | None = None, device_memory: int | None = None):
     """Within it, ``fit(target="cuda")`` in any thread submits to one Launcher of ``runs``
-    threads; each thread calls ``Launcher.leave`` when its run ends (runner.execute.stream_pack)."""
+    threads, which launches on GPU ``device`` (default: the current one); each thread calls
+    ``Launcher.leave`` when its run ends (runner.execute.stream_pack)."""
     global _current
     if _current is not None:
         raise RuntimeError("a pack is already running in this process")
-    _current = Launcher(runs, device_memory)
+    _current = Launcher(runs, device, device_memory)
     try:
         yield _current
     finally:

@@ -80,13 +80,9 @@ def stream_pack(study_ref: str, specs: list, sweep_id: str, device: int | None =
     device: the index of the GPU to use (default: the current one)."""
     from experiments import launches
 
-    if device is not None:
-        from numba import cuda
-
-        cuda.select_device(device)
     get_study(study_ref)  # loaded once, before the threads ask for it
     finished: queue.Queue = queue.Queue()
-    with launches.packing(len(specs)) as launcher:
+    with launches.packing(len(specs), device) as launcher:
         def one(spec):
             try:
                 finished.put(execute_run(study_ref, spec, sweep_id))

@@ -40,7 +40,7 @@ def _fit(case, target):
 def _in_threads(cases, work, launcher_memory=None):
     """work(case) for every case, each in its own thread of one pack; (results, launcher)."""
     results = [None] * len(cases)
-    with launches.packing(len(cases), launcher_memory) as launcher:
+    with launches.packing(len(cases), device_memory=launcher_memory) as launcher:
         def one(i):
             try:
                 results[i] = work(cases[i])
