@@ -24,6 +24,7 @@ Times in the history come from the GPU's clock, read by thread 0: HIST_TRAIN_TIM
 updates, HIST_WALL_TIME adds the end-of-epoch evaluation. Checks within epochs
 (Settings.check_every) are made as on the CPU, their time left out of HIST_TRAIN_TIME.
 """
+import inspect
 import math
 from typing import NamedTuple
 
@@ -252,16 +253,17 @@ def run_bytes(net: Net, dtype, capacity: int, epochs: int, threads: int) -> int:
     return work + (STATE_ROWS + 3) * n_params * item + net.args.nbytes + 16 * threads + (epochs + 1) * N_HIST * 8
 
 
-def train(datasets: list[Data], runs: list[Run], params, buffers, history, threads: int | None = None):
-    """Train the runs in one launch, one thread block each; return the epochs each completed (R,).
-    The CUDA twin of kernels.engine.train for R runs: ``datasets``, the data sets the runs
-    name (Run.data; all of one shape: N, the monitor sets' rows, the columns); params (R, P) and
-    buffers (R, B) updated in place; history (R, E + 1, N_HIST) with E >= every run's epochs,
-    run r's first epochs + 1 rows filled in. threads: per block (default: the largest
-    threads_for of the runs). ValueError for arguments that do not fit (kernels.guard, one
-    plan, one data shape); RuntimeError if the device met a layer, optimizer or schedule code
-    that no kind handles.
-    """
+class Workspace(NamedTuple):
+    """A device array the launch allocates and nothing reads back: its shape and dtype."""
+
+    shape: tuple
+    dtype: type
+
+
+def launch(datasets: list[Data], runs: list[Run], params, buffers, history, threads: int | None = None):
+    """(blocks, threads per block, train_kernel's arguments) of a launch of the runs (see train):
+    the host arrays to copy to the device, in the kernel's order, the workspaces as Workspace.
+    ValueError for arguments that do not fit (kernels.guard, one plan, one data shape)."""
     net = runs[0].net
     for r, run in enumerate(runs):
         if not (np.array_equal(run.net.table, net.table) and np.array_equal(run.net.sizes, net.sizes)):
@@ -285,32 +287,43 @@ def train(datasets: list[Data], runs: list[Run], params, buffers, history, threa
                     np.int64)
     floats = np.array([(s.stop_factor, s.min_delta, s.check_level) for s in settings], np.float64)
     codes = np.array([(run.method.loss, run.method.optimizer, run.method.schedule) for run in runs], np.int64)
-    d_params = cuda.to_device(params)
-    d_buffers = cuda.to_device(buffers if buffers.size else np.zeros((n_runs, 1), dtype))
-    d_history = cuda.to_device(history)
-    d_done = cuda.to_device(np.zeros(n_runs, np.int64))
-    d_faults = cuda.to_device(np.zeros((n_runs, 1), np.int64))
-    train_kernel[n_runs, threads](
-        cuda.to_device(sets[0]), cuda.to_device(sets[1]), len(datasets[0].x_fit), cuda.to_device(sets[2]),
-        cuda.to_device(sets[3]), len(datasets[0].x_test), cuda.to_device(sets[4]), cuda.to_device(sets[5]),
-        cuda.to_device(np.array([run.data for run in runs], np.int64)), cuda.to_device(orders),
-        cuda.to_device(order_of), cuda.to_device(net.table), cuda.to_device(np.stack([run.net.args for run in runs])),
-        cuda.to_device(codes), cuda.to_device(np.stack([run.method.hyper for run in runs])),
-        cuda.to_device(np.stack([run.method.mask for run in runs])), cuda.to_device(ints), cuda.to_device(floats),
-        d_params, d_buffers, capacity,
-        cuda.device_array((n_runs, max(capacity * width, 1)), dtype),
-        cuda.device_array((n_runs, max(capacity * width, 1)), dtype),
-        cuda.device_array((n_runs, max(capacity * cache_width, 1)), dtype),
-        cuda.device_array((n_runs, max(capacity * icache_width, 1)), np.int64),
-        cuda.device_array((n_runs, capacity * datasets[0].y.shape[1]), dtype),
-        cuda.to_device(np.zeros((n_runs, STATE_ROWS, params.shape[1]), dtype)),
-        cuda.device_array(params.shape, dtype),
-        cuda.device_array((n_runs, 2 * threads), np.float64),
-        d_history, d_done, d_faults)
-    if d_faults.copy_to_host().any():
+    arguments = (
+        sets[0], sets[1], np.int64(len(datasets[0].x_fit)), sets[2], sets[3], np.int64(len(datasets[0].x_test)),
+        sets[4], sets[5], np.array([run.data for run in runs], np.int64), orders, order_of, net.table,
+        np.stack([run.net.args for run in runs]), codes, np.stack([run.method.hyper for run in runs]),
+        np.stack([run.method.mask for run in runs]), ints, floats, params,
+        buffers if buffers.size else np.zeros((n_runs, 1), dtype), np.int64(capacity),
+        Workspace((n_runs, max(capacity * width, 1)), dtype), Workspace((n_runs, max(capacity * width, 1)), dtype),
+        Workspace((n_runs, max(capacity * cache_width, 1)), dtype),
+        Workspace((n_runs, max(capacity * icache_width, 1)), np.int64),
+        Workspace((n_runs, capacity * datasets[0].y.shape[1]), dtype),
+        np.zeros((n_runs, STATE_ROWS, params.shape[1]), dtype), Workspace(params.shape, dtype),
+        Workspace((n_runs, 2 * threads), np.float64), history, np.zeros(n_runs, np.int64),
+        np.zeros((n_runs, 1), np.int64))
+    return n_runs, threads, arguments
+
+
+_AT = {name: i for i, name in enumerate(inspect.signature(train_kernel.py_func).parameters)}  # argument positions
+
+
+def train(datasets: list[Data], runs: list[Run], params, buffers, history, threads: int | None = None):
+    """Train the runs in one launch, one thread block each; return the epochs each completed (R,).
+    The CUDA twin of kernels.engine.train for R runs: ``datasets``, the data sets the runs
+    name (Run.data; all of one shape: N, the monitor sets' rows, the columns); params (R, P) and
+    buffers (R, B) updated in place; history (R, E + 1, N_HIST) with E >= every run's epochs,
+    run r's first epochs + 1 rows filled in. threads: per block (default: the largest
+    threads_for of the runs). ValueError for arguments that do not fit (kernels.guard, one
+    plan, one data shape); RuntimeError if the device met a layer, optimizer or schedule code
+    that no kind handles.
+    """
+    blocks, threads, arguments = launch(datasets, runs, params, buffers, history, threads)
+    on_device = [cuda.device_array(a.shape, a.dtype) if isinstance(a, Workspace)
+                 else cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in arguments]
+    train_kernel[blocks, threads](*on_device)
+    if on_device[_AT["faults"]].copy_to_host().any():
         raise RuntimeError("the CUDA engine met a layer, optimizer or schedule code that no kind handles")
-    d_params.copy_to_host(params)
+    on_device[_AT["params"]].copy_to_host(params)
     if buffers.size:
-        d_buffers.copy_to_host(buffers)
-    d_history.copy_to_host(history)
-    return d_done.copy_to_host()
+        on_device[_AT["buffers"]].copy_to_host(buffers)
+    on_device[_AT["history"]].copy_to_host(history)
+    return on_device[_AT["done"]].copy_to_host()
