@@ -124,7 +124,8 @@ class Launcher:
         capacity = max(max(j.settings.batch_size, j.settings.eval_rows) for j in group)
         epochs = max(j.history.shape[0] - 1 for j in group)
         each = run_bytes(job.net, job.params.dtype, capacity, epochs, threads_for(job.net, job.settings.batch_size))
-        each += sum(a.nbytes for a in job.data)  # from above: as if no run shared its data
+        each += sum(a.nbytes for a in job.data) + 4 * epochs * len(job.data.x)  # from above: as if no run
+        # shared its data or its batch orders (int32, one row an epoch)
         memory = self.device_memory if self.device_memory is not None else free_device_memory()
         per_launch = max(1, int(MEMORY_SHARE * memory) // max(each, 1))
         return [group[i : i + per_launch] for i in range(0, len(group), per_launch)]
@@ -162,9 +163,9 @@ class Launcher:
         dtype = job.params.dtype.str
         if dtype in self.compile_time_s:
             return
-        x, y = job.data.x, job.data.y
-        data = Data(x[:1], y[:1], x[:0], y[:0], x[:0], y[:0])
-        run = engine.Run(0, job.net, job.method, job.settings._replace(epochs=np.int64(0), batch_size=np.int64(1)))
+        data = Data(*(a[:1] for a in job.data))
+        settings = job.settings._replace(epochs=np.int64(0), batch_size=np.int64(1), patience=np.int64(0))
+        run = engine.Run(0, job.net, job.method, settings)
         t0 = time.perf_counter()
         engine.train([data], [run], job.params[None].copy(), job.buffers[None].copy(),
                      np.zeros((1, 1, job.history.shape[1])))

@@ -79,7 +79,7 @@ def test_a_launch_is_split_to_fit_the_device_memory():
     from kernels.cuda.engine import run_bytes
 
     x, y = _problem(0)
-    each = run_bytes(PLAN.net, np.float64, 1024, 3, 32) + 2 * (x.nbytes + y.nbytes)  # training and fit sets
+    each = run_bytes(PLAN.net, np.float64, 1024, 3, 32) + 2 * (x.nbytes + y.nbytes) + 4 * 3 * len(x)  # + data, orders
     packed, launcher = _in_threads(RUNS, lambda case: _fit(case, "cuda"), int(2.5 * each / launches.MEMORY_SHARE))
     assert launcher.launches == 3
     for case, got in zip(RUNS, packed):
