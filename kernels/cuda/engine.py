@@ -80,7 +80,7 @@ def threads_for(net: Net, batch_size: int) -> int:
     """Threads per block for a run of ``net`` at ``batch_size``: the step's largest loop (a
     layer's outputs or inputs over the batch, or the parameter vector) over ENTRIES_PER_THREAD,
     as a power of two in MIN_THREADS .. MAX_THREADS. The batch-size study's 4 × 64 model gets one
-    warp at b <= 4 and eight at b >= 64; a LeNet-like CNN at b = 64 gets eight."""
+    warp at b <= 8 and eight at b >= 64; a LeNet-like CNN at b = 64 gets eight."""
     widest = int(max(net.table[:, COL_IN_DIM].max(), net.table[:, COL_OUT_DIM].max()))
     work = max(int(batch_size) * widest, int(net.sizes[SIZE_PARAMS])) / ENTRIES_PER_THREAD
     threads = MIN_THREADS
