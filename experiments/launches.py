@@ -64,7 +64,6 @@ class Launcher:
         self.launching = False
         self.launches = 0
         self.compile_time_s: dict[str, float] = {}  # dtype -> seconds of the first launch's compile (or load)
-        self.device_memory = device_memory
         self.lock = threading.Condition()
 
     def submit(self, job: Job) -> int:
@@ -152,7 +151,6 @@ class Launcher:
             job.history[:] = history[r, : job.history.shape[0]]
             job.done = int(done[r])
         self._release(jobs)
-
 
     def _compile(self, job: Job) -> None:
         """Compile (or load) the device engine for the job's dtype, timed, with a zero-epoch
