@@ -499,15 +499,16 @@ def test_a_packed_launch_equals_the_cpu_runs_one_by_one(dtype):
     assert len({history[r, -1, 0] for r in (0, 2, 3)}) == 3
 
 
-@pytest.mark.parametrize("threads", [32, 64])
-def test_every_unit_of_work_equals_the_cpu(threads):
+@pytest.mark.parametrize("threads, shared", [(32, True), (32, False), (64, True)])
+def test_every_unit_of_work_equals_the_cpu(threads, shared):
     """A block of one warp (the unit threads_for picks for a small model at a small batch) and
-    of two: the same runs as the CPU's."""
+    of two, with the parameters, gradient and optimizer state in shared memory or in global
+    memory: the same runs as the CPU's."""
     plan, sets, p0, runs = _pack_cases(np.float64)
     runs = runs[:2]
     history = np.full((2, 4, codes.N_HIST), np.nan)
     params = np.tile(p0, (2, 1))
-    g_engine.train(sets, runs, params, np.zeros((2, 0)), history, threads=threads)
+    g_engine.train(sets, runs, params, np.zeros((2, 0)), history, threads=threads, shared=shared)
     for r, run in enumerate(runs):
         h, p = np.full((4, codes.N_HIST), np.nan), p0.copy()
         engine.train(sets[run.data], run.net, run.method, run.settings, p, np.zeros(0), h)
@@ -522,6 +523,16 @@ def test_threads_for_sizes_the_block_by_the_model_and_batch():
     cnn = build_plan((1, 28, 28), [Conv(6, 5), Activation("relu"), Pool(2), Dense(10)]).net
     assert [g_engine.threads_for(small, b) for b in (1, 4, 8, 16, 64, 8192)] == [32, 32, 32, 64, 256, 256]
     assert g_engine.threads_for(cnn, 64) == 256 and g_engine.threads_for(cnn, 1) == 256
+
+
+def test_shared_memory_holds_a_small_models_parameters_only():
+    """The batch-size model's parameters, gradient and optimizer state (256 entries each) go in
+    shared memory, 8 KiB in float64; a LeNet-like CNN's (44 426 entries) do not fit."""
+    small = build_plan(4, [Dense(64, bias=False)]).net
+    cnn = build_plan((1, 28, 28), [Conv(6, 5), Activation("relu"), Pool(2), Conv(16, 5), Activation("relu"),
+                                   Pool(2), Dense(120), Dense(84), Dense(10)]).net
+    assert g_engine.shared_bytes(small, np.float64) == (2 + steps.STATE_ROWS) * 256 * 8 <= g_engine.SHARED_LIMIT
+    assert g_engine.shared_bytes(cnn, np.float32) == 0
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -27,7 +27,7 @@ for dtype in (np.float64, np.float32):
     x, y = np.zeros((12, plan.n_in), dtype), np.zeros((12, plan.n_out), dtype)
     method = records.method(0, 0, 0, steps.vector(dtype, lr=0.1), plan.penalty_mask(False, dtype))
     run = engine.Run(0, plan.net, method, records.settings(1, 4, True, 0, 16))
-    _, _, arguments = engine.launch([records.Data(x, y, x, y, x[:5], y[:5])], [run],
+    _, _, _, arguments = engine.launch([records.Data(x, y, x, y, x[:5], y[:5])], [run],
                                     plan.init_params(np.random.default_rng(0), dtype)[None],
                                     plan.init_buffers(dtype)[None], np.zeros((1, 2, codes.N_HIST)))
     signature = tuple(typeof(np.zeros((1,) * len(a.shape), a.dtype)) if isinstance(a, engine.Workspace)

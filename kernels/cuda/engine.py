@@ -63,6 +63,7 @@ from kernels.stopping import after_epoch
 
 MIN_THREADS, MAX_THREADS = 32, 256  # threads per block (per run): one warp .. eight
 ENTRIES_PER_THREAD = 16  # threads_for gives a thread about this many entries of a step's largest loop
+SHARED_LIMIT = 48 * 1024  # bytes of shared memory a block may ask for without opting in (every CUDA GPU)
 
 
 class Run(NamedTuple):
@@ -87,6 +88,15 @@ def threads_for(net: Net, batch_size: int) -> int:
     while threads < work and threads < MAX_THREADS:
         threads *= 2
     return threads
+
+
+def shared_bytes(net: Net, dtype) -> int:
+    """Bytes of shared memory for a run's parameters, gradient and optimizer state
+    ((2 + STATE_ROWS) · P entries), or 0 where they do not fit in SHARED_LIMIT: then they stay
+    in global memory. Every step reads and writes all three, so a small model's step keeps them
+    out of its chain of global-memory round trips (the batch-size model: 8 KiB in float64)."""
+    need = (2 + STATE_ROWS) * int(net.sizes[SIZE_PARAMS]) * np.dtype(dtype).itemsize
+    return need if need <= SHARED_LIMIT else 0
 
 
 @cuda.jit(device=True)
@@ -140,8 +150,8 @@ def _finite(value):
 
 @cuda.jit
 def train_kernel(xs, ys, n_fit, x_fits, y_fits, n_test, x_tests, y_tests, data_of, orders, order_of, table, args,
-                 codes, hyper, masks, ints, floats, params, buffers, capacity, act, dact, cache, icache, targets,
-                 state, grads, partial, history, done, faults):
+                 codes, hyper, masks, ints, floats, params, buffers, shared, capacity, act, dact, cache, icache,
+                 targets, state, grads, partial, history, done, faults):
     """Block r trains run r. Data sets (of one shape, stored once each) flat: xs (D, N·n_in),
     ys (D, N·n_out), the fit and test monitor sets likewise with n_fit and n_test rows; run r's
     is data_of[r]. orders (O, epochs, N) int32, the distinct batch orders (kernels.engine.
@@ -151,12 +161,26 @@ def train_kernel(xs, ys, n_fit, x_fits, y_fits, n_test, x_tests, y_tests, data_o
     kernels.records.Settings; params[r] (P,) and buffers[r] (B,) trained in place; workspaces
     act[r] ... partial[r]; history[r] (at least epochs + 1, N_HIST); done[r] = epochs completed;
     faults[r, 0] = 1 if a walk met an op code no layer kind handles, or a step an optimizer or
-    schedule code no kind handles. See kernels.engine.train."""
+    schedule code no kind handles. shared = 1: the run's parameters, gradient and optimizer
+    state live in the block's dynamic shared memory (the launch gives it shared_bytes), copied
+    back to params[r] at the end, and grads and state are not read. See kernels.engine.train."""
     r = cuda.blockIdx.x
     tid = cuda.threadIdx.x
     d = data_of[r]
     x, y, x_fit, y_fit, x_test, y_test = xs[d], ys[d], x_fits[d], y_fits[d], x_tests[d], y_tests[d]
-    p, buf, g, st, hyp, mask, arg = params[r], buffers[r], grads[r], state[r], hyper[r], masks[r], args[r]
+    buf, hyp, mask, arg = buffers[r], hyper[r], masks[r], args[r]
+    n_p = params.shape[1]
+    fast = cuda.shared.array(0, params.dtype)
+    if shared:
+        p, g = fast[:n_p], fast[n_p : 2 * n_p]
+        st = fast[2 * n_p : (2 + STATE_ROWS) * n_p].reshape((STATE_ROWS, n_p))
+        for i in range(tid, n_p, cuda.blockDim.x):
+            p[i] = params[r, i]
+        for i in range(tid, STATE_ROWS * n_p, cuda.blockDim.x):
+            fast[2 * n_p + i] = 0
+        cuda.syncthreads()
+    else:
+        p, g, st = params[r], grads[r], state[r]
     a, da, c, ic, tg, part, hist = act[r], dact[r], cache[r], icache[r], targets[r], partial[r], history[r]
     fault = faults[r]
     loss, optimizer, schedule = codes[r, 0], codes[r, 1], codes[r, 2]
@@ -180,60 +204,66 @@ def train_kernel(xs, ys, n_fit, x_fits, y_fits, n_test, x_tests, y_tests, data_o
         hist[0, HIST_WALL_TIME] = 0.0
         done[r] = 0
     cuda.syncthreads()
-    if not _finite(hist[0, HIST_FIT_LOSS]):
-        return
-    bound = stop_factor * hist[0, HIST_FIT_LOSS]
-    best, wait = hist[0, monitor], 0
-    checking = check_every > 0 and hist[0, HIST_FIT_LOSS] > check_level
-    step = 0
-    for epoch in range(1, epochs + 1):
-        rate = learning_rate(schedule, hyp, epoch - 1, epochs, fault)
-        lr = p.dtype.type(rate)
-        order = run_orders[epoch - 1]
-        row = hist[epoch]
-        t0 = globaltimer()
-        paused = 0.0  # seconds of this epoch's checks
-        for start in range(0, n, batch):
-            rows = min(batch, n - start)
-            _load_rows(x, order, start, rows, n_in, a)
-            _load_rows(y, order, start, rows, n_out, tg)
+    if _finite(hist[0, HIST_FIT_LOSS]):
+        bound = stop_factor * hist[0, HIST_FIT_LOSS]
+        best, wait = hist[0, monitor], 0
+        checking = check_every > 0 and hist[0, HIST_FIT_LOSS] > check_level
+        step = 0
+        for epoch in range(1, epochs + 1):
+            rate = learning_rate(schedule, hyp, epoch - 1, epochs, fault)
+            lr = p.dtype.type(rate)
+            order = run_orders[epoch - 1]
+            row = hist[epoch]
+            t0 = globaltimer()
+            paused = 0.0  # seconds of this epoch's checks
+            for start in range(0, n, batch):
+                rows = min(batch, n - start)
+                _load_rows(x, order, start, rows, n_in, a)
+                _load_rows(y, order, start, rows, n_out, tg)
+                cuda.syncthreads()
+                step += 1
+                forward(table, arg, p, buf, a, c, ic, capacity, rows, True, seed, step, fault)
+                loss_backward(loss, a[pred_at : pred_at + rows * n_out], tg[: rows * n_out],
+                              da[pred_at : pred_at + rows * n_out], rows, n_out)
+                cuda.syncthreads()
+                backward(table, arg, p, g, buf, a, da, c, ic, capacity, rows, True, fault)
+                penalized_step(optimizer, hyp, lr, step, p, g, st, mask, l1, l2, penalized, fault)
+                cuda.syncthreads()
+                if checking and step % check_every == 0:  # the epoch's fit loss is written over at its end
+                    tc = globaltimer()
+                    evaluate(table, arg, loss, p, buf, x_fit, y_fit, n_fit, a, c, ic, capacity, part, row,
+                             HIST_FIT_LOSS, fault)
+                    if row[HIST_FIT_LOSS] <= check_level:
+                        if tid == 0:
+                            row[HIST_REACH_STEP] = step
+                            row[HIST_REACH_TIME] = (hist[epoch - 1, HIST_TRAIN_TIME] + (tc - t0) * 1e-9
+                                                    - paused)
+                        checking = False
+                    paused += (globaltimer() - tc) * 1e-9
+            t1 = globaltimer()
+            evaluate(table, arg, loss, p, buf, x_fit, y_fit, n_fit, a, c, ic, capacity, part, row, HIST_FIT_LOSS,
+                     fault)
+            evaluate(table, arg, loss, p, buf, x_test, y_test, n_test, a, c, ic, capacity, part, row,
+                     HIST_TEST_LOSS, fault)
+            if tid == 0:
+                row[HIST_LR] = rate
+                row[HIST_TRAIN_TIME] = hist[epoch - 1, HIST_TRAIN_TIME] + (t1 - t0) * 1e-9 - paused
+                row[HIST_WALL_TIME] = hist[epoch - 1, HIST_WALL_TIME] + (globaltimer() - t0) * 1e-9
+                if checking and row[HIST_FIT_LOSS] <= check_level:  # the epoch's end is a check
+                    row[HIST_REACH_STEP] = step
+                    row[HIST_REACH_TIME] = row[HIST_TRAIN_TIME]
+                done[r] = epoch
             cuda.syncthreads()
-            step += 1
-            forward(table, arg, p, buf, a, c, ic, capacity, rows, True, seed, step, fault)
-            loss_backward(loss, a[pred_at : pred_at + rows * n_out], tg[: rows * n_out],
-                          da[pred_at : pred_at + rows * n_out], rows, n_out)
-            cuda.syncthreads()
-            backward(table, arg, p, g, buf, a, da, c, ic, capacity, rows, True, fault)
-            penalized_step(optimizer, hyp, lr, step, p, g, st, mask, l1, l2, penalized, fault)
-            cuda.syncthreads()
-            if checking and step % check_every == 0:  # the epoch's fit loss is written over at its end
-                tc = globaltimer()
-                evaluate(table, arg, loss, p, buf, x_fit, y_fit, n_fit, a, c, ic, capacity, part, row,
-                         HIST_FIT_LOSS, fault)
-                if row[HIST_FIT_LOSS] <= check_level:
-                    if tid == 0:
-                        row[HIST_REACH_STEP] = step
-                        row[HIST_REACH_TIME] = hist[epoch - 1, HIST_TRAIN_TIME] + (tc - t0) * 1e-9 - paused
-                    checking = False
-                paused += (globaltimer() - tc) * 1e-9
-        t1 = globaltimer()
-        evaluate(table, arg, loss, p, buf, x_fit, y_fit, n_fit, a, c, ic, capacity, part, row, HIST_FIT_LOSS, fault)
-        evaluate(table, arg, loss, p, buf, x_test, y_test, n_test, a, c, ic, capacity, part, row, HIST_TEST_LOSS,
-                 fault)
-        if tid == 0:
-            row[HIST_LR] = rate
-            row[HIST_TRAIN_TIME] = hist[epoch - 1, HIST_TRAIN_TIME] + (t1 - t0) * 1e-9 - paused
-            row[HIST_WALL_TIME] = hist[epoch - 1, HIST_WALL_TIME] + (globaltimer() - t0) * 1e-9
-            if checking and row[HIST_FIT_LOSS] <= check_level:  # the epoch's end is a check
-                row[HIST_REACH_STEP] = step
-                row[HIST_REACH_TIME] = row[HIST_TRAIN_TIME]
-            done[r] = epoch
+            if checking and row[HIST_FIT_LOSS] <= check_level:
+                checking = False
+            stop, best, wait = after_epoch(row[HIST_FIT_LOSS], bound, row[monitor], best, wait, patience,
+                                           min_delta)
+            if stop or fault[0] != 0:  # every thread reads the same history: the block stops as one
+                break
+    if shared:
         cuda.syncthreads()
-        if checking and row[HIST_FIT_LOSS] <= check_level:
-            checking = False
-        stop, best, wait = after_epoch(row[HIST_FIT_LOSS], bound, row[monitor], best, wait, patience, min_delta)
-        if stop or fault[0] != 0:  # every thread reads the same history: the block stops as one
-            return
+        for i in range(tid, n_p, cuda.blockDim.x):
+            params[r, i] = p[i]
 
 
 def _stacked(arrays: list, dtype) -> np.ndarray:
@@ -260,10 +290,12 @@ class Workspace(NamedTuple):
     dtype: type
 
 
-def launch(datasets: list[Data], runs: list[Run], params, buffers, history, threads: int | None = None):
-    """(blocks, threads per block, train_kernel's arguments) of a launch of the runs (see train):
-    the host arrays to copy to the device, in the kernel's order, the workspaces as Workspace.
-    ValueError for arguments that do not fit (kernels.guard, one plan, one data shape)."""
+def launch(datasets: list[Data], runs: list[Run], params, buffers, history, threads: int | None = None,
+           shared: bool | None = None):
+    """(blocks, threads per block, bytes of shared memory per block, train_kernel's arguments)
+    of a launch of the runs (see train): the host arrays to copy to the device, in the kernel's
+    order, the workspaces as Workspace. ValueError for arguments that do not fit
+    (kernels.guard, one plan, one data shape)."""
     net = runs[0].net
     for r, run in enumerate(runs):
         if not (np.array_equal(run.net.table, net.table) and np.array_equal(run.net.sizes, net.sizes)):
@@ -276,6 +308,7 @@ def launch(datasets: list[Data], runs: list[Run], params, buffers, history, thre
     n, epochs = datasets[0].x.shape[0], history.shape[1] - 1
     capacity = int(max(max(run.settings.batch_size, run.settings.eval_rows) for run in runs))
     threads = threads or max(threads_for(run.net, run.settings.batch_size) for run in runs)
+    fast = shared_bytes(net, dtype) if shared is None else (2 + STATE_ROWS) * params.shape[1] * dtype.itemsize * shared
     width, cache_width, icache_width = (int(net.sizes[k]) for k in (SIZE_WIDTH, SIZE_CACHE, SIZE_ICACHE))
     distinct = {}  # (shuffle, seed) -> index into orders: runs of one seed share their batch orders
     order_of = np.array([distinct.setdefault((bool(run.settings.shuffle), int(run.settings.seed)), len(distinct))
@@ -292,34 +325,37 @@ def launch(datasets: list[Data], runs: list[Run], params, buffers, history, thre
         sets[4], sets[5], np.array([run.data for run in runs], np.int64), orders, order_of, net.table,
         np.stack([run.net.args for run in runs]), codes, np.stack([run.method.hyper for run in runs]),
         np.stack([run.method.mask for run in runs]), ints, floats, params,
-        buffers if buffers.size else np.zeros((n_runs, 1), dtype), np.int64(capacity),
+        buffers if buffers.size else np.zeros((n_runs, 1), dtype), np.int64(fast > 0), np.int64(capacity),
         Workspace((n_runs, max(capacity * width, 1)), dtype), Workspace((n_runs, max(capacity * width, 1)), dtype),
         Workspace((n_runs, max(capacity * cache_width, 1)), dtype),
         Workspace((n_runs, max(capacity * icache_width, 1)), np.int64),
         Workspace((n_runs, capacity * datasets[0].y.shape[1]), dtype),
-        np.zeros((n_runs, STATE_ROWS, params.shape[1]), dtype), Workspace(params.shape, dtype),
+        np.zeros((n_runs, STATE_ROWS, params.shape[1]) if not fast else (1, 1, 1), dtype),
+        Workspace(params.shape if not fast else (1, 1), dtype),
         Workspace((n_runs, 2 * threads), np.float64), history, np.zeros(n_runs, np.int64),
         np.zeros((n_runs, 1), np.int64))
-    return n_runs, threads, arguments
+    return n_runs, threads, fast, arguments
 
 
 _AT = {name: i for i, name in enumerate(inspect.signature(train_kernel.py_func).parameters)}  # argument positions
 
 
-def train(datasets: list[Data], runs: list[Run], params, buffers, history, threads: int | None = None):
+def train(datasets: list[Data], runs: list[Run], params, buffers, history, threads: int | None = None,
+          shared: bool | None = None):
     """Train the runs in one launch, one thread block each; return the epochs each completed (R,).
     The CUDA twin of kernels.engine.train for R runs: ``datasets``, the data sets the runs
     name (Run.data; all of one shape: N, the monitor sets' rows, the columns); params (R, P) and
     buffers (R, B) updated in place; history (R, E + 1, N_HIST) with E >= every run's epochs,
     run r's first epochs + 1 rows filled in. threads: per block (default: the largest
-    threads_for of the runs). ValueError for arguments that do not fit (kernels.guard, one
-    plan, one data shape); RuntimeError if the device met a layer, optimizer or schedule code
+    threads_for of the runs); shared: the parameters, gradient and optimizer state in shared
+    memory (default: where they fit, shared_bytes). ValueError for arguments that do not fit
+    (kernels.guard, one plan, one data shape); RuntimeError if the device met a layer, optimizer or schedule code
     that no kind handles.
     """
-    blocks, threads, arguments = launch(datasets, runs, params, buffers, history, threads)
+    blocks, threads, fast, arguments = launch(datasets, runs, params, buffers, history, threads, shared)
     on_device = [cuda.device_array(a.shape, a.dtype) if isinstance(a, Workspace)
                  else cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in arguments]
-    train_kernel[blocks, threads](*on_device)
+    train_kernel[blocks, threads, 0, fast](*on_device)
     if on_device[_AT["faults"]].copy_to_host().any():
         raise RuntimeError("the CUDA engine met a layer, optimizer or schedule code that no kind handles")
     on_device[_AT["params"]].copy_to_host(params)
