@@ -50,7 +50,7 @@ class Local(Executor):
         from kernels.cuda import device_count
         from runner.execute import execute_pack, execute_run, failed_row, packs, stream_pack
 
-        gpus = device_count()
+        gpus = device_count() if any(spec.config.get("target") == "cuda" for spec in specs) else 1
         alone, cuda_packs = packs(specs, min(self.workers, gpus) if self.pool is not None else 1)
         if self.pool is None:
             for spec in alone:
@@ -59,13 +59,14 @@ class Local(Executor):
                 yield from stream_pack(study.reference, pack, sweep_id)
             return
 
-        def lost(args: tuple, reason: str) -> tuple[dict, dict]:
-            _, spec, _ = args
+        def failed(spec, reason: str) -> tuple[dict, dict]:
             return failed_row(study, spec, sweep_id, reason), {"epoch": np.zeros(0, np.int64)}
 
+        def lost(args: tuple, reason: str) -> tuple[dict, dict]:
+            return failed(args[1], reason)
+
         def lost_pack(args: tuple, reason: str) -> list[tuple[dict, dict]]:
-            _, pack, _, _ = args
-            return [lost((None, spec, None), reason) for spec in pack]
+            return [failed(spec, reason) for spec in args[1]]
 
         yield from self.pool.imap(execute_run, [(study.reference, spec, sweep_id) for spec in alone], lost)
         tasks = [(study.reference, pack, sweep_id, i % gpus) for i, pack in enumerate(cuda_packs)]
