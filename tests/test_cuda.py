@@ -25,6 +25,7 @@ from kernels.cuda import engine as g_engine
 from kernels.cuda import losses as g_loss
 from kernels.cuda import optimizers as g_opt
 from kernels.cuda import pool as g_pool
+from kernels.cuda.split import segments
 from kernels.dense import dense_backward, dense_forward
 from kernels.dropout import dropout_backward, dropout_forward
 from kernels.layers import KINDS
@@ -115,6 +116,39 @@ def test_conv_equals_cpu(dtype, k, stride, pad, bias):
     conv2d_backward(dy, cols, w, stride, pad, np.empty((patch, h_out * w_out), dtype), np.empty((c_out, patch), dtype),
                     dx_c, dw_c, db_c)
     for got, want in ((y, y_c), (dx, dx_c), (dw, dw_c), (db[:n_b], db_c)):
+        assert_close(got, want.ravel(), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_weight_gradients_split_across_the_block_equal_cpu(dtype):
+    """A block of 64 threads for a layer of fewer gradient entries: a dense layer of 2 × 3 weights
+    at b = 40 (each sum in 10 segments) and a 1 × 1 × 2 × 2 convolution over 2 samples of 5 output
+    rows (each weight's and the bias's sum in 10 segments): the gradients equal the CPU's."""
+    assert segments(6, 40, 64) == 10 and segments(4, 2 * 5, 64) == 10 and segments(300, 40, 64) == 1
+    rng = np.random.default_rng(11)
+    rows, n_in, n_out = 40, 2, 3
+    x, w, b, dy = (rand(rng, shape, dtype) for shape in ((rows, n_in), (n_in, n_out), n_out, (rows, n_out)))
+    y, dx, dw, db = (np.zeros(n, dtype) for n in (rows * n_out, rows * n_in, n_in * n_out, n_out))
+    _dense[1, 64](x.ravel(), w.ravel(), b, n_out, y, dy.ravel(), dx, rows * n_in, dw, db, rows, n_in, n_out)
+    dx_c, dw_c, db_c = np.empty_like(x), np.empty_like(w), np.empty_like(b)
+    dense_backward(dy, x, w, dx_c, dw_c, db_c)
+    for got, want in ((dw, dw_c), (db, db_c), (dx, dx_c)):
+        assert_close(got, want.ravel(), dtype)
+
+    rows, c_in, h, wd, c_out, k = 2, 1, 6, 5, 1, 2
+    h_out, w_out = h - k + 1, wd - k + 1
+    x, w = rand(rng, (rows, c_in, h, wd), dtype), rand(rng, (c_out, c_in, k, k), dtype)
+    b, dy = rand(rng, c_out, dtype), rand(rng, (rows, c_out, h_out, w_out), dtype)
+    y, dx, dw, db = (np.zeros(a.size, dtype) for a in (dy, x, w, b))
+    _conv[1, 64](x.ravel(), w.ravel(), b, c_out, y, dy.ravel(), dx, dw, db, rows, c_in, h, wd, c_out, h_out, w_out,
+                 k, 1, 0)
+    patch = c_in * k * k
+    cols = np.empty((rows, patch, h_out * w_out), dtype)
+    dx_c, dw_c, db_c = np.empty_like(x), np.empty_like(w), np.empty_like(b)
+    conv2d_forward(x, w, b, 1, 0, cols, np.empty_like(dy))
+    conv2d_backward(dy, cols, w, 1, 0, np.empty((patch, h_out * w_out), dtype), np.empty((c_out, patch), dtype),
+                    dx_c, dw_c, db_c)
+    for got, want in ((dw, dw_c), (db, db_c), (dx, dx_c)):
         assert_close(got, want.ravel(), dtype)
 
 

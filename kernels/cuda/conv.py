@@ -19,6 +19,7 @@ from kernels.codes import (
     COL_W_IN,
     COL_W_OUT,
 )
+from kernels.cuda.split import segments, store
 from kernels.layers.conv import offsets
 
 
@@ -46,29 +47,42 @@ def conv2d_forward(x, w, b, y, rows, c_in, h, wd, c_out, h_out, w_out, k, stride
 def conv2d_backward(dy, x, w, dx, dw, db, rows, c_in, h, wd, c_out, h_out, w_out, k, stride, pad):
     """dw[o, c, u, v] = Σ_{r,i,j} dy[r, o, i, j] x[r, c, s i + u − p, s j + v − p];
     db[o] = Σ dy[:, o]; dx[r, c, a, e] = Σ over the outputs that read it of dy · w; dx may
-    be (0,) to skip it (first layer)."""
+    be (0,) to skip it (first layer). The weight and bias gradients' sums over the (sample,
+    output row) pairs are split across threads where the block has more threads than the layer
+    has kernel entries (kernels.cuda.split)."""
     zero = dy.dtype.type(0)
-    for idx in range(cuda.threadIdx.x, c_out * c_in * k * k, cuda.blockDim.x):
-        v = idx % k
-        u = idx // k % k
-        c = idx // (k * k) % c_in
-        o = idx // (k * k * c_in)
+    tid, threads = cuda.threadIdx.x, cuda.blockDim.x
+    entries, terms = c_out * c_in * k * k, rows * h_out
+    parts = segments(entries, terms, threads)
+    for base in range(0, entries * parts, threads):
+        t = base + tid
         acc = zero
-        for r in range(rows):
-            for i in range(h_out):
+        if t < entries * parts:
+            idx = t // parts
+            v = idx % k
+            u = idx // k % k
+            c = idx // (k * k) % c_in
+            o = idx // (k * k * c_in)
+            for term in range(t % parts, terms, parts):
+                r, i = term // h_out, term % h_out
                 row = stride * i + u - pad
                 if 0 <= row < h:
                     for j in range(w_out):
                         col = stride * j + v - pad
                         if 0 <= col < wd:
                             acc += dy[((r * c_out + o) * h_out + i) * w_out + j] * x[((r * c_in + c) * h + row) * wd + col]
-        dw[idx] = acc
-    for o in range(cuda.threadIdx.x, db.shape[0], cuda.blockDim.x):
+        store(dw, acc, t, entries, parts)
+    n_b = db.shape[0]
+    parts = segments(n_b, terms, threads)
+    for base in range(0, n_b * parts, threads):
+        t = base + tid
         acc = zero
-        for r in range(rows):
-            for p in range(h_out * w_out):
-                acc += dy[(r * c_out + o) * h_out * w_out + p]
-        db[o] = acc
+        if t < n_b * parts:
+            for term in range(t % parts, terms, parts):
+                at = ((term // h_out * c_out + t // parts) * h_out + term % h_out) * w_out
+                for j in range(w_out):
+                    acc += dy[at + j]
+        store(db, acc, t, n_b, parts)
     if dx.shape[0] > 0:
         for idx in range(cuda.threadIdx.x, rows * c_in * h * wd, cuda.blockDim.x):
             e = idx % wd

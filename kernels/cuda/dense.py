@@ -8,6 +8,7 @@ another order: its products go through BLAS), so the targets agree to rounding.
 from numba import cuda
 
 from kernels.codes import COL_BIAS, COL_IN_DIM, COL_OUT_DIM, COL_P_OFF
+from kernels.cuda.split import segments, store
 from kernels.layers.dense import offsets
 
 
@@ -25,19 +26,29 @@ def dense_forward(x, w, b, y, rows, n_in, n_out):
 @cuda.jit(device=True)
 def dense_backward(dy, x, w, dx, dw, db, rows, n_in, n_out):
     """dw = xᵀ dy (n_in·n_out,); db = Σ_i dy_i (n_out,) or (0,); dx = dy wᵀ (rows·n_in,), or
-    (0,) to skip it (first layer). dy: (rows·n_out,)."""
+    (0,) to skip it (first layer). dy: (rows·n_out,). A gradient's sum over the batch is split
+    across threads where the block has more threads than the layer has gradients
+    (kernels.cuda.split)."""
     zero = dy.dtype.type(0)
-    for idx in range(cuda.threadIdx.x, n_in * n_out, cuda.blockDim.x):
-        k, j = idx // n_out, idx % n_out
+    tid, threads = cuda.threadIdx.x, cuda.blockDim.x
+    parts = segments(n_in * n_out, rows, threads)
+    for base in range(0, n_in * n_out * parts, threads):
+        t = base + tid
         acc = zero
-        for i in range(rows):
-            acc += x[i * n_in + k] * dy[i * n_out + j]
-        dw[idx] = acc
-    for j in range(cuda.threadIdx.x, db.shape[0], cuda.blockDim.x):
+        if t < n_in * n_out * parts:
+            k, j = t // parts // n_out, t // parts % n_out
+            for i in range(t % parts, rows, parts):
+                acc += x[i * n_in + k] * dy[i * n_out + j]
+        store(dw, acc, t, n_in * n_out, parts)
+    n_b = db.shape[0]
+    parts = segments(n_b, rows, threads)
+    for base in range(0, n_b * parts, threads):
+        t = base + tid
         acc = zero
-        for i in range(rows):
-            acc += dy[i * n_out + j]
-        db[j] = acc
+        if t < n_b * parts:
+            for i in range(t % parts, rows, parts):
+                acc += dy[i * n_out + t // parts]
+        store(db, acc, t, n_b, parts)
     if dx.shape[0] > 0:
         for idx in range(cuda.threadIdx.x, rows * n_in, cuda.blockDim.x):
             i, k = idx // n_in, idx % n_in

@@ -31,6 +31,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import cuda
 
+from kernels.cuda import MAX_THREADS, MIN_THREADS
 from kernels.codes import (
     COL_IN_DIM,
     COL_OUT_DIM,
@@ -61,7 +62,6 @@ from kernels.records import Data, Method, Net, Settings
 from kernels.steps import STATE_ROWS
 from kernels.stopping import after_epoch
 
-MIN_THREADS, MAX_THREADS = 32, 256  # threads per block (per run): one warp .. eight
 ENTRIES_PER_THREAD = 16  # threads_for gives a thread about this many entries of a step's largest loop
 SHARED_LIMIT = 48 * 1024  # bytes of shared memory a block may ask for without opting in (every CUDA GPU)
 
