@@ -79,7 +79,7 @@ def test_dense_equals_cpu(dtype, rows, n_in, n_out, bias, first):
     x, w, b, dy = rand(rng, (rows, n_in), dtype), rand(rng, (n_in, n_out), dtype), rand(rng, n_out, dtype), rand(rng, (rows, n_out), dtype)
     n_b = n_out if bias else 0
     y, dx, dw, db = np.zeros(rows * n_out, dtype), np.zeros(rows * n_in, dtype), np.zeros(n_in * n_out, dtype), np.zeros(n_out, dtype)
-    _dense[1, THREADS](x.ravel(), w.ravel(), b, n_b, y, dy.ravel(), dx, 0 if first else rows * n_in, dw, db, rows, n_in, n_out)
+    _dense[1, THREADS, 0, 8 * THREADS](x.ravel(), w.ravel(), b, n_b, y, dy.ravel(), dx, 0 if first else rows * n_in, dw, db, rows, n_in, n_out)
     y_c, dx_c, dw_c, db_c = np.empty((rows, n_out), dtype), np.empty((rows, n_in), dtype), np.empty((n_in, n_out), dtype), np.empty(n_b, dtype)
     dense_forward(x, w, b[:n_b], y_c)
     dense_backward(dy, x, w, dx_c[: 0 if first else rows], dw_c, db_c)
@@ -107,7 +107,7 @@ def test_conv_equals_cpu(dtype, k, stride, pad, bias):
     b, dy = rand(rng, c_out, dtype), rand(rng, (rows, c_out, h_out, w_out), dtype)
     n_b = c_out if bias else 0
     y, dx, dw, db = (np.zeros(a.size, dtype) for a in (dy, x, w, b))
-    _conv[1, THREADS](x.ravel(), w.ravel(), b, n_b, y, dy.ravel(), dx, dw, db, rows, c_in, h, wd, c_out, h_out,
+    _conv[1, THREADS, 0, 8 * THREADS](x.ravel(), w.ravel(), b, n_b, y, dy.ravel(), dx, dw, db, rows, c_in, h, wd, c_out, h_out,
                       w_out, k, stride, pad)
     patch = c_in * k * k
     cols = np.empty((rows, patch, h_out * w_out), dtype)
@@ -129,7 +129,7 @@ def test_weight_gradients_split_across_the_block_equal_cpu(dtype):
     rows, n_in, n_out = 40, 2, 3
     x, w, b, dy = (rand(rng, shape, dtype) for shape in ((rows, n_in), (n_in, n_out), n_out, (rows, n_out)))
     y, dx, dw, db = (np.zeros(n, dtype) for n in (rows * n_out, rows * n_in, n_in * n_out, n_out))
-    _dense[1, 64](x.ravel(), w.ravel(), b, n_out, y, dy.ravel(), dx, rows * n_in, dw, db, rows, n_in, n_out)
+    _dense[1, 64, 0, 8 * 64](x.ravel(), w.ravel(), b, n_out, y, dy.ravel(), dx, rows * n_in, dw, db, rows, n_in, n_out)
     dx_c, dw_c, db_c = np.empty_like(x), np.empty_like(w), np.empty_like(b)
     dense_backward(dy, x, w, dx_c, dw_c, db_c)
     for got, want in ((dw, dw_c), (db, db_c), (dx, dx_c)):
@@ -140,7 +140,7 @@ def test_weight_gradients_split_across_the_block_equal_cpu(dtype):
     x, w = rand(rng, (rows, c_in, h, wd), dtype), rand(rng, (c_out, c_in, k, k), dtype)
     b, dy = rand(rng, c_out, dtype), rand(rng, (rows, c_out, h_out, w_out), dtype)
     y, dx, dw, db = (np.zeros(a.size, dtype) for a in (dy, x, w, b))
-    _conv[1, 64](x.ravel(), w.ravel(), b, c_out, y, dy.ravel(), dx, dw, db, rows, c_in, h, wd, c_out, h_out, w_out,
+    _conv[1, 64, 0, 8 * 64](x.ravel(), w.ravel(), b, c_out, y, dy.ravel(), dx, dw, db, rows, c_in, h, wd, c_out, h_out, w_out,
                  k, 1, 0)
     patch = c_in * k * k
     cols = np.empty((rows, patch, h_out * w_out), dtype)
@@ -533,16 +533,18 @@ def test_a_packed_launch_equals_the_cpu_runs_one_by_one(dtype):
     assert len({history[r, -1, 0] for r in (0, 2, 3)}) == 3
 
 
-@pytest.mark.parametrize("threads, shared", [(32, True), (32, False), (64, True)])
+@pytest.mark.parametrize("threads, shared", [(32, (True, True)), (32, (False, False)), (64, (True, False)),
+                                             (64, (False, True))])
 def test_every_unit_of_work_equals_the_cpu(threads, shared):
     """A block of one warp (the unit threads_for picks for a small model at a small batch) and
-    of two, with the parameters, gradient and optimizer state in shared memory or in global
-    memory: the same runs as the CPU's."""
+    of two, with the parameters, gradient and optimizer state and the step's workspaces each in
+    shared memory or in global memory: the same runs as the CPU's. The runs' batches (3 and 2)
+    are not the launch's largest (10): the shared workspaces hold 10 rows."""
     plan, sets, p0, runs = _pack_cases(np.float64)
-    runs = runs[:2]
-    history = np.full((2, 4, codes.N_HIST), np.nan)
-    params = np.tile(p0, (2, 1))
-    g_engine.train(sets, runs, params, np.zeros((2, 0)), history, threads=threads, shared=shared)
+    runs = runs[:3]
+    history = np.full((3, 4, codes.N_HIST), np.nan)
+    params = np.tile(p0, (3, 1))
+    g_engine.train(sets, runs, params, np.zeros((3, 0)), history, threads=threads, shared=shared)
     for r, run in enumerate(runs):
         h, p = np.full((4, codes.N_HIST), np.nan), p0.copy()
         engine.train(sets[run.data], run.net, run.method, run.settings, p, np.zeros(0), h)
@@ -559,14 +561,25 @@ def test_threads_for_sizes_the_block_by_the_model_and_batch():
     assert g_engine.threads_for(cnn, 64) == 256 and g_engine.threads_for(cnn, 1) == 256
 
 
-def test_shared_memory_holds_a_small_models_parameters_only():
-    """The batch-size model's parameters, gradient and optimizer state (256 entries each) go in
-    shared memory, 8 KiB in float64; a LeNet-like CNN's (44 426 entries) do not fit."""
+def test_shared_memory_holds_what_fits_parameters_first():
+    """The batch-size model (4 inputs, 64 outputs, no bias) at b = 1 in a warp: after the split's
+    scratch (32 float64), its parameters, gradient and optimizer state (256 entries each) and its
+    step's workspaces (68 entries of act and of dact, 64 targets) fit in shared memory, 9.8 KiB in
+    float64. At b = 64 the workspaces do not and stay in global memory (rows 0); a LeNet-like
+    CNN's parameters (44 426 entries) and step fit in no case. A part asked for is placed, in
+    float32 units, its int64 view 8-byte aligned."""
     small = build_plan(4, [Dense(64, bias=False)]).net
     cnn = build_plan((1, 28, 28), [Conv(6, 5), Activation("relu"), Pool(2), Conv(16, 5), Activation("relu"),
                                    Pool(2), Dense(120), Dense(84), Dense(10)]).net
-    assert g_engine.shared_bytes(small, np.float64) == (2 + steps.STATE_ROWS) * 256 * 8 <= g_engine.SHARED_LIMIT
-    assert g_engine.shared_bytes(cnn, np.float32) == 0
+    end = 32 + (2 + steps.STATE_ROWS) * 256
+    at_1 = g_engine.fast_memory(small, np.float64, 1, 32)
+    assert list(at_1) == [32, end, end + 68, end + 136, end + 136, end + 200, end + 200, end + 200, 1]
+    assert 8 * at_1[g_engine.MAP_IEND] == 256 + 8192 + 1600 <= g_engine.SHARED_LIMIT
+    assert list(g_engine.fast_memory(small, np.float64, 64, 256)) == [256] + [256 + 1024] * 7 + [0]
+    assert list(g_engine.fast_memory(cnn, np.float32, 1, 256)) == [512] * 6 + [256] * 2 + [0]  # the scratch alone
+    forced = g_engine.fast_memory(small, np.float32, 63, 32, params=False, step=True)
+    assert list(forced) == [64, 64, 64 + 63 * 68, 64 + 2 * 63 * 68, 64 + 2 * 63 * 68,
+                            64 + 2 * 63 * 68 + 63 * 64, 6332, 6332, 63]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -15,8 +15,6 @@ import importlib.util
 import os
 import subprocess
 
-MIN_THREADS, MAX_THREADS = 32, 256  # threads per block (per run): one warp .. eight
-
 
 def unavailable() -> str | None:
     """Why the CUDA target cannot run here (a one-line reason), or None if it can: a GPU

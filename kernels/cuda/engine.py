@@ -7,9 +7,12 @@ hyperparameter, penalty mask, layer arguments (dropout rates, activation paramet
 stopping and checks within epochs. Each run reads its own row of the per-run arrays; the data
 sets and batch orders are stored once each, however many runs share them.
 
-The unit of work is chosen by size (threads_for): a block of one warp for a small model at a
-small batch (the batch-size study at b = 1), up to MAX_THREADS for large batches and
-convolutions; a launch takes the largest its runs ask for.
+The unit of work is chosen by size: a block of one warp for a small model at a small batch (the
+batch-size study at b = 1), up to MAX_THREADS for large batches and convolutions (threads_for;
+a launch takes the largest its runs ask for); the parameters, gradient and optimizer state, and
+the step's workspaces, in the block's shared memory where they fit (fast_memory); weight
+gradients' sums over the batch split across threads where a layer has fewer of them than the
+block has threads (kernels.cuda.split).
 
 The block walks the same plan table as the CPU engine (kernels.engine) over the same flat
 workspace layout (kernels.plan), one layer at a time with a block-wide barrier between layers;
@@ -29,9 +32,8 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import cuda
+from numba import cuda, int64
 
-from kernels.cuda import MAX_THREADS, MIN_THREADS
 from kernels.codes import (
     COL_IN_DIM,
     COL_OUT_DIM,
@@ -62,6 +64,7 @@ from kernels.records import Data, Method, Net, Settings
 from kernels.steps import STATE_ROWS
 from kernels.stopping import after_epoch
 
+MIN_THREADS, MAX_THREADS = 32, 256  # threads per block (per run): one warp .. eight
 ENTRIES_PER_THREAD = 16  # threads_for gives a thread about this many entries of a step's largest loop
 SHARED_LIMIT = 48 * 1024  # bytes of shared memory a block may ask for without opting in (every CUDA GPU)
 
@@ -90,13 +93,40 @@ def threads_for(net: Net, batch_size: int) -> int:
     return threads
 
 
-def shared_bytes(net: Net, dtype) -> int:
-    """Bytes of shared memory for a run's parameters, gradient and optimizer state
-    ((2 + STATE_ROWS) · P entries), or 0 where they do not fit in SHARED_LIMIT: then they stay
-    in global memory. Every step reads and writes all three, so a small model's step keeps them
-    out of its chain of global-memory round trips (the batch-size model: 8 KiB in float64)."""
-    need = (2 + STATE_ROWS) * int(net.sizes[SIZE_PARAMS]) * np.dtype(dtype).itemsize
-    return need if need <= SHARED_LIMIT else 0
+# The map of a block's dynamic shared memory (fast_memory), in entries of the dtype: where the
+# parameters' part and act, dact, cache and targets start, and where targets end; in entries of
+# its int64 view: where icache starts and ends; the rows the step's workspaces hold there (0: the
+# step uses the global ones). Before it all: the split's scratch (kernels.cuda.split).
+MAP_PARAMS, MAP_ACT, MAP_DACT, MAP_CACHE, MAP_TARGETS, MAP_END, MAP_ICACHE, MAP_IEND, MAP_ROWS = range(9)
+
+
+def fast_memory(net: Net, dtype, batch_size: int, threads: int, params: bool | None = None,
+                step: bool | None = None) -> np.ndarray:
+    """The map of a block's dynamic shared memory (int64 (9,), the MAP_* entries) for a run at
+    ``batch_size`` rows and ``threads`` per block: the split's scratch (8 · threads bytes,
+    kernels.cuda.split), then the parameters, gradient and optimizer state ((2 + STATE_ROWS) · P
+    entries), then the step's workspaces (act, dact, cache, targets in the dtype; icache in
+    int64, 8-byte aligned). Every step reads and writes all of them, so a small model's step
+    keeps them out of its chain of global-memory round trips; the evaluation's chunks of
+    eval_rows stay in global memory. Each part is placed where asked (``params``, ``step``) or,
+    by default, where it fits in SHARED_LIMIT, the parameters first. The batch-size model at
+    b = 1 in a warp takes 0.25 + 8 + 1.6 KiB in float64; a LeNet-like CNN's parameters do not
+    fit. The block's bytes: 8 · map[MAP_IEND]."""
+    item = np.dtype(dtype).itemsize
+    width, cache_width, icache_width, n_params = (int(net.sizes[k]) for k in (SIZE_WIDTH, SIZE_CACHE, SIZE_ICACHE,
+                                                                               SIZE_PARAMS))
+    start = 8 * threads // item
+    need = (2 + STATE_ROWS) * n_params
+    params = (start + need) * item <= SHARED_LIMIT if params is None else params
+    bounds = [start, start + need * params]  # where the parameters, act, dact, cache, targets start; targets end
+    for entries in (width, width, cache_width, int(net.table[-1, COL_OUT_DIM])):
+        bounds.append(bounds[-1] + batch_size * entries)
+    icache_at = -(-bounds[-1] * item // 8)
+    step = 8 * (icache_at + batch_size * icache_width) <= SHARED_LIMIT if step is None else step
+    if not step:
+        bounds[2:] = [bounds[1]] * 4
+        icache_at, icache_width, batch_size = -(-bounds[1] * item // 8), 0, 0
+    return np.array([*bounds, icache_at, icache_at + batch_size * icache_width, batch_size], np.int64)
 
 
 @cuda.jit(device=True)
@@ -150,7 +180,7 @@ def _finite(value):
 
 @cuda.jit
 def train_kernel(xs, ys, n_fit, x_fits, y_fits, n_test, x_tests, y_tests, data_of, orders, order_of, table, args,
-                 codes, hyper, masks, ints, floats, params, buffers, shared, capacity, act, dact, cache, icache,
+                 codes, hyper, masks, ints, floats, params, buffers, fast_map, capacity, act, dact, cache, icache,
                  targets, state, grads, partial, history, done, faults):
     """Block r trains run r. Data sets (of one shape, stored once each) flat: xs (D, N·n_in),
     ys (D, N·n_out), the fit and test monitor sets likewise with n_fit and n_test rows; run r's
@@ -161,9 +191,11 @@ def train_kernel(xs, ys, n_fit, x_fits, y_fits, n_test, x_tests, y_tests, data_o
     kernels.records.Settings; params[r] (P,) and buffers[r] (B,) trained in place; workspaces
     act[r] ... partial[r]; history[r] (at least epochs + 1, N_HIST); done[r] = epochs completed;
     faults[r, 0] = 1 if a walk met an op code no layer kind handles, or a step an optimizer or
-    schedule code no kind handles. shared = 1: the run's parameters, gradient and optimizer
-    state live in the block's dynamic shared memory (the launch gives it shared_bytes), copied
-    back to params[r] at the end, and grads and state are not read. See kernels.engine.train."""
+    schedule code no kind handles. fast_map (fast_memory) places the run's parameters, gradient
+    and optimizer state in the block's dynamic shared memory (then copied back to params[r] at
+    the end, and grads and state are not read) and the step's workspaces there for
+    fast_map[MAP_ROWS] rows; the launch gives the block 8 · fast_map[MAP_IEND] bytes. See
+    kernels.engine.train."""
     r = cuda.blockIdx.x
     tid = cuda.threadIdx.x
     d = data_of[r]
@@ -171,17 +203,26 @@ def train_kernel(xs, ys, n_fit, x_fits, y_fits, n_test, x_tests, y_tests, data_o
     buf, hyp, mask, arg = buffers[r], hyper[r], masks[r], args[r]
     n_p = params.shape[1]
     fast = cuda.shared.array(0, params.dtype)
-    if shared:
-        p, g = fast[:n_p], fast[n_p : 2 * n_p]
-        st = fast[2 * n_p : (2 + STATE_ROWS) * n_p].reshape((STATE_ROWS, n_p))
+    placed = fast_map[MAP_ACT] > fast_map[MAP_PARAMS]
+    if placed:
+        at = fast_map[MAP_PARAMS]
+        p, g = fast[at : at + n_p], fast[at + n_p : at + 2 * n_p]
+        st = fast[at + 2 * n_p : fast_map[MAP_ACT]].reshape((STATE_ROWS, n_p))
         for i in range(tid, n_p, cuda.blockDim.x):
             p[i] = params[r, i]
         for i in range(tid, STATE_ROWS * n_p, cuda.blockDim.x):
-            fast[2 * n_p + i] = 0
+            fast[at + 2 * n_p + i] = 0
         cuda.syncthreads()
     else:
         p, g, st = params[r], grads[r], state[r]
     a, da, c, ic, tg, part, hist = act[r], dact[r], cache[r], icache[r], targets[r], partial[r], history[r]
+    step_rows = fast_map[MAP_ROWS]
+    if step_rows > 0:  # the step's own workspaces, in shared memory; the evaluation keeps a, c, ic
+        s_a, s_da = fast[fast_map[MAP_ACT] : fast_map[MAP_DACT]], fast[fast_map[MAP_DACT] : fast_map[MAP_CACHE]]
+        s_c, s_tg = fast[fast_map[MAP_CACHE] : fast_map[MAP_TARGETS]], fast[fast_map[MAP_TARGETS] : fast_map[MAP_END]]
+        s_ic = cuda.shared.array(0, int64)[fast_map[MAP_ICACHE] : fast_map[MAP_IEND]]
+    else:
+        s_a, s_da, s_c, s_ic, s_tg, step_rows = a, da, c, ic, tg, capacity
     fault = faults[r]
     loss, optimizer, schedule = codes[r, 0], codes[r, 1], codes[r, 2]
     epochs, batch, seed = ints[r, 0], ints[r, 1], ints[r, 2]
@@ -191,7 +232,7 @@ def train_kernel(xs, ys, n_fit, x_fits, y_fits, n_test, x_tests, y_tests, data_o
     n = run_orders.shape[1]
     last = table[table.shape[0] - 1]
     n_in, n_out = table[0, COL_IN_DIM], last[COL_OUT_DIM]
-    pred_at = capacity * last[COL_OUT_OFF]
+    step_at = step_rows * last[COL_OUT_OFF]  # the prediction in the step's act
     l1, l2 = hyp[H_L1], hyp[H_L2]
     penalized = l1 != 0 or l2 != 0
 
@@ -218,15 +259,15 @@ def train_kernel(xs, ys, n_fit, x_fits, y_fits, n_test, x_tests, y_tests, data_o
             paused = 0.0  # seconds of this epoch's checks
             for start in range(0, n, batch):
                 rows = min(batch, n - start)
-                _load_rows(x, order, start, rows, n_in, a)
-                _load_rows(y, order, start, rows, n_out, tg)
+                _load_rows(x, order, start, rows, n_in, s_a)
+                _load_rows(y, order, start, rows, n_out, s_tg)
                 cuda.syncthreads()
                 step += 1
-                forward(table, arg, p, buf, a, c, ic, capacity, rows, True, seed, step, fault)
-                loss_backward(loss, a[pred_at : pred_at + rows * n_out], tg[: rows * n_out],
-                              da[pred_at : pred_at + rows * n_out], rows, n_out)
+                forward(table, arg, p, buf, s_a, s_c, s_ic, step_rows, rows, True, seed, step, fault)
+                loss_backward(loss, s_a[step_at : step_at + rows * n_out], s_tg[: rows * n_out],
+                              s_da[step_at : step_at + rows * n_out], rows, n_out)
                 cuda.syncthreads()
-                backward(table, arg, p, g, buf, a, da, c, ic, capacity, rows, True, fault)
+                backward(table, arg, p, g, buf, s_a, s_da, s_c, s_ic, step_rows, rows, True, fault)
                 penalized_step(optimizer, hyp, lr, step, p, g, st, mask, l1, l2, penalized, fault)
                 cuda.syncthreads()
                 if checking and step % check_every == 0:  # the epoch's fit loss is written over at its end
@@ -260,7 +301,7 @@ def train_kernel(xs, ys, n_fit, x_fits, y_fits, n_test, x_tests, y_tests, data_o
                                            min_delta)
             if stop or fault[0] != 0:  # every thread reads the same history: the block stops as one
                 break
-    if shared:
+    if placed:
         cuda.syncthreads()
         for i in range(tid, n_p, cuda.blockDim.x):
             params[r, i] = p[i]
@@ -291,7 +332,7 @@ class Workspace(NamedTuple):
 
 
 def launch(datasets: list[Data], runs: list[Run], params, buffers, history, threads: int | None = None,
-           shared: bool | None = None):
+           shared: tuple = (None, None)):
     """(blocks, threads per block, bytes of shared memory per block, train_kernel's arguments)
     of a launch of the runs (see train): the host arrays to copy to the device, in the kernel's
     order, the workspaces as Workspace. ValueError for arguments that do not fit
@@ -308,7 +349,13 @@ def launch(datasets: list[Data], runs: list[Run], params, buffers, history, thre
     n, epochs = datasets[0].x.shape[0], history.shape[1] - 1
     capacity = int(max(max(run.settings.batch_size, run.settings.eval_rows) for run in runs))
     threads = threads or max(threads_for(run.net, run.settings.batch_size) for run in runs)
-    fast = shared_bytes(net, dtype) if shared is None else (2 + STATE_ROWS) * params.shape[1] * dtype.itemsize * shared
+    if not 1 <= threads <= MAX_THREADS:
+        raise ValueError(f"threads per block must be in 1 .. {MAX_THREADS}, got {threads}")
+    fast_map = fast_memory(net, dtype, max(run.settings.batch_size for run in runs), threads, *shared)
+    fast, placed = 8 * int(fast_map[MAP_IEND]), fast_map[MAP_ACT] > fast_map[MAP_PARAMS]
+    stepping = fast_map[MAP_ROWS] > 0
+    if fast > SHARED_LIMIT:
+        raise ValueError(f"{fast} bytes of shared memory asked for; a block has {SHARED_LIMIT}")
     width, cache_width, icache_width = (int(net.sizes[k]) for k in (SIZE_WIDTH, SIZE_CACHE, SIZE_ICACHE))
     distinct = {}  # (shuffle, seed) -> index into orders: runs of one seed share their batch orders
     order_of = np.array([distinct.setdefault((bool(run.settings.shuffle), int(run.settings.seed)), len(distinct))
@@ -325,13 +372,14 @@ def launch(datasets: list[Data], runs: list[Run], params, buffers, history, thre
         sets[4], sets[5], np.array([run.data for run in runs], np.int64), orders, order_of, net.table,
         np.stack([run.net.args for run in runs]), codes, np.stack([run.method.hyper for run in runs]),
         np.stack([run.method.mask for run in runs]), ints, floats, params,
-        buffers if buffers.size else np.zeros((n_runs, 1), dtype), np.int64(fast > 0), np.int64(capacity),
-        Workspace((n_runs, max(capacity * width, 1)), dtype), Workspace((n_runs, max(capacity * width, 1)), dtype),
+        buffers if buffers.size else np.zeros((n_runs, 1), dtype), fast_map, np.int64(capacity),
+        Workspace((n_runs, max(capacity * width, 1)), dtype),
+        Workspace((n_runs, max(capacity * width, 1) if not stepping else 1), dtype),
         Workspace((n_runs, max(capacity * cache_width, 1)), dtype),
         Workspace((n_runs, max(capacity * icache_width, 1)), np.int64),
-        Workspace((n_runs, capacity * datasets[0].y.shape[1]), dtype),
-        np.zeros((n_runs, STATE_ROWS, params.shape[1]) if not fast else (1, 1, 1), dtype),
-        Workspace(params.shape if not fast else (1, 1), dtype),
+        Workspace((n_runs, capacity * datasets[0].y.shape[1] if not stepping else 1), dtype),
+        np.zeros((n_runs, STATE_ROWS, params.shape[1]) if not placed else (1, 1, 1), dtype),
+        Workspace(params.shape if not placed else (1, 1), dtype),
         Workspace((n_runs, 2 * threads), np.float64), history, np.zeros(n_runs, np.int64),
         np.zeros((n_runs, 1), np.int64))
     return n_runs, threads, fast, arguments
@@ -341,15 +389,16 @@ _AT = {name: i for i, name in enumerate(inspect.signature(train_kernel.py_func).
 
 
 def train(datasets: list[Data], runs: list[Run], params, buffers, history, threads: int | None = None,
-          shared: bool | None = None):
+          shared: tuple = (None, None)):
     """Train the runs in one launch, one thread block each; return the epochs each completed (R,).
     The CUDA twin of kernels.engine.train for R runs: ``datasets``, the data sets the runs
     name (Run.data; all of one shape: N, the monitor sets' rows, the columns); params (R, P) and
     buffers (R, B) updated in place; history (R, E + 1, N_HIST) with E >= every run's epochs,
     run r's first epochs + 1 rows filled in. threads: per block (default: the largest
-    threads_for of the runs); shared: the parameters, gradient and optimizer state in shared
-    memory (default: where they fit, shared_bytes). ValueError for arguments that do not fit
-    (kernels.guard, one plan, one data shape); RuntimeError if the device met a layer, optimizer or schedule code
+    threads_for of the runs); shared: (the parameters, gradient and optimizer state; the step's
+    workspaces) in shared memory, each True, False or None (where it fits: fast_memory, for the
+    launch's largest batch). ValueError for arguments that do not fit (kernels.guard, one plan,
+    one data shape, more shared memory than a block has); RuntimeError if the device met a layer, optimizer or schedule code
     that no kind handles.
     """
     blocks, threads, fast, arguments = launch(datasets, runs, params, buffers, history, threads, shared)

@@ -9,6 +9,12 @@ thread of slot t takes entry t // parts and the terms t % parts, t % parts + par
 segments' partial sums meet in the block's shared memory and are added in segment order, so the
 result does not depend on timing (it is the CPU's to rounding, as every device sum).
 
+The meeting place is the first blockDim float64 entries of the block's dynamic shared memory
+(kernels.cuda.engine.fast_memory leaves them to it; a launch of a kernel that calls ``store``
+gives at least 8 · blockDim bytes). A static shared array would be simpler, but numba-cuda
+defines one in every module that links the function, and NVVM refuses to link the engine whose
+dense and convolution twins both call it ("symbol multiply defined").
+
 Protocol, for every thread of the block (the loop bounds are the same for all, so the barriers
 inside ``store`` are reached by all):
 
@@ -22,10 +28,7 @@ inside ``store`` are reached by all):
 """
 from numba import cuda, float64
 
-from kernels.cuda import MAX_THREADS
 from kernels.jit import inline_kernel
-
-SCRATCH_BYTES = MAX_THREADS * 8  # the block's static shared memory here: one float64 partial sum per thread
 
 
 @inline_kernel
@@ -47,7 +50,7 @@ def store(out, value, t, entries, parts):
         if t < entries:
             out[t] = value
         return
-    scratch = cuda.shared.array(MAX_THREADS, float64)
+    scratch = cuda.shared.array(0, float64)  # the first blockDim entries (module docstring)
     if t < entries * parts:
         scratch[t] = value
     cuda.syncthreads()

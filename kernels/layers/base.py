@@ -22,7 +22,8 @@ registry (kernels.layers.KINDS) lists. Its op code is its position there. The ki
   (seed, step, layer): the key of the step's random draws (kernels.random);
 - ``device``: the name of the kernels.cuda module that holds its CUDA twins, ``layer_forward``
   and ``layer_backward``: the same signatures over flat 1-D blocks, without scratch (imported
-  only by the CUDA walks, so the CPU never imports numba.cuda);
+  only by the CUDA walks, so the CPU never imports numba.cuda); a twin that needs the block's
+  shared memory has its first blockDim float64 entries (kernels.cuda.split);
 - ``parse(token, activation)``: its model-spec token (experiments.models) or None;
 - ``cases(rng)``: its derivative checks (kernels.gradcheck.Case) for ``runner check``;
 - ``models()``: small models (``Model``) that chain it with other kinds, which ``runner
