@@ -11,7 +11,9 @@ Side by side in one script, each a ratio of wall times on the same host:
    one thread each, each run the CPU engine's (the host's best for many small runs).
    Goal: at least 20×.
 3. One SGD step of the batch-size model (4 → 64, no bias, mse) at b = 1: the seconds in updates
-   over the steps, one run alone in a launch and 132 runs in one. Goal: at most 2 µs.
+   over the steps, one run alone in a launch and 132 runs in one, with the parameters and the
+   step's workspaces in shared memory (the default where they fit), the parameters alone, and
+   neither. Goal: at most 2 µs.
 
 Run: ``python benchmarks/bench_cuda.py [--seeds 100] [--cnn-runs 64] [--samples 6400]``, or
 ``make bench-cuda``. Without a GPU it stops at once and says so.
@@ -119,13 +121,16 @@ def bench_step(runs: int = 132) -> None:
     method = records.method(losses.CODES["mse"], optimizers.CODES["sgd"], schedules.CODES["constant"],
                             steps.vector(np.float64, lr=0.25), plan.penalty_mask(False, np.float64))
     print(f"one SGD step of the batch-size model at b = 1 (block of {cuda_engine.threads_for(plan.net, 1)} threads):")
+    placements = {"parameters and step in shared memory": (True, True),
+                  "parameters in shared memory": (True, False), "all in global memory": (False, False)}
     for count in (1, runs):
         jobs = [cuda_engine.Run(0, plan.net, method, records.settings(1, 1, True, s, EVAL_ROWS)) for s in range(count)]
-        history = np.full((count, 2, codes.N_HIST), np.nan)
-        params = np.tile(plan.init_params(np.random.default_rng(1), np.float64), (count, 1))
-        cuda_engine.train([data], jobs, params, np.zeros((count, 0)), history)
-        per_step = np.median(history[:, 1, codes.HIST_TRAIN_TIME]) / 2**13
-        print(f"  {count:4d} run(s) in one launch: {per_step * 1e6:.2f} us per step (goal 2 us)")
+        for where, shared in placements.items():
+            history = np.full((count, 2, codes.N_HIST), np.nan)
+            params = np.tile(plan.init_params(np.random.default_rng(1), np.float64), (count, 1))
+            cuda_engine.train([data], jobs, params, np.zeros((count, 0)), history, shared=shared)
+            per_step = np.median(history[:, 1, codes.HIST_TRAIN_TIME]) / 2**13
+            print(f"  {count:4d} run(s) in one launch, {where}: {per_step * 1e6:.2f} us per step (goal 2 us)")
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from kernels.cuda import losses as g_loss
 from kernels.cuda import optimizers as g_opt
 from kernels.cuda import pool as g_pool
 from kernels.cuda.split import segments
+from kernels.cuda.tiles import tiled
 from kernels.dense import dense_backward, dense_forward
 from kernels.dropout import dropout_backward, dropout_forward
 from kernels.layers import KINDS
@@ -71,23 +72,27 @@ def _dense(x, w, b, n_b, y, dy, dx, n_dx, dw, db, rows, n_in, n_out):
     g_dense.dense_backward(dy, x, w, dx[:n_dx], dw, db[:n_b], rows, n_in, n_out)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("rows,n_in,n_out,bias,first", [(1, 4, 6, True, False), (5, 7, 3, False, True),
-                                                        (9, 3, 10, True, True)])
-def test_dense_equals_cpu(dtype, rows, n_in, n_out, bias, first):
-    rng = np.random.default_rng(rows)
-    x, w, b, dy = rand(rng, (rows, n_in), dtype), rand(rng, (n_in, n_out), dtype), rand(rng, n_out, dtype), rand(rng, (rows, n_out), dtype)
+def check_dense(dtype, rows, n_in, n_out, threads=THREADS, bias=True, first=False):
+    """The device's dense forward and backward against the CPU's, on random arrays, in one
+    block of ``threads``."""
+    rng = np.random.default_rng(rows * n_in + n_out)
+    x, w, b, dy = (rand(rng, shape, dtype) for shape in ((rows, n_in), (n_in, n_out), n_out, (rows, n_out)))
     n_b = n_out if bias else 0
-    y, dx, dw, db = np.zeros(rows * n_out, dtype), np.zeros(rows * n_in, dtype), np.zeros(n_in * n_out, dtype), np.zeros(n_out, dtype)
-    _dense[1, THREADS, 0, 8 * THREADS](x.ravel(), w.ravel(), b, n_b, y, dy.ravel(), dx, 0 if first else rows * n_in, dw, db, rows, n_in, n_out)
-    y_c, dx_c, dw_c, db_c = np.empty((rows, n_out), dtype), np.empty((rows, n_in), dtype), np.empty((n_in, n_out), dtype), np.empty(n_b, dtype)
+    y, dx, dw, db = (np.zeros(n, dtype) for n in (rows * n_out, rows * n_in, n_in * n_out, n_out))
+    _dense[1, threads, 0, g_engine.scratch_bytes(threads, 8)](x.ravel(), w.ravel(), b, n_b, y, dy.ravel(), dx,
+                                                              0 if first else rows * n_in, dw, db, rows, n_in, n_out)
+    y_c, dx_c, dw_c, db_c = np.empty_like(dy), np.empty_like(x), np.empty_like(w), np.empty(n_b, dtype)
     dense_forward(x, w, b[:n_b], y_c)
     dense_backward(dy, x, w, dx_c[: 0 if first else rows], dw_c, db_c)
-    assert_close(y, y_c.ravel(), dtype)
-    assert_close(dw, dw_c.ravel(), dtype)
-    assert_close(db[:n_b], db_c, dtype)
-    if not first:
-        assert_close(dx, dx_c.ravel(), dtype)
+    for got, want in ((y, y_c), (dw, dw_c), (db[:n_b], db_c)) + (() if first else ((dx, dx_c),)):
+        assert_close(got, want.ravel(), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows,n_in,n_out,bias,first", [(1, 4, 6, True, False), (5, 7, 3, False, True),
+                                                        (9, 3, 10, True, True), (13, 9, 11, True, False)])
+def test_dense_equals_cpu(dtype, rows, n_in, n_out, bias, first):
+    check_dense(dtype, rows, n_in, n_out, bias=bias, first=first)
 
 
 @cuda.jit
@@ -97,18 +102,17 @@ def _conv(x, w, b, n_b, y, dy, dx, dw, db, rows, c_in, h, wd, c_out, h_out, w_ou
     g_conv.conv2d_backward(dy, x, w, dx, dw, db[:n_b], rows, c_in, h, wd, c_out, h_out, w_out, k, stride, pad)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("k,stride,pad,bias", [(3, 1, 1, True), (2, 2, 0, False), (3, 2, 1, True), (5, 1, 2, True)])
-def test_conv_equals_cpu(dtype, k, stride, pad, bias):
-    rng = np.random.default_rng(k * 10 + stride)
-    rows, c_in, h, wd, c_out = 2, 2, 5, 6, 3
+def check_conv(dtype, rows, c_in, h, wd, c_out, k, stride, pad, threads=THREADS, bias=True):
+    """The device's convolution forward and backward against the CPU's, on random arrays, in
+    one block of ``threads``."""
+    rng = np.random.default_rng(k * 10 + stride + c_out)
     h_out, w_out = (h + 2 * pad - k) // stride + 1, (wd + 2 * pad - k) // stride + 1
     x, w = rand(rng, (rows, c_in, h, wd), dtype), rand(rng, (c_out, c_in, k, k), dtype)
     b, dy = rand(rng, c_out, dtype), rand(rng, (rows, c_out, h_out, w_out), dtype)
     n_b = c_out if bias else 0
     y, dx, dw, db = (np.zeros(a.size, dtype) for a in (dy, x, w, b))
-    _conv[1, THREADS, 0, 8 * THREADS](x.ravel(), w.ravel(), b, n_b, y, dy.ravel(), dx, dw, db, rows, c_in, h, wd, c_out, h_out,
-                      w_out, k, stride, pad)
+    _conv[1, threads, 0, g_engine.scratch_bytes(threads, 8)](x.ravel(), w.ravel(), b, n_b, y, dy.ravel(), dx, dw, db,
+                                                             rows, c_in, h, wd, c_out, h_out, w_out, k, stride, pad)
     patch = c_in * k * k
     cols = np.empty((rows, patch, h_out * w_out), dtype)
     y_c, dx_c, dw_c, db_c = np.empty_like(dy), np.empty_like(x), np.empty_like(w), np.empty(n_b, dtype)
@@ -120,36 +124,19 @@ def test_conv_equals_cpu(dtype, k, stride, pad, bias):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k,stride,pad,bias", [(3, 1, 1, True), (2, 2, 0, False), (3, 2, 1, True), (5, 1, 2, True)])
+def test_conv_equals_cpu(dtype, k, stride, pad, bias):
+    check_conv(dtype, 2, 2, 5, 6, 3, k, stride, pad, bias=bias)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_weight_gradients_split_across_the_block_equal_cpu(dtype):
     """A block of 64 threads for a layer of fewer gradient entries: a dense layer of 2 × 3 weights
     at b = 40 (each sum in 10 segments) and a 1 × 1 × 2 × 2 convolution over 2 samples of 5 output
     rows (each weight's and the bias's sum in 10 segments): the gradients equal the CPU's."""
     assert segments(6, 40, 64) == 10 and segments(4, 2 * 5, 64) == 10 and segments(300, 40, 64) == 1
-    rng = np.random.default_rng(11)
-    rows, n_in, n_out = 40, 2, 3
-    x, w, b, dy = (rand(rng, shape, dtype) for shape in ((rows, n_in), (n_in, n_out), n_out, (rows, n_out)))
-    y, dx, dw, db = (np.zeros(n, dtype) for n in (rows * n_out, rows * n_in, n_in * n_out, n_out))
-    _dense[1, 64, 0, 8 * 64](x.ravel(), w.ravel(), b, n_out, y, dy.ravel(), dx, rows * n_in, dw, db, rows, n_in, n_out)
-    dx_c, dw_c, db_c = np.empty_like(x), np.empty_like(w), np.empty_like(b)
-    dense_backward(dy, x, w, dx_c, dw_c, db_c)
-    for got, want in ((dw, dw_c), (db, db_c), (dx, dx_c)):
-        assert_close(got, want.ravel(), dtype)
-
-    rows, c_in, h, wd, c_out, k = 2, 1, 6, 5, 1, 2
-    h_out, w_out = h - k + 1, wd - k + 1
-    x, w = rand(rng, (rows, c_in, h, wd), dtype), rand(rng, (c_out, c_in, k, k), dtype)
-    b, dy = rand(rng, c_out, dtype), rand(rng, (rows, c_out, h_out, w_out), dtype)
-    y, dx, dw, db = (np.zeros(a.size, dtype) for a in (dy, x, w, b))
-    _conv[1, 64, 0, 8 * 64](x.ravel(), w.ravel(), b, c_out, y, dy.ravel(), dx, dw, db, rows, c_in, h, wd, c_out, h_out, w_out,
-                 k, 1, 0)
-    patch = c_in * k * k
-    cols = np.empty((rows, patch, h_out * w_out), dtype)
-    dx_c, dw_c, db_c = np.empty_like(x), np.empty_like(w), np.empty_like(b)
-    conv2d_forward(x, w, b, 1, 0, cols, np.empty_like(dy))
-    conv2d_backward(dy, cols, w, 1, 0, np.empty((patch, h_out * w_out), dtype), np.empty((c_out, patch), dtype),
-                    dx_c, dw_c, db_c)
-    for got, want in ((dw, dw_c), (db, db_c), (dx, dx_c)):
-        assert_close(got, want.ravel(), dtype)
+    check_dense(dtype, 40, 2, 3, threads=64)
+    check_conv(dtype, 2, 1, 6, 5, 1, 2, 1, 0, threads=64)
 
 
 @cuda.jit
@@ -562,24 +549,38 @@ def test_threads_for_sizes_the_block_by_the_model_and_batch():
 
 
 def test_shared_memory_holds_what_fits_parameters_first():
-    """The batch-size model (4 inputs, 64 outputs, no bias) at b = 1 in a warp: after the split's
-    scratch (32 float64), its parameters, gradient and optimizer state (256 entries each) and its
-    step's workspaces (68 entries of act and of dact, 64 targets) fit in shared memory, 9.8 KiB in
-    float64. At b = 64 the workspaces do not and stay in global memory (rows 0); a LeNet-like
-    CNN's parameters (44 426 entries) and step fit in no case. A part asked for is placed, in
-    float32 units, its int64 view 8-byte aligned."""
+    """The batch-size model (4 inputs, 64 outputs, no bias) at b = 1 in a warp: after the scratch
+    (a product's stage, 2 · 32 float64), its parameters, gradient and optimizer state (256
+    entries each) and its step's workspaces (68 entries of act and of dact, 64 targets) fit in
+    shared memory, 10.1 KiB in float64. At b = 64 the workspaces do not and stay in global memory
+    (rows 0); a LeNet-like CNN's parameters (44 426 entries) and step fit in no case. A part
+    asked for is placed, in float32 units, its int64 view 8-byte aligned."""
     small = build_plan(4, [Dense(64, bias=False)]).net
     cnn = build_plan((1, 28, 28), [Conv(6, 5), Activation("relu"), Pool(2), Conv(16, 5), Activation("relu"),
                                    Pool(2), Dense(120), Dense(84), Dense(10)]).net
-    end = 32 + (2 + steps.STATE_ROWS) * 256
+    assert [g_engine.scratch_bytes(t, 8) for t in (32, 256)] == [2 * 32 * 8, 2 * 256 * 8]
+    end = 64 + (2 + steps.STATE_ROWS) * 256
     at_1 = g_engine.fast_memory(small, np.float64, 1, 32)
-    assert list(at_1) == [32, end, end + 68, end + 136, end + 136, end + 200, end + 200, end + 200, 1]
-    assert 8 * at_1[g_engine.MAP_IEND] == 256 + 8192 + 1600 <= g_engine.SHARED_LIMIT
-    assert list(g_engine.fast_memory(small, np.float64, 64, 256)) == [256] + [256 + 1024] * 7 + [0]
+    assert list(at_1) == [64, end, end + 68, end + 136, end + 136, end + 200, end + 200, end + 200, 1]
+    assert 8 * at_1[g_engine.MAP_IEND] == 512 + 8192 + 1600 <= g_engine.SHARED_LIMIT
+    assert list(g_engine.fast_memory(small, np.float64, 64, 256)) == [512] + [512 + 1024] * 7 + [0]
     assert list(g_engine.fast_memory(cnn, np.float32, 1, 256)) == [512] * 6 + [256] * 2 + [0]  # the scratch alone
     forced = g_engine.fast_memory(small, np.float32, 63, 32, params=False, step=True)
     assert list(forced) == [64, 64, 64 + 63 * 68, 64 + 2 * 63 * 68, 64 + 2 * 63 * 68,
                             64 + 2 * 63 * 68 + 63 * 64, 6332, 6332, 63]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_products_in_tiles_equal_cpu(dtype):
+    """A block of 64 threads (8 × 8 tiles): a dense layer of 11 → 13 at b = 20 (its forward,
+    input and weight gradients all tiled, over several tiles and depth slices) and a convolution
+    of 2 → 8 channels, k = 3, stride 2, padding 1 (its forward a product of the weights and the
+    patches, read in place): the CPU's results. The blocks of 8 threads of the other tests take
+    the direct path."""
+    assert tiled(20, 11, 64) and tiled(11, 20, 64) and tiled(20, 13, 64) and tiled(8, 18, 64)
+    assert not tiled(20, 11, 8) and not tiled(1, 4, 256) and not tiled(6, 25, 256)
+    check_dense(dtype, 20, 11, 13, threads=64)
+    check_conv(dtype, 2, 2, 7, 6, 8, 3, 2, 1, threads=64)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

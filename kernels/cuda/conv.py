@@ -1,10 +1,12 @@
 """2-D convolution on the device (kernels.conv's cross-correlation, NCHW, zero padding p,
-stride s, weights (C_out, C_in, k, k)), computed directly rather than through im2col: one
-thread per output entry, per weight and per input entry.
+stride s, weights (C_out, C_in, k, k)): the forward pass a product of the weights and the
+patches, tiled through shared memory where it pays, the patches read in place (no im2col
+buffer); the backward pass direct, one thread per weight (its sum split across threads where
+the layer has fewer weights than the block has threads) and per input entry.
 
 x: (rows·C_in·H·W,); w: (C_out·C_in·k·k,); b: (C_out,) or (0,); y, dy: (rows·C_out·H_out·W_out,).
 """
-from numba import cuda
+from numba import cuda, int64
 
 from kernels.codes import (
     COL_BIAS,
@@ -20,12 +22,26 @@ from kernels.codes import (
     COL_W_OUT,
 )
 from kernels.cuda.split import segments, store
+from kernels.cuda.tiles import PATCH_H, PATCH_K, PATCH_PAD, PATCH_STRIDE, PATCH_W, PATCH_W_OUT, product, tiled
 from kernels.layers.conv import offsets
 
 
 @cuda.jit(device=True)
 def conv2d_forward(x, w, b, y, rows, c_in, h, wd, c_out, h_out, w_out, k, stride, pad):
-    """y[r, o, i, j] = b[o] + Σ_{c,u,v} w[o, c, u, v] x[r, c, s i + u − p, s j + v − p]."""
+    """y[r, o, i, j] = b[o] + Σ_{c,u,v} w[o, c, u, v] x[r, c, s i + u − p, s j + v − p]: for
+    each sample, the (C_out, C_in·k·k) weights times its patches (C_in·k·k, H_out·W_out), in
+    tiles through shared memory where that pays (kernels.cuda.tiles.tiled), else one thread an
+    output entry."""
+    depth = c_in * k * k
+    if tiled(c_out, depth, cuda.blockDim.x):
+        patch = cuda.local.array(6, int64)
+        patch[PATCH_H], patch[PATCH_W], patch[PATCH_W_OUT] = h, wd, w_out
+        patch[PATCH_K], patch[PATCH_STRIDE], patch[PATCH_PAD] = k, stride, pad
+        image, plane = c_in * h * wd, c_out * h_out * w_out
+        for r in range(rows):
+            product(w, depth, 1, x[r * image : (r + 1) * image], 0, 0, patch, b, 1, 0,
+                    y[r * plane : (r + 1) * plane], c_out, depth, h_out * w_out)
+        return
     for idx in range(cuda.threadIdx.x, rows * c_out * h_out * w_out, cuda.blockDim.x):
         j = idx % w_out
         i = idx // w_out % h_out

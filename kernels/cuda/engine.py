@@ -55,6 +55,7 @@ from kernels.codes import (
 )
 from kernels.cuda.losses import loss_backward, loss_partials
 from kernels.cuda.optimizers import learning_rate, penalized_step
+from kernels.cuda.tiles import stage_bytes
 from kernels.cuda.timer import globaltimer
 from kernels.cuda.walks import backward, forward
 from kernels.engine import permutations
@@ -93,29 +94,35 @@ def threads_for(net: Net, batch_size: int) -> int:
     return threads
 
 
+def scratch_bytes(threads: int, itemsize: int) -> int:
+    """Bytes at the start of a block's dynamic shared memory that device functions use within a
+    call: the split's partial sums (8 per thread, kernels.cuda.split) or a product's stage
+    (kernels.cuda.tiles), whichever is larger."""
+    return max(8 * threads, stage_bytes(threads, itemsize))
+
+
 # The map of a block's dynamic shared memory (fast_memory), in entries of the dtype: where the
 # parameters' part and act, dact, cache and targets start, and where targets end; in entries of
 # its int64 view: where icache starts and ends; the rows the step's workspaces hold there (0: the
-# step uses the global ones). Before it all: the split's scratch (kernels.cuda.split).
+# step uses the global ones). Before it all: the scratch (scratch_bytes).
 MAP_PARAMS, MAP_ACT, MAP_DACT, MAP_CACHE, MAP_TARGETS, MAP_END, MAP_ICACHE, MAP_IEND, MAP_ROWS = range(9)
 
 
 def fast_memory(net: Net, dtype, batch_size: int, threads: int, params: bool | None = None,
                 step: bool | None = None) -> np.ndarray:
     """The map of a block's dynamic shared memory (int64 (9,), the MAP_* entries) for a run at
-    ``batch_size`` rows and ``threads`` per block: the split's scratch (8 · threads bytes,
-    kernels.cuda.split), then the parameters, gradient and optimizer state ((2 + STATE_ROWS) · P
-    entries), then the step's workspaces (act, dact, cache, targets in the dtype; icache in
-    int64, 8-byte aligned). Every step reads and writes all of them, so a small model's step
-    keeps them out of its chain of global-memory round trips; the evaluation's chunks of
-    eval_rows stay in global memory. Each part is placed where asked (``params``, ``step``) or,
-    by default, where it fits in SHARED_LIMIT, the parameters first. The batch-size model at
-    b = 1 in a warp takes 0.25 + 8 + 1.6 KiB in float64; a LeNet-like CNN's parameters do not
-    fit. The block's bytes: 8 · map[MAP_IEND]."""
+    ``batch_size`` rows and ``threads`` per block: the scratch (scratch_bytes), then the
+    parameters, gradient and optimizer state ((2 + STATE_ROWS) · P entries), then the step's
+    workspaces (act, dact, cache, targets in the dtype; icache in int64, 8-byte aligned). Every
+    step reads and writes all of them, so a small model's step keeps them out of its chain of
+    global-memory round trips; the evaluation's chunks of eval_rows stay in global memory.
+    Each part is placed where asked (``params``, ``step``) or, by default, where it fits in
+    SHARED_LIMIT, the parameters first. The batch-size model at b = 1 in a warp takes
+    0.5 + 8 + 1.6 KiB in float64; a LeNet-like CNN's parameters do not fit. The block's bytes: 8 · map[MAP_IEND]."""
     item = np.dtype(dtype).itemsize
     width, cache_width, icache_width, n_params = (int(net.sizes[k]) for k in (SIZE_WIDTH, SIZE_CACHE, SIZE_ICACHE,
                                                                                SIZE_PARAMS))
-    start = 8 * threads // item
+    start = scratch_bytes(threads, item) // item
     need = (2 + STATE_ROWS) * n_params
     params = (start + need) * item <= SHARED_LIMIT if params is None else params
     bounds = [start, start + need * params]  # where the parameters, act, dact, cache, targets start; targets end
@@ -398,8 +405,8 @@ def train(datasets: list[Data], runs: list[Run], params, buffers, history, threa
     threads_for of the runs); shared: (the parameters, gradient and optimizer state; the step's
     workspaces) in shared memory, each True, False or None (where it fits: fast_memory, for the
     launch's largest batch). ValueError for arguments that do not fit (kernels.guard, one plan,
-    one data shape, more shared memory than a block has); RuntimeError if the device met a layer, optimizer or schedule code
-    that no kind handles.
+    one data shape, more shared memory than a block has); RuntimeError if the device met a
+    layer, optimizer or schedule code that no kind handles.
     """
     blocks, threads, fast, arguments = launch(datasets, runs, params, buffers, history, threads, shared)
     on_device = [cuda.device_array(a.shape, a.dtype) if isinstance(a, Workspace)
