@@ -7,6 +7,7 @@ few threads per block; on a machine with a GPU the same tests compile for it.
 import os
 import subprocess
 import sys
+from functools import partial
 from unittest import mock
 
 import numpy as np
@@ -606,8 +607,21 @@ def test_checks_within_epochs_on_the_device_find_the_cpus_step(dtype):
     assert times[0] <= times[1] <= times[2]
 
 
-def test_a_launch_refuses_runs_of_two_plans_or_data_shapes():
+def test_a_launch_refuses_runs_of_two_plans_or_data_shapes_and_blocks_it_cannot_serve():
+    """Two plans, two data shapes, a block larger than MAX_THREADS, and shared memory beyond a
+    block's 48 KiB (the workspaces of a batch of 10 asked into it by force) are refused before
+    any launch."""
     plan, sets, p0, runs = _pack_cases(np.float64)
+    train = partial(g_engine.train, sets, runs[:2], np.tile(p0, (2, 1)), np.zeros((2, 0)),
+                    np.zeros((2, 4, codes.N_HIST)))
+    with pytest.raises(ValueError, match=r"threads per block must be in 1 \.\. 256, got 512"):
+        train(threads=512)
+    wide = build_plan(4, [Dense(2000), Activation("tanh"), Dropout(0.1), Dense(3)])
+    with pytest.raises(ValueError, match="bytes of shared memory asked for; a block has 49152"):
+        g_engine.train(sets, [run._replace(net=wide.net, method=run.method._replace(
+                           mask=wide.penalty_mask(False, np.float64))) for run in runs[:2]],
+                       np.tile(wide.init_params(np.random.default_rng(0), np.float64), (2, 1)), np.zeros((2, 0)),
+                       np.zeros((2, 4, codes.N_HIST)), shared=(False, True))
     other = build_plan(4, [Dense(6), Activation("tanh"), Dropout(0.1), Dense(3)])
     two = [runs[0], runs[1]._replace(net=other.net)]
     with pytest.raises(ValueError, match="another plan"):
