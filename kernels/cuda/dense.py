@@ -1,9 +1,10 @@
 """Dense layer on the device: y = x W + b (kernels.dense), cooperative over the block.
 
 x: (rows·n_in,) row-major samples; w: (n_in·n_out,) the (n_in, n_out) weights; b: (n_out,) or
-(0,) without bias; y: (rows·n_out,). The three products go through shared memory in tiles
-(kernels.cuda.tiles); a weight gradient of a layer with fewer weights than the block has threads
-is a sum split across threads instead (kernels.cuda.split). Sums run over k, i or j in index
+(0,) without bias; y: (rows·n_out,). The three products are kernels.cuda.tiles.product's
+(tiled where they are large enough to pay, else one thread an entry); a weight gradient of a
+layer with fewer weights than the block has threads is a sum split across threads instead
+(kernels.cuda.split). Sums run over k, i or j in index
 order (the CPU's go through BLAS, in its order), so the targets agree to rounding.
 """
 from numba import cuda, int64

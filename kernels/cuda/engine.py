@@ -12,7 +12,8 @@ batch-size study at b = 1), up to MAX_THREADS for large batches and convolutions
 a launch takes the largest its runs ask for); the parameters, gradient and optimizer state, and
 the step's workspaces, in the block's shared memory where they fit (fast_memory); weight
 gradients' sums over the batch split across threads where a layer has fewer of them than the
-block has threads (kernels.cuda.split).
+block has threads (kernels.cuda.split); products tiled through shared memory where they are
+large enough to pay (kernels.cuda.tiles).
 
 The block walks the same plan table as the CPU engine (kernels.engine) over the same flat
 workspace layout (kernels.plan), one layer at a time with a block-wide barrier between layers;
