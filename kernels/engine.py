@@ -45,7 +45,7 @@ from kernels.steps import STATE_ROWS, learning_rate, optimizer_step
 from kernels.stopping import after_epoch
 from kernels.variants import variant_of
 from kernels.views import block, copy, row
-from kernels.walks import backward, forward
+from kernels.walks import backward, forward, layer_calls
 
 FUSED = False  # the plan is one dense layer: bound to a constant per variant (kernels.specialize)
 
@@ -323,6 +323,49 @@ def train_signature(dtype) -> tuple:
     arguments = (Data(*[matrix_] * 6), Net(np.zeros((0, 0), np.int64), np.zeros((0, 0)), np.zeros(0, np.int64)),
                  method(0, 0, 0, vector_, vector_), settings(0, 1, True, 0, 1), vector_, vector_, np.zeros((0, 0)))
     return tuple(typeof(a) for a in arguments)
+
+
+PARTS = ("evaluation", "step")
+"""What of ``_train[variant]`` compiles apart (``part_calls``), each in a process of its own, before
+``_train`` itself loads them from the on-disk cache (runner.compile): its evaluation (the
+forward walk and its layers' kernels, the loss values, the accuracy count) and its step (the
+backward walk's kernels, the loss gradient, the optimizer, the schedule, the penalty)."""
+
+
+def _typed(*values) -> tuple:
+    from numba import typeof
+
+    return tuple(typeof(value) for value in values)
+
+
+def part_calls(variant, dtype, part: str) -> list[tuple]:
+    """[(dispatcher, argument types)] of the kernels that ``_train[variant]`` for ``dtype`` calls
+    in ``part`` (PARTS), typed as ``_train`` calls them; compiled first, elsewhere, they leave
+    ``_train`` only its own code to compile (tests/test_compile.py checks that it compiles none
+    of them again)."""
+    dtype = np.dtype(dtype)
+    vector, matrix, ints = np.zeros(0, dtype), np.zeros((0, 0), dtype), np.zeros(0, np.int64)
+    code, scalar, count = 0, dtype.type(0), 0  # an op code, a float of dtype, a row count: int64
+    if part == "evaluation":
+        work = (vector, vector, vector, ints, vector, count)
+        net = train_signature(dtype)[1]
+        return [(evaluate[variant], (net, *_typed(code, vector, vector, matrix, matrix, work)))]
+    if part != "step":
+        raise ValueError(f"no part {part!r} of the engine: one of {', '.join(PARTS)}")
+    calls = [(_workspaces, (train_signature(dtype)[1], *_typed(count, dtype))), (now, ()),
+             (optimizer_step, _typed(code, vector, scalar, count, vector, vector, matrix)),
+             (learning_rate, _typed(code, vector, count, count)),
+             (penalty_gradient, _typed(vector, vector, scalar, scalar, vector))]
+    if not variant.fused:
+        calls += [(loss_backward, _typed(code, matrix, matrix, matrix)), *layer_calls(variant, dtype, "backward")]
+    return calls
+
+
+def prepare_part(variant, dtype, part: str) -> None:
+    """Compile one part of ``_train[variant]`` (PARTS) for ``dtype`` into the on-disk cache, or
+    load it from there."""
+    for dispatcher, argument_types in part_calls(variant, dtype, part):
+        dispatcher.compile(argument_types)
 
 
 def is_cached(variant, dtype) -> bool:

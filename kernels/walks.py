@@ -16,6 +16,8 @@ table, args: the plan's (kernels.records.Net); act, dact, cache: float workspace
 ``capacity`` rows (kernels.plan), icache: int64; scratch: per-run floats; buffers: (B,) the
 non-trainable state (batch norm's running statistics).
 """
+import numpy as np
+
 # The generated source reads these names from this module's globals.
 from kernels.codes import (  # noqa: F401
     COL_IN_DIM,
@@ -74,3 +76,23 @@ def _walk(lines: list[str], function: str) -> PerVariant:
 
 forward = _walk(_FORWARD, "forward")
 backward = _walk(_BACKWARD, "backward")
+
+
+def layer_calls(variant, dtype, direction: str) -> list[tuple]:
+    """[(kernel, argument types)] of every layer kind of ``variant`` in the walk ``direction``
+    ("forward" or "backward") for parameters of ``dtype``, typed as the walk calls them (the
+    calls above: views of the workspaces, the row of the table and of its arguments); compiled
+    apart (kernels.engine.part_calls), they leave a walk its own code to compile."""
+    from numba import typeof
+
+    vector, matrix = np.zeros(0, dtype), np.zeros((0, 0), dtype)
+    ints, count, flag = np.zeros(0, np.int64), 0, True
+    if direction == "forward":  # row, arg, params, buffers, x, y, cache, icache, scratch, capacity, rows, training,
+        # seed, step, layer
+        values = (ints, np.zeros(0), vector, vector, matrix, matrix, vector, ints, vector, count, count, flag, count,
+                  count, count)
+    else:  # row, arg, params, grads, buffers, x, y, dy, dx, cache, icache, scratch, capacity, rows, training, first
+        values = (ints, np.zeros(0), vector, vector, vector, matrix, matrix, matrix, matrix, vector, ints, vector,
+                  count, count, flag, flag)
+    argument_types = tuple(typeof(value) for value in values)
+    return [(bound(getattr(KINDS[code], direction), variant), argument_types) for code in variant.kinds]

@@ -113,7 +113,9 @@ def writing(out: Path, kept: str):
 
 
 def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    from runner.pool import usable_cores
+
+    return usable_cores()
 
 
 def directory(text: str) -> Path:

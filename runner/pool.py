@@ -61,6 +61,11 @@ def frozen_imports() -> Iterator[None]:
         gc.enable()
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity: a SLURM task's or taskset's share)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def pin_threads() -> None:
     """Pin Numba, OpenMP and BLAS to one thread in this process (if called before they load)
     and in the processes started from now on."""

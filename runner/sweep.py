@@ -436,12 +436,13 @@ def execute(study, todo: list, sid: str, out: Path, executor, outcomes: dict, co
     from results.store import write_run
     from runner.compile import needed, prepare
     from runner.console import exit_code
+    from runner.pool import usable_cores
 
     if not todo:
         return
     try:
         if executor.compiles_here:  # workers elsewhere compile what they run
-            prepare(needed(study, [s.config for s in todo]), executor.workers, progress.say)
+            prepare(needed(study, [s.config for s in todo]), usable_cores(), progress.say)  # before any run: every core
         with progress.runs(executor.label(study.name), todo, counts) as ran:
             for row, curves in executor.run(study, todo, sid):
                 try:

@@ -118,6 +118,53 @@ def test_a_cold_compile_of_every_layer_kind_trains(tmp_path):
     assert sorted(map(tuple, result["activations"])) == [(4, 5, 7, 8)]  # tanh, relu, elu, silu in one variant
 
 
+COMPILE = """
+import json, sys
+from numba.core import event
+from kernels import engine
+from kernels.plan import Activation, BatchNorm, Conv, Dense, Dropout, Pool, Residual
+from kernels.variants import variant_of_layers
+
+layers, dtype, what = eval(sys.argv[1]), sys.argv[2], sys.argv[3]  # the test's own literals
+variant = variant_of_layers(layers)
+compiled = []
+class Listener(event.Listener):
+    def on_start(self, ev):
+        fn = ev.data["dispatcher"].py_func
+        compiled.append(f"{fn.__module__}.{fn.__name__}")
+    def on_end(self, ev):
+        pass
+event.register("numba:compile", Listener())
+if what == "parts":
+    for part in engine.PARTS:
+        engine.prepare_part(variant, dtype, part)
+else:
+    engine.prepare(variant, dtype)
+print(json.dumps([name for name in compiled if name.startswith("kernels.")]))
+"""
+
+
+def compile_cold(layers: str, dtype: str, what: str, cache: Path) -> list[str]:
+    """The kernels compiled by a fresh interpreter that compiles ``what`` ("parts": every part
+    of the engine, else the engine) for ``layers`` and ``dtype`` with the Numba cache in ``cache``."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    done = subprocess.run([sys.executable, "-c", COMPILE, layers, dtype, what], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=900)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize("layers, dtype", [(EVERY_KIND, "float64"), ("[Dense(3)]", "float32")])
+def test_an_engine_compiled_after_its_parts_compiles_only_its_own_code(layers, dtype, tmp_path):
+    """runner.compile compiles an engine's parts (kernels.engine.PARTS) in processes of their
+    own first: they must be what the engine calls, with the argument types it calls them with,
+    or the engine compiles them again and the parallel round was for nothing."""
+    parts = compile_cold(layers, dtype, "parts", tmp_path)
+    assert any(".evaluate__" in name for name in parts) and "kernels.steps.optimizer_step" in parts
+    engine = compile_cold(layers, dtype, "engine", tmp_path)
+    assert [name.split("__")[0] for name in engine] == ["kernels.engine._train"]
+
+
 def test_an_edit_of_any_kernel_module_invalidates_the_cached_engine(tmp_path):
     """The engine (kernels/engine.py) is cached; then the SGD update in kernels/optimizers/sgd.py
     is edited to take twice the step. The next run must train with the edit, not the stale cache."""
