@@ -45,7 +45,7 @@ from kernels.steps import STATE_ROWS, learning_rate, optimizer_step
 from kernels.stopping import after_epoch
 from kernels.variants import variant_of
 from kernels.views import block, copy, row
-from kernels.walks import backward, forward, layer_calls
+from kernels.walks import backward, forward
 
 FUSED = False  # the plan is one dense layer: bound to a constant per variant (kernels.specialize)
 
@@ -328,8 +328,9 @@ def train_signature(dtype) -> tuple:
 PARTS = ("evaluation", "step")
 """What of ``_train[variant]`` compiles apart (``part_calls``), each in a process of its own, before
 ``_train`` itself loads them from the on-disk cache (runner.compile): its evaluation (the
-forward walk and its layers' kernels, the loss values, the accuracy count) and its step (the
-backward walk's kernels, the loss gradient, the optimizer, the schedule, the penalty)."""
+forward walk with its layers' kernels, the loss values, the accuracy count) and its step (the
+backward walk with its layers' kernels, the loss gradient, the optimizer, the schedule, the
+penalty, the workspaces)."""
 
 
 def _typed(*values) -> tuple:
@@ -356,8 +357,12 @@ def part_calls(variant, dtype, part: str) -> list[tuple]:
              (optimizer_step, _typed(code, vector, scalar, count, vector, vector, matrix)),
              (learning_rate, _typed(code, vector, count, count)),
              (penalty_gradient, _typed(vector, vector, scalar, scalar, vector))]
-    if not variant.fused:
-        calls += [(loss_backward, _typed(code, matrix, matrix, matrix)), *layer_calls(variant, dtype, "backward")]
+    if not variant.fused:  # backward(table, args, params, grads, buffers, act, dact, cache, icache, scratch, capacity,
+        # rows, training)
+        table, args = np.zeros((0, 0), np.int64), np.zeros((0, 0))
+        calls += [(loss_backward, _typed(code, matrix, matrix, matrix)),
+                  (backward[variant], _typed(table, args, vector, vector, vector, vector, vector, vector, ints, vector,
+                                             count, count, True))]
     return calls
 
 

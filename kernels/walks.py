@@ -2,6 +2,10 @@
 (kernels.layers) for each plan variant (kernels.specialize): one branch per layer kind of its set,
 calling the kind's kernel on the layer's blocks of the activation workspaces, and an ``else``
 that raises on an op code the set does not hold. ``forward[variant]`` is the walk of one variant.
+Each walk is a kernel of its own, not inlined into its callers: the training step and the
+evaluation call one compiled forward walk, and runner.compile compiles the walks in the
+processes of the engine's parts (kernels.engine.PARTS) while nothing else waits for them (one
+call per walk and step; no change in the speed of a run, benchmarks/bench_compile.py).
 
     forward(table, args, params, buffers, act, cache, icache, scratch, capacity, rows, training, seed, step)
         runs every layer on the first ``rows`` samples of boundary 0 of ``act``; the prediction
@@ -16,8 +20,6 @@ table, args: the plan's (kernels.records.Net); act, dact, cache: float workspace
 ``capacity`` rows (kernels.plan), icache: int64; scratch: per-run floats; buffers: (B,) the
 non-trainable state (batch norm's running statistics).
 """
-import numpy as np
-
 # The generated source reads these names from this module's globals.
 from kernels.codes import (  # noqa: F401
     COL_IN_DIM,
@@ -28,7 +30,7 @@ from kernels.codes import (  # noqa: F401
     COL_P_OFF,
 )
 from kernels.fail import unknown_op  # noqa: F401
-from kernels.jit import inline_kernel
+from kernels.jit import kernel
 from kernels.layers import KINDS, switch
 from kernels.specialize import PerVariant, bound, generate
 from kernels.views import block  # noqa: F401
@@ -71,28 +73,9 @@ def _walk(lines: list[str], function: str) -> PerVariant:
         functions = {f"_fn{code}": bound(getattr(KINDS[code], function), variant) for code in kinds}
         return generate(source, functions, globals(), name)
 
-    return PerVariant(make, function, inline_kernel)
+    return PerVariant(make, function, kernel)
 
 
 forward = _walk(_FORWARD, "forward")
 backward = _walk(_BACKWARD, "backward")
 
-
-def layer_calls(variant, dtype, direction: str) -> list[tuple]:
-    """[(kernel, argument types)] of every layer kind of ``variant`` in the walk ``direction``
-    ("forward" or "backward") for parameters of ``dtype``, typed as the walk calls them (the
-    calls above: views of the workspaces, the row of the table and of its arguments); compiled
-    apart (kernels.engine.part_calls), they leave a walk its own code to compile."""
-    from numba import typeof
-
-    vector, matrix = np.zeros(0, dtype), np.zeros((0, 0), dtype)
-    ints, count, flag = np.zeros(0, np.int64), 0, True
-    if direction == "forward":  # row, arg, params, buffers, x, y, cache, icache, scratch, capacity, rows, training,
-        # seed, step, layer
-        values = (ints, np.zeros(0), vector, vector, matrix, matrix, vector, ints, vector, count, count, flag, count,
-                  count, count)
-    else:  # row, arg, params, grads, buffers, x, y, dy, dx, cache, icache, scratch, capacity, rows, training, first
-        values = (ints, np.zeros(0), vector, vector, vector, matrix, matrix, matrix, matrix, vector, ints, vector,
-                  count, count, flag, flag)
-    argument_types = tuple(typeof(value) for value in values)
-    return [(bound(getattr(KINDS[code], direction), variant), argument_types) for code in variant.kinds]
