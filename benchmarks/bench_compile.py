@@ -53,6 +53,26 @@ Measured on the project's 2-core machine (see the README for the table of every 
   gradient template costs 23 s by itself (its own walks and LLVM over every kernel it links)
   and ``_train`` still 16 s after both; not kept.
 
+- Two rounds over the cores (runner.compile, kernels.engine.PARTS; a later session, machine
+  about 1.6x slower than the README table's). Where the digits CNN's compile went, in one
+  process: the layers' kernels and the other leaves about 23 s, ``evaluate`` 3.3 s, ``_train``
+  12 s; the leaves do not call each other, so a process of its own compiles the evaluation
+  (``evaluate`` with the forward walk's kernels) and another the step (the backward walk's
+  kernels, optimizer, loss gradient, schedule, penalty, workspaces), each typed as ``_train``
+  calls them, and ``_train`` then loads them: the engine in about 25 s against 38-46 s.
+- The walks as kernels of their own (not inlined): in one process the CNN compiles in 41.2 s
+  against 38.7 s, but ``_train`` alone, its parts cached, in 8-10 s against 12-14 s, and in two
+  rounds that is what waits. With the parts cached, LLVM re-optimizing and emitting the code
+  ``_train`` links (the evaluation, the walks, every kernel) is 6.6 s of its 9.7 s; Numba's
+  own implementations that it types (np.empty, np.arange, shuffle) about 1 s more: left.
+  Run speed, warm, alternated with the inlined walks three times (best of each process): the
+  LeNet-like CNN's float32 epoch at b = 64 (6400 samples) 0.61, 0.59, 0.64 s against 0.63,
+  0.68, 0.59 s; the 3-layer MLP at b = 1 5.6, 6.0, 6.0 us a step against 8.2, 5.5, 7.3 us (the
+  known bimodal figure): no difference beyond the noise.
+- Tried and not kept: the fused gradient (kernels.fused) as a kernel compiled with the step's
+  part: the fused ``_train`` alone 4.9 s against 7.4 s, but the b = 1 step of the batch-size
+  model 0.28-0.42 us against 0.20-0.32 us (three alternated pairs): it stays inlined.
+
 Run with ``python benchmarks/bench_compile.py`` (``make bench`` runs it too). Nothing is asserted.
 """
 import argparse

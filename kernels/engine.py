@@ -357,12 +357,10 @@ def part_calls(variant, dtype, part: str) -> list[tuple]:
              (optimizer_step, _typed(code, vector, scalar, count, vector, vector, matrix)),
              (learning_rate, _typed(code, vector, count, count)),
              (penalty_gradient, _typed(vector, vector, scalar, scalar, vector))]
-    if not variant.fused:  # backward(table, args, params, grads, buffers, act, dact, cache, icache, scratch, capacity,
-        # rows, training)
+    if not variant.fused:
         table, args = np.zeros((0, 0), np.int64), np.zeros((0, 0))
-        calls += [(loss_backward, _typed(code, matrix, matrix, matrix)),
-                  (backward[variant], _typed(table, args, vector, vector, vector, vector, vector, vector, ints, vector,
-                                             count, count, True))]
+        walk = (table, args, vector, vector, vector, vector, vector, vector, ints, vector, count, count, True)
+        calls += [(loss_backward, _typed(code, matrix, matrix, matrix)), (backward[variant], _typed(*walk))]
     return calls
 
 

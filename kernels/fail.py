@@ -1,9 +1,9 @@
 """Exceptions raised out of line, for the helpers that the training loop inlines.
 
 A ``raise`` in compiled code first releases every variable live at that point, and a helper
-inlined into the training loop (a view's bounds check, a walk's unknown op code) raises with
-the whole loop's variables live: in the CNN's ``_train`` these releases were a third of the
-Numba IR, compiled and optimized for nothing. A call of one of these kernels costs its caller
+inlined into the training loop (a view's bounds check, a walk's unknown op code while the walks
+were inlined) raises with the whole loop's variables live: in the CNN's ``_train`` these
+releases were a third of the Numba IR, compiled and optimized for nothing. A call of one of these kernels costs its caller
 a status test instead. They never return.
 """
 from kernels.jit import kernel

@@ -13,9 +13,10 @@ was cached before it (numba.core.caching's locators, with ``get_source_stamp`` e
 
 A kernel is compiled once per argument *type*, never once per constant value: Numba types a
 constant argument at a call site inside compiled code as a literal (``Literal[bool](True)``
-where an inlined walk passes ``training=True``) and would compile the callee again for each
-literal (the convolution's forward twice per CNN, once for training and once for evaluation:
-about 4 s of a cold compile). ``Kernel`` types such arguments as their plain types.
+where the training step passes ``training=True`` to a walk) and would compile the callee
+again for each literal (the convolution's forward twice per CNN, once for training and once
+for evaluation: about 4 s of a cold compile). ``Kernel`` types such arguments as their plain
+types.
 """
 import hashlib
 from functools import cache

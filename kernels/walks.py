@@ -78,4 +78,3 @@ def _walk(lines: list[str], function: str) -> PerVariant:
 
 forward = _walk(_FORWARD, "forward")
 backward = _walk(_BACKWARD, "backward")
-
