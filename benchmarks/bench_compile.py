@@ -54,7 +54,7 @@ Measured on the project's 2-core machine (see the README for the table of every 
   and ``_train`` still 16 s after both; not kept.
 
 - Two rounds over the cores (runner.compile, kernels.engine.PARTS; a later session, machine
-  about 1.6x slower than the README table's). Where the digits CNN's compile went, in one
+  about 1.5x slower than the README table's). Where the digits CNN's compile went, in one
   process: the layers' kernels and the other leaves about 23 s, ``evaluate`` 3.3 s, ``_train``
   12 s; the leaves do not call each other, so a process of its own compiles the evaluation
   (``evaluate`` with the forward walk's kernels) and another the step (the backward walk's
