@@ -622,8 +622,9 @@ def warm(
         help="Processes compiling at once [default: the number of cores].", show_default=False)] = None,
 ) -> None:
     """Compile the engines that a sweep of STUDY over --grid needs (each plan variant and
-    dtype once, in parallel) into the Numba cache (NUMBA_CACHE_DIR), so that the sweep and the
-    tasks of a job array load them instead of compiling. Engines already cached are loaded."""
+    dtype once; their parts in parallel, then the engines) into the Numba cache
+    (NUMBA_CACHE_DIR), so that the sweep and the tasks of a job array load them instead of
+    compiling. Engines already cached are loaded."""
     import time as clock
 
     from runner.compile import needed, prepare

@@ -8,9 +8,8 @@ each compiling the same code at the same time. Engines already cached cost nothi
 
 With more than one process the compile goes in two rounds: first every part of every engine
 (kernels.engine.PARTS: its evaluation, its step) in a process of its own, into the cache, then
-each engine, which finds its parts there and compiles only its own code. On two cores the
-digits CNN's engine takes about three quarters of the time of one process
-(benchmarks/bench_compile.py).
+each engine, which finds its parts there and compiles only its own code. On two cores a first
+digits CNN run takes about a quarter less time than with one process (benchmarks/bench_compile.py).
 """
 import time
 from collections.abc import Callable, Iterable
