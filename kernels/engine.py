@@ -312,17 +312,21 @@ def _predict(net, params, buffers, x, out):
         copy(block(act, capacity, last[COL_OUT_OFF], rows, out.shape[1]), out[start : start + rows])
 
 
+def _typed(*values) -> tuple:
+    """The Numba types of ``values``."""
+    from numba import typeof
+
+    return tuple(typeof(value) for value in values)
+
+
 def train_signature(dtype) -> tuple:
     """The Numba argument types of ``train`` for parameters of ``dtype`` (what
     experiments.training.fit passes): one signature per dtype, whatever the plan."""
-    from numba import typeof
-
     from kernels.records import Data, Net, method, settings
 
     matrix_, vector_ = np.zeros((0, 0), dtype), np.zeros(0, dtype)
-    arguments = (Data(*[matrix_] * 6), Net(np.zeros((0, 0), np.int64), np.zeros((0, 0)), np.zeros(0, np.int64)),
-                 method(0, 0, 0, vector_, vector_), settings(0, 1, True, 0, 1), vector_, vector_, np.zeros((0, 0)))
-    return tuple(typeof(a) for a in arguments)
+    return _typed(Data(*[matrix_] * 6), Net(np.zeros((0, 0), np.int64), np.zeros((0, 0)), np.zeros(0, np.int64)),
+                  method(0, 0, 0, vector_, vector_), settings(0, 1, True, 0, 1), vector_, vector_, np.zeros((0, 0)))
 
 
 PARTS = ("evaluation", "step")
@@ -331,12 +335,6 @@ PARTS = ("evaluation", "step")
 forward walk with its layers' kernels, the loss values, the accuracy count) and its step (the
 backward walk with its layers' kernels, the loss gradient, the optimizer, the schedule, the
 penalty, the workspaces)."""
-
-
-def _typed(*values) -> tuple:
-    from numba import typeof
-
-    return tuple(typeof(value) for value in values)
 
 
 def part_calls(variant, dtype, part: str) -> list[tuple]:

@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from runner.executors import EXECUTORS
+from runner.pool import usable_cores
 from runner.progress import Console, say
 from runner.sweep import (
     DONE,
@@ -110,12 +111,6 @@ def writing(out: Path, kept: str):
         where = f" ({err.filename})" if err.filename else ""
         typer.echo(f"error: cannot write to {out}{where}: {err.strerror or err}; {kept}", err=True)
         raise typer.Exit(1) from None
-
-
-def default_workers() -> int:
-    from runner.pool import usable_cores
-
-    return usable_cores()
 
 
 def directory(text: str) -> Path:
@@ -284,7 +279,7 @@ def sweep(
         options, grid = sweeping.merge_config(config, options, grid)
     if options["study"] is None:
         fail("no study given (as the first argument, or `study` in --config)")
-    workers = default_workers() if options["workers"] is None else options["workers"]
+    workers = usable_cores() if options["workers"] is None else options["workers"]
     try:
         runs_on = executor_named(options["executor"] or "local", workers, options["scheduler"], run_timeout)
     except ValueError as err:
@@ -392,7 +387,7 @@ def tune(
 
     if direction not in tuning.DIRECTIONS:
         fail(f"--direction must be min or max, got {direction!r}")
-    workers = default_workers() if workers is None else workers
+    workers = usable_cores() if workers is None else workers
     if trials < 1 or seeds < 1 or workers < 1:
         fail("--trials, --seeds and --workers must be >= 1")
     if sampler not in tuning.SAMPLERS:
@@ -630,7 +625,7 @@ def warm(
     from runner.compile import needed, prepare
     from runner.grid import GridError, Interval, expand, parse_grid
 
-    workers = default_workers() if workers is None else workers
+    workers = usable_cores() if workers is None else workers
     if workers < 1:
         fail(f"--workers must be >= 1, got {workers}")
     chosen = study_named(study)
