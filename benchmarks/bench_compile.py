@@ -145,6 +145,7 @@ def profile(spec: str, dtype: str) -> None:
                 stack[-1][1] += took
 
     from experiments.models import parse_model
+    from kernels import losses
     from kernels.engine import prepare
     from kernels.plan import Dense
     from kernels.variants import variant_of_layers
@@ -152,7 +153,7 @@ def profile(spec: str, dtype: str) -> None:
     layers = [Dense(64, bias=False)] if spec == "linear" else parse_model(spec, "relu") + [Dense(10)]
     event.register("numba:compile", Listener())
     t0 = time.perf_counter()
-    prepare(variant_of_layers(layers), dtype)
+    prepare(variant_of_layers(layers, losses.CODES["mse" if spec == "linear" else "softmax-ce"]), dtype)
     print(f"{spec} {dtype}: {time.perf_counter() - t0:.1f} s, {len(exclusive)} functions compiled")
     for name, seconds in exclusive.most_common(25):
         print(f"{seconds:7.2f} s exclusive {inclusive[name]:7.2f} s inclusive  {name}")

@@ -122,8 +122,9 @@ def train(model: str, x, y, *, seed: int, epochs: int, batch_size: int, test=Non
                    result.params)
 
 
-def engines(model: str, n_out: int = 1, *, activation: str = "relu", dtype: str = "float64",
-            target: str = "cpu") -> set:
-    """What ``train`` compiles for ``model``: return it from ``Study.engines``, and a sweep
-    compiles it once, before its runs, and says so."""
-    return engine_for(_layers(model, activation, n_out), dtype, target)
+def engines(model: str, n_out: int = 1, *, loss: str = "softmax-ce", activation: str = "relu",
+            dtype: str = "float64", target: str = "cpu") -> set:
+    """What ``train`` compiles for ``model`` and ``loss`` (an engine holds the one loss it trains
+    with): return it from ``Study.engines``, and a sweep compiles it once, before its runs, and
+    says so."""
+    return engine_for(_layers(model, activation, n_out), dtype, target, loss=loss)

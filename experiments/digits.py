@@ -207,7 +207,7 @@ class DigitsStudy(Study):
                          config["dtype"])
 
     def engines(self, config: dict) -> set:
-        return engine_for(model_layers(config), config["dtype"], config["target"])
+        return engine_for(model_layers(config), config["dtype"], config["target"], loss=config["loss"])
 
     def run(self, config: dict, seed: int) -> RunOutput:
         dtype = np.dtype(config["dtype"])

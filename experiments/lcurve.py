@@ -46,6 +46,7 @@ NOISE = 0.5  # L85
 DEGREES = [1, 3, 5, 7, 10, 15, 20, 50, 100]  # L125
 
 
+LOSS = "mse"  # the squared misfit of Treister L85-L97, for the trained (depth) models
 MAX_POINTS = 10**6  # of the grid x: beyond it the bases (n × k) outgrow memory
 
 
@@ -310,7 +311,7 @@ class LCurveDepth(Study):
             xs = x_test = x[:, None]
         plan = build_plan(xs.shape[1], self._layers(config, y_train.shape[1]))
         params = plan.init_params(stream(seed, INIT), np.float64)
-        result = fit(xs, y_train, plan, params, loss="mse", optimizer="adam", hyper={"lr": config["lr"]},
+        result = fit(xs, y_train, plan, params, loss=LOSS, optimizer="adam", hyper={"lr": config["lr"]},
                      epochs=config["epochs"], batch_size=len(xs), seed=seed, test_set=(x_test, y_test),
                      **stopping_from(config))
         pred, pred_test = np.empty_like(y_train), np.empty_like(y_test)
@@ -351,7 +352,7 @@ class LCurveDepth(Study):
     def engines(self, config: dict) -> set:
         if config["data"] == "digits":
             return DigitsStudy().engines(self._digits_config(config))
-        return engine_for(self._layers(config), np.float64)
+        return engine_for(self._layers(config), np.float64, loss=LOSS)
 
     @staticmethod
     def _digits_config(config: dict) -> dict:

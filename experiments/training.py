@@ -188,20 +188,21 @@ def fit(x, y, plan: Plan, params, *, loss: str, optimizer: str, hyper: dict, epo
 
 
 class Engine(NamedTuple):
-    """One compiled training engine (kernels.engine.prepare): a plan variant and a dtype name."""
+    """One compiled training engine (kernels.engine.prepare): a plan variant (with the loss it
+    trains with) and a dtype name."""
 
     variant: Variant
     dtype: str
 
     def label(self) -> str:
-        """``float64 dense+activation (relu)``: the dtype and what the plan holds."""
+        """``float64 dense+activation (relu) softmax-ce``: the dtype, what the plan holds, the loss."""
         kinds, activations = self.variant.names()
         fused = "(fused)" if self.variant.fused else ""
         uses = f" ({','.join(activations)})" if activations else ""
-        return f"{self.dtype} {'+'.join(kinds)}{fused}{uses}"
+        return f"{self.dtype} {'+'.join(kinds)}{fused}{uses} {'+'.join(self.variant.loss_names())}"
 
 
-def engine_for(layers: list, dtype, target: str = "cpu") -> set:
-    """{the Engine that ``fit`` compiles for a model of ``layers``} on the CPU target (the
-    CUDA engine compiles on its device: nothing to prepare here)."""
-    return {Engine(variant_of_layers(layers), np.dtype(dtype).name)} if target == "cpu" else set()
+def engine_for(layers: list, dtype, target: str = "cpu", *, loss: str) -> set:
+    """{the Engine that ``fit`` compiles for a model of ``layers`` trained with ``loss``} on the
+    CPU target (the CUDA engine compiles on its device: nothing to prepare here)."""
+    return {Engine(variant_of_layers(layers, losses.CODES[loss]), np.dtype(dtype).name)} if target == "cpu" else set()

@@ -34,11 +34,11 @@ from kernels.codes import (
     SIZE_WIDTH,
 )
 from kernels.dense import row_product
-from kernels.fused import dense_loss_gradient
+from kernels.fused import dense_loss_gradient_for
 from kernels.guard import check_data, check_net, check_params, check_train
 from kernels.jit import cached, inline_kernel, kernel
 from kernels.layers.dense import views as dense_views
-from kernels.loss import loss_backward, loss_forward, n_correct
+from kernels.loss import loss_backward_for, loss_forward_for, n_correct_for
 from kernels.regularizers import penalty_gradient
 from kernels.specialize import PerVariant
 from kernels.steps import STATE_ROWS, learning_rate, optimizer_step
@@ -75,8 +75,8 @@ def evaluate(net, loss, params, buffers, x, y, work):
             copy(x[start : start + rows], block(act, capacity, 0, rows, n_in))
             forward(table, net.args, params, buffers, act, cache, icache, scratch, capacity, rows, False, 0, 0)
         target = y[start : start + rows]
-        total += loss_forward(loss, pred, target) * rows
-        correct += n_correct(loss, pred, target)
+        total += loss_forward_for(loss, pred, target) * rows
+        correct += n_correct_for(loss, pred, target)
     return total / n, correct / n if correct >= 0 else np.nan
 
 
@@ -103,7 +103,7 @@ def _workspaces(net, capacity, dtype):
 def train(data, net, method, settings, params, buffers, history):
     """_train, after kernels.guard.check_train (ValueError for arguments that do not fit)."""
     check_train(data, net, method, settings, params, buffers, history)
-    return _train[variant_of(net.table)](data, net, method, settings, params, buffers, history)
+    return _train[variant_of(net.table, method.loss)](data, net, method, settings, params, buffers, history)
 
 
 @PerVariant.template(kernel)
@@ -179,14 +179,14 @@ def _train(data, net, method, settings, params, buffers, history):
             rows = min(batch_size, n - start)
             step += 1
             if FUSED:
-                dense_loss_gradient(loss, x, y, order, start, rows, w, b, dw, db, pred_rows)
+                dense_loss_gradient_for(loss, x, y, order, start, rows, w, b, dw, db, pred_rows)
             else:
                 _load_rows(x, order, start, rows, block(act, capacity, 0, rows, x.shape[1]))
                 _load_rows(y, order, start, rows, target)
                 forward(table, args, params, buffers, act, cache, icache, scratch, capacity, rows, True, seed, step)
                 pred = block(act, capacity, last[COL_OUT_OFF], rows, n_out)
                 dpred = block(dact, capacity, last[COL_OUT_OFF], rows, n_out)
-                loss_backward(loss, pred, target[:rows], dpred)
+                loss_backward_for(loss, pred, target[:rows], dpred)
                 backward(table, args, params, grads, buffers, act, dact, cache, icache, scratch, capacity, rows, True)
             if penalized:
                 penalty_gradient(params, mask, l1, l2, grads)
@@ -240,7 +240,7 @@ def loss_and_gradient(net, loss, params, buffers, x, y, grads, training=False):
     check_params(net, params, buffers)
     check_params(net, grads, buffers, "grads")
     check_data(net, params.dtype, x, y, "the data", min_rows=1)
-    return _loss_and_gradient[variant_of(net.table)](net, loss, params, buffers, x, y, grads, bool(training))
+    return _loss_and_gradient[variant_of(net.table, loss)](net, loss, params, buffers, x, y, grads, bool(training))
 
 
 @PerVariant.template(kernel)
@@ -256,8 +256,8 @@ def _loss_and_gradient(net, loss, params, buffers, x, y, grads, training):
     copy(x, block(act, rows, 0, rows, x.shape[1]))
     forward(table, net.args, params, buffers, act, cache, icache, scratch, rows, rows, training, 0, 0)
     pred = block(act, rows, last[COL_OUT_OFF], rows, y.shape[1])
-    value = loss_forward(loss, pred, y)
-    loss_backward(loss, pred, y, block(dact, rows, last[COL_OUT_OFF], rows, y.shape[1]))
+    value = loss_forward_for(loss, pred, y)
+    loss_backward_for(loss, pred, y, block(dact, rows, last[COL_OUT_OFF], rows, y.shape[1]))
     backward(table, net.args, params, grads, buffers, act, dact, cache, icache, scratch, rows, rows, training)
     return value
 
@@ -268,7 +268,7 @@ def forward_differences(net, loss, params, buffers, x, y, eps, grads):
     check_params(net, params, buffers)
     check_params(net, grads, buffers, "grads")
     check_data(net, params.dtype, x, y, "the data", min_rows=1)
-    return _forward_differences[variant_of(net.table)](net, loss, params, buffers, x, y, eps, grads)
+    return _forward_differences[variant_of(net.table, loss)](net, loss, params, buffers, x, y, eps, grads)
 
 
 @PerVariant.template(kernel)
@@ -358,7 +358,7 @@ def part_calls(variant, dtype, part: str) -> list[tuple]:
     if not variant.fused:
         table, args = np.zeros((0, 0), np.int64), np.zeros((0, 0))
         walk = (table, args, vector, vector, vector, vector, vector, vector, ints, vector, count, count, True)
-        calls += [(loss_backward, _typed(code, matrix, matrix, matrix)), (backward[variant], _typed(*walk))]
+        calls += [(loss_backward_for[variant], _typed(code, matrix, matrix, matrix)), (backward[variant], _typed(*walk))]
     return calls
 
 

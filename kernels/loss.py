@@ -1,27 +1,37 @@
-"""The loss of a batch, its gradient and the accuracy count, for every loss kind
-(kernels.losses.KINDS), generated from the list: each dispatch below is one branch per kind
-calling the kind's per-sample function, and an ``else`` that raises on a code no kind handles.
-pred, target, dpred: (B, n), one dtype; the target encodes the labels: one-hot rows
-(softmax-ce), 0/1 (logistic), ±1 (hinge), values (mse). The per-sample functions (``row_*``,
-``loss_scale``, ``batch_mean``, ``is_regression``) are the device's too (kernels.cuda.losses).
+"""The loss of a batch, its gradient and the accuracy count, for the loss kinds of a variant
+(kernels.losses.KINDS, kernels.variants.Variant.losses), generated from the list: each dispatch
+below is one branch per kind calling the kind's per-sample function, and an ``else`` that
+raises on a code the variant does not hold. ``*_for[variant]`` is the function of a variant's
+losses (an engine compiles the one loss it trains with); the plain names (``loss_forward``,
+``row_gradient``, ...) hold every kind, for callers outside an engine (checks, tests, the
+device's losses). pred, target, dpred: (B, n), one dtype; the target encodes the labels:
+one-hot rows (softmax-ce), 0/1 (logistic), ±1 (hinge), values (mse). The per-sample functions
+(``row_*``, ``loss_scale``, ``batch_mean``, ``is_regression``) are the device's too
+(kernels.cuda.losses).
 """
 from kernels.jit import inline_kernel, kernel
 from kernels.losses import KINDS
-from kernels.specialize import branches, generate
+from kernels.specialize import PerVariant, branches, generate, losses_only
+from kernels.variants import Variant
 
-_UNKNOWN = 'raise ValueError("a loss code that no kind handles (kernels.losses.KINDS)")'
+_UNKNOWN = 'raise ValueError("a loss code that the variant does not hold (kernels.losses.KINDS)")'
+EVERY = Variant((), losses=tuple(range(len(KINDS))))  # every loss kind: the plain names below
 
 
-def _dispatch(header: str, line, compile=inline_kernel, prelude: tuple = ()):
-    """The function ``header`` of ``code``: ``prelude`` lines, then a branch per kind with
-    ``line(code, kind)``, then the else that raises."""
+def _dispatch(header: str, line, compile=inline_kernel, prelude: tuple = ()) -> PerVariant:
+    """The function ``header`` of ``code`` per variant's losses: ``prelude`` lines, then a
+    branch per loss kind of the variant with ``line(code, kind)``, then the else that raises."""
     name = header.split("(")[0].removeprefix("def ")
-    source = "\n".join([header, *prelude, *branches("code", range(len(KINDS)), lambda c: line(c, KINDS[c]), "    ",
-                                                   _UNKNOWN)])
-    functions = {}
-    for code, kind in enumerate(KINDS):
-        functions[f"_row_loss{code}"], functions[f"_row_gradient{code}"] = kind.row_loss, kind.row_gradient
-    return compile(generate(source, {**functions, "correct": correct}, globals(), name))
+
+    def make(key, function_name):
+        source = "\n".join([header.replace(f"def {name}(", f"def {function_name}("), *prelude,
+                            *branches("code", key.losses, lambda c: line(c, KINDS[c]), "    ", _UNKNOWN)])
+        functions = {}
+        for code in key.losses:
+            functions[f"_row_loss{code}"], functions[f"_row_gradient{code}"] = KINDS[code].row_loss, KINDS[code].row_gradient
+        return generate(source, functions, globals(), function_name)
+
+    return PerVariant(make, name, compile, key=losses_only)
 
 
 @inline_kernel
@@ -46,49 +56,55 @@ for _kind in KINDS:
     if _kind.factor not in (1, 2):
         raise TypeError(f"loss {_kind.name}: factor must be 1 or 2, got {_kind.factor}")
 
-row_loss = _dispatch("def row_loss(code, p, t):", lambda c, kind: f"return _row_loss{c}(p, t)")
-row_gradient = _dispatch("def row_gradient(code, p, t, scale, dp):", lambda c, kind: f"_row_gradient{c}(p, t, scale, dp)")
-loss_scale = _dispatch("def loss_scale(code, n_batch, one):",
-                       lambda c, kind: "return scale + scale" if kind.factor == 2 else "return scale",
-                       prelude=("    scale = one / n_batch",))
-positive = _dispatch("def positive(code):", lambda c, kind: f"return {float(kind.positive)!r}")
+row_loss_for = _dispatch("def row_loss(code, p, t):", lambda c, kind: f"return _row_loss{c}(p, t)")
+row_gradient_for = _dispatch("def row_gradient(code, p, t, scale, dp):",
+                             lambda c, kind: f"_row_gradient{c}(p, t, scale, dp)")
+loss_scale_for = _dispatch("def loss_scale(code, n_batch, one):",
+                           lambda c, kind: "return scale + scale" if kind.factor == 2 else "return scale",
+                           prelude=("    scale = one / n_batch",))
+positive_for = _dispatch("def positive(code):", lambda c, kind: f"return {float(kind.positive)!r}")
+is_regression_for = _dispatch("def is_regression(code):", lambda c, kind: f"return {not kind.classifies}")
+batch_mean_for = _dispatch("def batch_mean(code, total, n_batch):",
+                           lambda c, kind: f"return total / {'(n_batch + n_batch)' if kind.halved else 'n_batch'}")
 
 
-@inline_kernel
-def row_correct(code, p, t):
+@PerVariant.template(inline_kernel, key=losses_only)
+def row_correct_for(code, p, t):
     """``correct`` of the sample (p, t: (n,)) under the loss ``code``'s label encoding. One
     call of ``correct`` for every kind (its one-output threshold from ``positive``): with a
     call per kind, Numba inlined and typed it five times (3 s of a cold compile)."""
-    return correct(p, t, positive(code))
-
-is_regression = _dispatch("def is_regression(code):", lambda c, kind: f"return {not kind.classifies}")
-batch_mean = _dispatch("def batch_mean(code, total, n_batch):",
-                       lambda c, kind: f"return total / {'(n_batch + n_batch)' if kind.halved else 'n_batch'}")
+    return correct(p, t, positive_for(code))
 
 
-@kernel
-def loss_forward(code, pred, target):
+@PerVariant.template(kernel, key=losses_only)
+def loss_forward_for(code, pred, target):
     """The loss ``code`` of pred against target, both (B, n), as a scalar of their dtype."""
     total = pred.dtype.type(0)
     for i in range(pred.shape[0]):
-        total += row_loss(code, pred[i], target[i])
-    return batch_mean(code, total, pred.dtype.type(pred.shape[0]))
+        total += row_loss_for(code, pred[i], target[i])
+    return batch_mean_for(code, total, pred.dtype.type(pred.shape[0]))
 
 
-@kernel
-def loss_backward(code, pred, target, dpred):
+@PerVariant.template(kernel, key=losses_only)
+def loss_backward_for(code, pred, target, dpred):
     """∂L/∂pred of the loss ``code`` into dpred. pred, target, dpred: (B, n)."""
-    scale = loss_scale(code, pred.dtype.type(pred.shape[0]), pred.dtype.type(1))
+    scale = loss_scale_for(code, pred.dtype.type(pred.shape[0]), pred.dtype.type(1))
     for i in range(pred.shape[0]):
-        row_gradient(code, pred[i], target[i], scale, dpred[i])
+        row_gradient_for(code, pred[i], target[i], scale, dpred[i])
 
 
-@kernel
-def n_correct(code, pred, target):
+@PerVariant.template(kernel, key=losses_only)
+def n_correct_for(code, pred, target):
     """How many of the B rows are classified right (``correct``), or -1 for a regression loss."""
-    if is_regression(code):
+    if is_regression_for(code):
         return -1
     count = 0
     for i in range(pred.shape[0]):
-        count += row_correct(code, pred[i], target[i])
+        count += row_correct_for(code, pred[i], target[i])
     return count
+
+
+row_loss, row_gradient, loss_scale = row_loss_for.of(EVERY), row_gradient_for.of(EVERY), loss_scale_for.of(EVERY)
+positive, is_regression, batch_mean = positive_for.of(EVERY), is_regression_for.of(EVERY), batch_mean_for.of(EVERY)
+row_correct, n_correct = row_correct_for.of(EVERY), n_correct_for.of(EVERY)
+loss_forward, loss_backward = loss_forward_for.of(EVERY), loss_backward_for.of(EVERY)

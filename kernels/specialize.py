@@ -9,14 +9,19 @@ never compiles convolution and Numba caches each variant's code in files of its 
 ``PerVariant(make, name, compile)[variant]`` is the dispatcher of one variant, made once per
 process: ``make(key, name)`` returns the Python function that ``compile`` compiles under
 ``name``, for the part of the variant that the function depends on (``key(variant)``: the whole
-variant by default). ``PerVariant.template(compile)`` decorates a function written once: each variant
-gets the same code, with every global that is a PerVariant bound to its specialization for the
-same variant, and the global ``FUSED`` to ``variant.fused`` (a constant: Numba prunes the
-branch not taken before it infers a single type). This module knows no layer kind: the
+variant by default). ``PerVariant.template(compile, key)`` decorates a function written once:
+each key gets the same code, with every global that is a PerVariant bound to its specialization
+for the key (itself a variant: kernels.variants.Variant.layers_only, losses_only), and the
+global ``FUSED`` to its ``fused`` (a constant: Numba prunes the branch not taken before it
+infers a single type). This module knows no layer kind: the
 variants are kernels.variants'.
 """
 import types
 from collections.abc import Callable
+from operator import methodcaller
+
+layers_only = methodcaller("layers_only")  # a key: what depends on the layers alone (the walks)
+losses_only = methodcaller("losses_only")  # a key: what depends on the losses alone (kernels.loss)
 
 
 def generate(source: str, functions: dict, module: dict, name: str):
@@ -38,7 +43,7 @@ def branches(variable: str, codes, line: Callable[[int], str], indent: str, othe
 
 def bound(function, variant):
     """``function``, or its specialization for ``variant`` if it is a PerVariant."""
-    return function[variant] if isinstance(function, PerVariant) else function
+    return function.of(function.key(variant)) if isinstance(function, PerVariant) else function
 
 
 class PerVariant:
@@ -51,8 +56,9 @@ class PerVariant:
         self._dispatchers = {}
 
     @classmethod
-    def template(cls, compile: Callable) -> Callable:
-        """Decorator: ``fn`` compiled per variant, its PerVariant globals and FUSED bound."""
+    def template(cls, compile: Callable, key: Callable = lambda variant: variant) -> Callable:
+        """Decorator: ``fn`` compiled per variant, its PerVariant globals and FUSED bound; per
+        ``key(variant)`` (a variant itself: the part that ``fn`` depends on) if given."""
 
         def wrap(fn):
             def make(variant, name):
@@ -63,7 +69,7 @@ class PerVariant:
                 code = fn.__code__.replace(co_name=name, co_qualname=name)
                 return types.FunctionType(code, namespace, name, fn.__defaults__)
 
-            return cls(make, fn.__name__, compile)
+            return cls(make, fn.__name__, compile, key)
 
         return wrap
 

@@ -44,7 +44,7 @@ def exercise_9_8(layers: int, seed: int = 0, repeats: int = 100) -> GradientTimi
     args = (plan.net, losses.CODES["mse"], params, plan.init_buffers(np.float64), x, y)
     engine.loss_and_gradient(*args, backprop)  # checked (kernels.guard) and compiled, once
     engine.forward_differences(*args, EPS, differences)
-    variant = variant_of(plan.net.table)
+    variant = variant_of(plan.net.table, args[1])
     gradient, forward_differences = engine._loss_and_gradient[variant], engine._forward_differences[variant]
     t0 = time.perf_counter()
     for _ in range(repeats):

@@ -32,7 +32,7 @@ from kernels.codes import (  # noqa: F401
 from kernels.fail import unknown_op  # noqa: F401
 from kernels.jit import kernel
 from kernels.layers import KINDS, switch
-from kernels.specialize import PerVariant, bound, generate
+from kernels.specialize import PerVariant, bound, generate, layers_only
 from kernels.views import block  # noqa: F401
 
 _FORWARD = [
@@ -73,7 +73,7 @@ def _walk(lines: list[str], function: str) -> PerVariant:
         functions = {f"_fn{code}": bound(getattr(KINDS[code], function), variant) for code in kinds}
         return generate(source, functions, globals(), name)
 
-    return PerVariant(make, function, kernel)
+    return PerVariant(make, function, kernel, key=layers_only)
 
 
 forward = _walk(_FORWARD, "forward")

@@ -8,9 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from experiments.models import parse_model
+from kernels import engine, losses
 from kernels.plan import (  # noqa: F401 (EVERY_KIND)
     Activation,
     BatchNorm,
@@ -59,9 +61,12 @@ compiled = {name: len(dispatcher.signatures) for name, dispatcher in [
     (f"{kind}_layer_forward", __import__(f"kernels.layers.{kind}", fromlist=["x"]).forward)
     for kind in ("conv", "pool", "dropout", "batchnorm")]}
 from kernels.activations import EVERY, forward_for
+from kernels import loss
+compiled["loss_forward"] = len(loss.loss_forward.signatures)  # every loss kind: for callers outside an engine
 print(json.dumps({"done": int(done), "loss": history[done, codes.HIST_FIT_LOSS], "params": params.tolist(),
                   "compiled": compiled, "activations": [list(k) for k in forward_for.made() if k != EVERY],
-                  "cached": engine.is_cached(variant_of(plan.net.table), "float64")}))
+                  "losses": [list(k.losses) for k, f in loss.loss_forward_for.made().items() if f.signatures],
+                  "cached": engine.is_cached(variant_of(plan.net.table, method.loss), "float64")}))
 """
 
 
@@ -87,10 +92,24 @@ def test_the_variant_of_layers_is_the_variant_of_their_plan(layers, shape):
 
 def test_variants_name_what_they_hold():
     assert variant_of_layers([Dense(1)]) == Variant((0,), fused=True)
-    mlp = variant_of_layers(parse_model("dense64-tanh-dense8", "relu") + [Dense(10)])
-    assert mlp.suffix() == "dense_activation_tanh_relu" and not mlp.fused  # codes in order: tanh 4, relu 5
-    with pytest.raises(ValueError, match="not a variant"):
-        Variant((1, 0)).check()
+    mlp = variant_of_layers(parse_model("dense64-tanh-dense8", "relu") + [Dense(10)], losses.CODES["softmax-ce"])
+    assert mlp.suffix() == "dense_activation_tanh_relu_softmax_ce" and not mlp.fused  # codes in order: tanh 4, relu 5
+    assert mlp.layers_only().suffix() == "dense_activation_tanh_relu" and mlp.losses_only().suffix() == "softmax_ce"
+    for bad in (Variant((1, 0)), Variant((0,), losses=(len(losses.KINDS),))):
+        with pytest.raises(ValueError, match="not a variant"):
+            bad.check()
+
+
+def test_an_engine_raises_for_a_loss_it_was_not_compiled_for():
+    """An engine holds one loss (kernels.variants): past kernels.engine's entry points, which
+    pick the engine of the run's loss, the generated dispatch's ``else`` still fails."""
+    plan = build_plan(3, [Dense(4), Activation("tanh"), Dense(2)])
+    params = plan.init_params(np.random.default_rng(0), np.float64)
+    x, y = np.ones((5, 3)), np.ones((5, 2))
+    mse = variant_of(plan.net.table, losses.CODES["mse"])
+    with pytest.raises(ValueError, match="a loss code that the variant does not hold"):
+        engine._loss_and_gradient[mse](plan.net, losses.CODES["hinge"], params, np.zeros(0), x, y,
+                                       np.empty_like(params), False)
 
 
 def test_a_dense_model_compiles_no_convolution_pooling_dropout_or_batch_norm(tmp_path):
@@ -98,14 +117,16 @@ def test_a_dense_model_compiles_no_convolution_pooling_dropout_or_batch_norm(tmp
     assert result["done"] == 2 and result["cached"]
     assert result["compiled"] == {"conv2d_forward": 0, "maxpool_forward": 0, "dropout_forward": 0, "channel_forward": 0,
                                   "dense_forward": 1, "conv_layer_forward": 0, "pool_layer_forward": 0,
-                                  "dropout_layer_forward": 0, "batchnorm_layer_forward": 0}
+                                  "dropout_layer_forward": 0, "batchnorm_layer_forward": 0, "loss_forward": 0}
     assert result["activations"] == [[4]]  # tanh alone (kernels.codes.ACT_TANH)
+    assert result["losses"] == [[2]]  # softmax-ce alone (kernels.losses.CODES), not every loss kind
 
 
 def test_the_fused_linear_model_compiles_no_walk_at_all(tmp_path):
     result = train_cold("[Dense(3)]", "4", tmp_path)
     assert result["done"] == 2
     assert result["compiled"]["dense_forward"] == 0 and result["activations"] == []
+    assert result["compiled"]["loss_forward"] == 0 and result["losses"] == [[2]]
 
 
 def test_a_cold_compile_of_every_layer_kind_trains(tmp_path):
@@ -114,6 +135,7 @@ def test_a_cold_compile_of_every_layer_kind_trains(tmp_path):
     again per constant value (kernels.jit.Kernel)."""
     result = train_cold(EVERY_KIND, "(1, 8, 8)", tmp_path)
     assert result["done"] == 2 and result["cached"]
+    assert result["compiled"].pop("loss_forward") == 0 and result["losses"] == [[2]]  # the run's loss alone
     assert result["compiled"] and all(n == 1 for n in result["compiled"].values()), result["compiled"]
     assert sorted(map(tuple, result["activations"])) == [(4, 5, 7, 8)]  # tanh, relu, elu, silu in one variant
 
@@ -126,7 +148,7 @@ from kernels.plan import Activation, BatchNorm, Conv, Dense, Dropout, Pool, Resi
 from kernels.variants import variant_of_layers
 
 layers, dtype, what = eval(sys.argv[1]), sys.argv[2], sys.argv[3]  # the test's own literals
-variant = variant_of_layers(layers)
+variant = variant_of_layers(layers, 2)  # softmax-ce
 compiled = []
 class Listener(event.Listener):
     def on_start(self, ev):
@@ -202,7 +224,7 @@ def test_runner_warm_compiles_what_the_grid_needs(tmp_path):
     command = [str(RUNNER), "warm", "digits", "--grid", "model=dense16", "--grid", "dtype=float64,float32"]
     first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert first.returncode == 0, first.stderr
-    assert "float32 dense+activation (relu), float64 dense+activation (relu)" in first.stdout
+    assert "float32 dense+activation (relu) softmax-ce, float64 dense+activation (relu) softmax-ce" in first.stdout
     assert "compiling the engine" in first.stdout
     second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert second.returncode == 0 and "compiling" not in second.stdout, second.stdout

@@ -242,7 +242,7 @@ def test_engine_entry_points_check_their_arguments():
 def test_an_op_code_the_variant_does_not_hold_raises_from_compiled_code(op):
     """Past the guard (kernels.guard), the generated walks' ``else`` still fails: no silent gap,
     for an op code no kind handles and for a kind the compiled variant does not hold."""
-    variant = variant_of(PLAN.net.table)
+    variant = variant_of(PLAN.net.table, losses.CODES["mse"])
     bad_op = PLAN.net.table.copy()
     bad_op[1, codes.COL_OP] = op
     x, y = RNG.standard_normal((10, 4)), RNG.standard_normal((10, 2))

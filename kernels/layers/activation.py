@@ -17,7 +17,7 @@ from kernels.codes import ACTIVATIONS, ARG_BETA, ARG_GAMMA, COL_CODE
 from kernels.gradcheck import Case, away_from_zero
 from kernels.jit import inline_kernel
 from kernels.layers.base import LayerKind, Layout, check
-from kernels.specialize import PerVariant
+from kernels.specialize import PerVariant, layers_only
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,13 @@ def _coefficients(arg, dtype):
     return dtype.type(arg[ARG_BETA]), dtype.type(arg[ARG_GAMMA])
 
 
-@PerVariant.template(inline_kernel)
+@PerVariant.template(inline_kernel, key=layers_only)
 def forward(row, arg, params, buffers, x, y, cache, icache, scratch, capacity, rows, training, seed, step, layer):
     beta, gamma = _coefficients(arg, x.dtype)
     forward_for(row[COL_CODE], beta, gamma, x, y)
 
 
-@PerVariant.template(inline_kernel)
+@PerVariant.template(inline_kernel, key=layers_only)
 def backward(row, arg, params, grads, buffers, x, y, dy, dx, cache, icache, scratch, capacity, rows, training,
              first):
     beta, gamma = _coefficients(arg, x.dtype)

@@ -22,7 +22,7 @@ from kernels.dense import dense_backward, dense_forward
 from kernels.gradcheck import Case
 from kernels.jit import inline_kernel, kernel
 from kernels.layers.base import Block, LayerKind, Layout, Model, check, width
-from kernels.specialize import PerVariant
+from kernels.specialize import PerVariant, layers_only
 from kernels.views import block, matrix, vector
 
 
@@ -67,7 +67,7 @@ def _hidden(row, cache, capacity, rows, part):
     return block(cache, capacity, row[COL_CACHE_OFF] + part * h, rows, h)
 
 
-@PerVariant.template(kernel)
+@PerVariant.template(kernel, key=layers_only)
 def forward(row, arg, params, buffers, x, y, cache, icache, scratch, capacity, rows, training, seed, step, layer):
     w1, b, w2 = _views(row, params)
     z, a = _hidden(row, cache, capacity, rows, 0), _hidden(row, cache, capacity, rows, 1)
@@ -77,7 +77,7 @@ def forward(row, arg, params, buffers, x, y, cache, icache, scratch, capacity, r
     y += x
 
 
-@PerVariant.template(kernel)
+@PerVariant.template(kernel, key=layers_only)
 def backward(row, arg, params, grads, buffers, x, y, dy, dx, cache, icache, scratch, capacity, rows, training,
              first):
     w1, _, w2 = _views(row, params)
