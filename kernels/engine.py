@@ -358,7 +358,8 @@ def part_calls(variant, dtype, part: str) -> list[tuple]:
     if not variant.fused:
         table, args = np.zeros((0, 0), np.int64), np.zeros((0, 0))
         walk = (table, args, vector, vector, vector, vector, vector, vector, ints, vector, count, count, True)
-        calls += [(loss_backward_for[variant], _typed(code, matrix, matrix, matrix)), (backward[variant], _typed(*walk))]
+        calls += [(loss_backward_for[variant], _typed(code, matrix, matrix, matrix)),
+                  (backward[variant], _typed(*walk))]
     return calls
 
 

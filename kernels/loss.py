@@ -26,9 +26,8 @@ def _dispatch(header: str, line, compile=inline_kernel, prelude: tuple = ()) -> 
     def make(key, function_name):
         source = "\n".join([header.replace(f"def {name}(", f"def {function_name}("), *prelude,
                             *branches("code", key.losses, lambda c: line(c, KINDS[c]), "    ", _UNKNOWN)])
-        functions = {}
-        for code in key.losses:
-            functions[f"_row_loss{code}"], functions[f"_row_gradient{code}"] = KINDS[code].row_loss, KINDS[code].row_gradient
+        functions = {f"_row_{what}{code}": getattr(KINDS[code], f"row_{what}")
+                     for code in key.losses for what in ("loss", "gradient")}
         return generate(source, functions, globals(), function_name)
 
     return PerVariant(make, name, compile, key=losses_only)
