@@ -73,6 +73,20 @@ Measured on the project's 2-core machine (see the README for the table of every 
   part: the fused ``_train`` alone 4.9 s against 7.4 s, but the b = 1 step of the batch-size
   model 0.28-0.42 us against 0.20-0.32 us (three alternated pairs): it stays inlined.
 
+- The loss per engine (kernels.variants.Variant.losses; a later session, the same kind of
+  machine): the fused training loop inlined the gradient of all five loss kinds and the
+  evaluation typed all five losses and accuracy counts. Truncating the loss list to one kind
+  first, as an estimate: both rounds 12.3-12.6 s before, 8.8-10.5 s after; truncating the
+  optimizer list to one kind as well gained nothing measurable beside it, and the
+  learning-rate study sweeps every optimizer with one engine: optimizers stay one dispatch.
+  Whole cold commands, alternated five times with the version before (README): one batch-size
+  run 12.3 -> 10.6 s (float64) and 12.2 -> 10.3 s (float32) on average, the CNN unchanged.
+- Tried and not kept: Numba's own implementations (np.empty, np.zeros, np.arange, seed,
+  shuffle, builtin max) moved out of ``_train`` into small kernels compiled with the parts.
+  ``_train`` alone then compiled in 3.7-4.4 s against 4.2-5.4 s, but the step part grew by as
+  much: both rounds 7.9-9.0 s against 7.6-8.5 s (four alternated runs, the parts rebalanced
+  once). The work moves, it does not shrink.
+
 Run with ``python benchmarks/bench_compile.py`` (``make bench`` runs it too). Nothing is asserted.
 """
 import argparse
