@@ -35,10 +35,11 @@ from kernels.codes import (
 )
 from kernels.dense import row_product
 from kernels.fused import dense_loss_gradient_for
-from kernels.guard import check_data, check_net, check_params, check_train
+from kernels.guard import check_code, check_data, check_net, check_params, check_train
 from kernels.jit import cached, inline_kernel, kernel
 from kernels.layers.dense import views as dense_views
 from kernels.loss import loss_backward_for, loss_forward_for, n_correct_for
+from kernels.losses import KINDS as LOSS_KINDS
 from kernels.regularizers import penalty_gradient
 from kernels.specialize import PerVariant
 from kernels.steps import STATE_ROWS, learning_rate, optimizer_step
@@ -240,6 +241,7 @@ def loss_and_gradient(net, loss, params, buffers, x, y, grads, training=False):
     check_params(net, params, buffers)
     check_params(net, grads, buffers, "grads")
     check_data(net, params.dtype, x, y, "the data", min_rows=1)
+    check_code("loss", loss, len(LOSS_KINDS))
     return _loss_and_gradient[variant_of(net.table, loss)](net, loss, params, buffers, x, y, grads, bool(training))
 
 
@@ -268,6 +270,7 @@ def forward_differences(net, loss, params, buffers, x, y, eps, grads):
     check_params(net, params, buffers)
     check_params(net, grads, buffers, "grads")
     check_data(net, params.dtype, x, y, "the data", min_rows=1)
+    check_code("loss", loss, len(LOSS_KINDS))
     return _forward_differences[variant_of(net.table, loss)](net, loss, params, buffers, x, y, eps, grads)
 
 

@@ -83,6 +83,12 @@ def check_data(net, dtype, x, y, name: str, min_rows: int = 0) -> None:
         raise ValueError(f"{name} has {x.shape[0]} rows; needs at least {min_rows}")
 
 
+def check_code(what: str, code, count: int) -> None:
+    """``code`` is one of the ``count`` codes of a kind list (``what``: loss, optimizer, schedule)."""
+    if not 0 <= code < count:
+        raise ValueError(f"{what} code {code} is not one of 0 .. {count - 1}")
+
+
 def check_train(data, net, method, settings, params, buffers, history) -> None:
     """The arguments of kernels.engine.train (see there) for one run."""
     check_net(net)
@@ -93,8 +99,7 @@ def check_train(data, net, method, settings, params, buffers, history) -> None:
     check_data(net, dtype, data.x_test, data.y_test, "the test monitor set")
     for what, code, count in (("loss", method.loss, len(losses.KINDS)), ("optimizer", method.optimizer,
                               len(optimizers.KINDS)), ("schedule", method.schedule, len(schedules.KINDS))):
-        if not 0 <= code < count:
-            raise ValueError(f"{what} code {code} is not one of 0 .. {count - 1}")
+        check_code(what, code, count)
     _array("hyper", method.hyper, dtype, 1)
     if method.hyper.shape[0] != N_HYPER:
         raise ValueError(f"hyper has {method.hyper.shape[0]} entries; expected {N_HYPER}")

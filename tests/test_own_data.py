@@ -1,5 +1,7 @@
 """A user's own data in the training studies: formats, inferred shape and classes, and every
 mismatch caught before compiled code runs (CLI: exit 2, nothing written; API: ValueError)."""
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -236,6 +238,9 @@ def test_engine_entry_points_check_their_arguments():
         engine.predict(PLAN.net, params, buffers, x, np.zeros((10, 3)))
     with pytest.raises(ValueError, match="grads has 36 entries"):
         engine.loss_and_gradient(PLAN.net, losses.CODES["mse"], params, buffers, x, y, np.zeros(36))
+    for check in (engine.loss_and_gradient, partial(engine.forward_differences, eps=1e-6)):
+        with pytest.raises(ValueError, match="loss code 5 is not one of"):  # an engine is compiled per loss
+            check(PLAN.net, 5, params, buffers, x, y, grads=np.empty_like(params))
 
 
 @pytest.mark.parametrize("op", [len(KINDS), OP_CODES[Conv]])
