@@ -35,11 +35,10 @@ from kernels.codes import (
 )
 from kernels.dense import row_product
 from kernels.fused import dense_loss_gradient_for
-from kernels.guard import check_code, check_data, check_net, check_params, check_train
+from kernels.guard import check_data, check_gradient, check_net, check_params, check_train
 from kernels.jit import cached, inline_kernel, kernel
 from kernels.layers.dense import views as dense_views
 from kernels.loss import loss_backward_for, loss_forward_for, n_correct_for
-from kernels.losses import KINDS as LOSS_KINDS
 from kernels.regularizers import penalty_gradient
 from kernels.specialize import PerVariant
 from kernels.steps import STATE_ROWS, learning_rate, optimizer_step
@@ -237,11 +236,7 @@ def permutations(n, epochs, shuffle, seed):
 
 def loss_and_gradient(net, loss, params, buffers, x, y, grads, training=False):
     """_loss_and_gradient, after checking the arguments against the plan (kernels.guard)."""
-    check_net(net)
-    check_params(net, params, buffers)
-    check_params(net, grads, buffers, "grads")
-    check_data(net, params.dtype, x, y, "the data", min_rows=1)
-    check_code("loss", loss, len(LOSS_KINDS))
+    check_gradient(net, loss, params, buffers, x, y, grads)
     return _loss_and_gradient[variant_of(net.table, loss)](net, loss, params, buffers, x, y, grads, bool(training))
 
 
@@ -266,11 +261,7 @@ def _loss_and_gradient(net, loss, params, buffers, x, y, grads, training):
 
 def forward_differences(net, loss, params, buffers, x, y, eps, grads):
     """_forward_differences, after checking the arguments against the plan (kernels.guard)."""
-    check_net(net)
-    check_params(net, params, buffers)
-    check_params(net, grads, buffers, "grads")
-    check_data(net, params.dtype, x, y, "the data", min_rows=1)
-    check_code("loss", loss, len(LOSS_KINDS))
+    check_gradient(net, loss, params, buffers, x, y, grads)
     return _forward_differences[variant_of(net.table, loss)](net, loss, params, buffers, x, y, eps, grads)
 
 

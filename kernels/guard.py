@@ -89,6 +89,15 @@ def check_code(what: str, code, count: int) -> None:
         raise ValueError(f"{what} code {code} is not one of 0 .. {count - 1}")
 
 
+def check_gradient(net, loss, params, buffers, x, y, grads) -> None:
+    """The arguments of kernels.engine.loss_and_gradient and forward_differences (see there)."""
+    check_net(net)
+    check_params(net, params, buffers)
+    check_params(net, grads, buffers, "grads")
+    check_data(net, params.dtype, x, y, "the data", min_rows=1)
+    check_code("loss", loss, len(losses.KINDS))
+
+
 def check_train(data, net, method, settings, params, buffers, history) -> None:
     """The arguments of kernels.engine.train (see there) for one run."""
     check_net(net)
