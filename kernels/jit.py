@@ -5,9 +5,9 @@
 propagate and a diverging run is detected.
 
 Numba's on-disk cache (``cache=True``) checks only the source file of the function it caches,
-but a compiled function holds the code of every function it calls: after an edit of
-``kernels/conv.py`` the cached training loop of ``kernels/engine.py`` would still run the old
-convolution. Here every kernel's cache entry is stamped with a hash of the source of the whole
+but a compiled function holds the code of the inline helpers it calls and was typed against the
+kernels it calls by symbol (kernels.link): after an edit of ``kernels/views.py`` the cached
+training loop of ``kernels/engine.py`` would still run the old helpers. Here every kernel's cache entry is stamped with a hash of the source of the whole
 ``kernels`` package as well as its own file, so an edit of any kernel module recompiles what
 was cached before it (numba.core.caching's locators, with ``get_source_stamp`` extended).
 
@@ -25,6 +25,8 @@ from pathlib import Path
 from numba import types
 from numba.core.caching import CompileResultCacheImpl, FunctionCache
 from numba.core.registry import CPUDispatcher
+
+from kernels import link
 
 FASTMATH = {"reassoc", "contract"}
 PACKAGE = Path(__file__).resolve().parent
@@ -49,7 +51,17 @@ def _stamped(locator: type) -> type:
 
 
 class _PackageCacheImpl(CompileResultCacheImpl):
+    """Numba's cache entries, stamped, each with the kernels its code calls by symbol, loaded
+    before it (kernels.link)."""
+
     _locator_classes = tuple(_stamped(cls) for cls in CompileResultCacheImpl._locator_classes)
+
+    def reduce(self, cres):
+        return super().reduce(cres), link.callees(cres.library)
+
+    def rebuild(self, target_context, payload):
+        compiled, calls = payload
+        return super().rebuild(target_context, compiled) if link.load(calls) else None
 
 
 class PackageCache(FunctionCache):
@@ -59,7 +71,13 @@ class PackageCache(FunctionCache):
 
 
 class Kernel(CPUDispatcher):
-    """Numba's CPU dispatcher, compiled once per argument type (module docstring)."""
+    """Numba's CPU dispatcher, compiled once per argument type (module docstring); compiled code
+    calls it by symbol (kernels.link) unless it is an inline helper."""
+
+    def add_overload(self, cres):
+        super().add_overload(cres)
+        if self.targetoptions.get("inline", "never") == "never":
+            link.call_by_symbol(self, cres)
 
     def get_call_template(self, args, kws):
         return super().get_call_template(tuple(types.unliteral(a) for a in args),
@@ -69,6 +87,8 @@ class Kernel(CPUDispatcher):
 def _compile(fn, **options):
     dispatcher = Kernel(py_func=fn, locals={}, targetoptions={"nopython": True, "fastmath": FASTMATH, **options})
     dispatcher._cache = PackageCache(fn)  # what Dispatcher.enable_caching sets
+    if "inline" not in options:
+        link.register(dispatcher)
     return dispatcher
 
 

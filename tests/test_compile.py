@@ -180,11 +180,14 @@ def compile_cold(layers: str, dtype: str, what: str, cache: Path) -> list[str]:
 def test_an_engine_compiled_after_its_parts_compiles_only_its_own_code(layers, dtype, tmp_path):
     """runner.compile compiles an engine's parts (kernels.engine.PARTS) in processes of their
     own first: they must be what the engine calls, with the argument types it calls them with,
-    or the engine compiles them again and the parallel round was for nothing."""
+    or the engine compiles them again and the parallel round was for nothing. A third
+    interpreter compiles nothing: the engine's cache entry loads the kernels it calls by symbol
+    (kernels.link), which other processes compiled."""
     parts = compile_cold(layers, dtype, "parts", tmp_path)
     assert any(".evaluate__" in name for name in parts) and "kernels.steps.optimizer_step" in parts
     engine = compile_cold(layers, dtype, "engine", tmp_path)
     assert [name.split("__")[0] for name in engine] == ["kernels.engine._train"]
+    assert compile_cold(layers, dtype, "engine", tmp_path) == []  # loaded, with what it calls by symbol
 
 
 def test_an_edit_of_any_kernel_module_invalidates_the_cached_engine(tmp_path):

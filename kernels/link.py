@@ -1,0 +1,70 @@
+"""Calls between kernels by symbol: each compiled function is optimized and emitted once.
+
+Numba links the code of every function that a compiled function calls into the caller's own
+LLVM module, and LLVM then optimizes and emits all of it again. Our engines call in levels
+(layer kernel, walk, evaluation, training loop), so each level re-made everything below it:
+in the digits CNN's one-process compile (``bench_compile.py --profile``), 25.4 s in all, the
+walks 1.9-2.0 s, ``evaluate`` 2.5 s and ``_train`` 4.9 s of their own, most of it code they
+linked; called by symbol, 16.4 s in all (0.7-0.9, 0.6 and 1.6 s), and the batch-size model's
+7.4 s become 6.2 s.
+
+Here a call from compiled code to a kernel (kernels.jit.kernel; not an inline helper, which is
+still inlined at Numba-IR level) is a call to the kernel's own symbol, compiled once and loaded
+in this process's JIT, where LLVM resolves it when the caller is loaded. The call keeps Numba's
+calling convention, so an error raised in the callee reaches the caller's caller as before.
+LLVM can no longer inline a kernel into its caller; the kernels are whole layers, losses and
+loops, called once per layer and batch (bench_kernels and bench_batch_size measure the speed).
+
+The price is an order: a caller can be loaded only once its callees are, or LLVM stops the
+process ("Symbol not found"). Compiling keeps the order by itself: typing a call compiles or
+loads the callee first. A load from Numba's on-disk cache does not, so each cache entry
+(kernels.jit.PackageCache) holds what its code calls, as data: the callee's name, argument
+types and symbol (``callees``), and loading an entry loads those first (``load``). Where a
+callee is not known in this process or now has another symbol (compiled again since: symbols
+hold a per-process number), the entry counts as missing and is compiled again.
+"""
+from numba.core import types
+from numba.core.dispatcher import Dispatcher
+
+KERNELS: dict[str, Dispatcher | None] = {}  # a kernel's module.qualname -> it; None where two share it
+_SYMBOLS: dict[str, tuple[str, tuple[types.Type, ...]]] = {}  # symbol -> (kernel name, argument types)
+
+
+def name_of(dispatcher: Dispatcher) -> str:
+    fn = dispatcher.py_func
+    return f"{fn.__module__}.{fn.__qualname__}"
+
+
+def register(dispatcher: Dispatcher) -> None:
+    """Make ``dispatcher`` (a kernel) findable by name when a cache entry calls it."""
+    name = name_of(dispatcher)
+    KERNELS[name] = None if name in KERNELS else dispatcher
+
+
+def call_by_symbol(dispatcher: Dispatcher, cres) -> None:
+    """From now on, compiled code calls this overload (``cres``, just compiled or loaded) of
+    ``dispatcher`` by its symbol: Numba's call, without the callee's library to link in."""
+    context, fndesc = dispatcher.targetctx, cres.fndesc
+    context.remove_user_function(cres.entry_point)
+    context.insert_user_function(cres.entry_point, fndesc, libs=())
+    _SYMBOLS[fndesc.mangled_name] = (name_of(dispatcher), tuple(fndesc.argtypes))
+
+
+def callees(library) -> tuple[tuple[str, tuple[types.Type, ...], str], ...]:
+    """(kernel name, argument types, symbol) of each kernel that ``library``'s code (a
+    compiled caller) calls by symbol."""
+    module = library._get_module_for_linking()  # what Numba serializes with the library's object code
+    return tuple((*_SYMBOLS[fn.name], fn.name) for fn in module.functions if fn.is_declaration and fn.name in _SYMBOLS)
+
+
+def load(calls) -> bool:
+    """Compile or load each callee of ``calls`` (from ``callees``) in this process; whether
+    each now has the symbol that the caller's code calls."""
+    for name, argtypes, symbol in calls:
+        kernel = KERNELS.get(name)
+        if kernel is None:
+            return False
+        kernel.compile(argtypes)
+        if kernel.overloads[argtypes].fndesc.mangled_name != symbol:
+            return False
+    return True
