@@ -15,10 +15,10 @@ written once for both targets.
 """
 import math
 
-from kernels.jit import kernel
+from kernels.jit import inner_kernel, kernel
 
 
-@kernel
+@inner_kernel
 def centred_variance(xc, ch, rows, c, s):
     """σ²_c: the mean of xc² over channel ch's rows·s entries of the centred input xc."""
     sq = xc.dtype.type(0)

@@ -20,7 +20,7 @@ patches BLAS is the faster by 1.7×; benchmarks/bench_kernels.py has the whole-n
 """
 import numpy as np
 
-from kernels.jit import inline_kernel, kernel
+from kernels.jit import inline_kernel, inner_kernel, kernel
 
 SMALL_PATCH = 32  # patches (C_in k k) up to this size multiply by loops rather than BLAS
 
@@ -45,7 +45,7 @@ def _valid_columns(v, stride, pad, width, w_out):
 # patches took 9.6 µs so, 3 µs as written).
 
 
-@kernel
+@inner_kernel
 def im2col(x, k, stride, pad, cols):
     """cols[(c k + u) k + v, i W_out + j] = x[c, s i + u − p, s j + v − p] (0 outside).
     x: (C, H, W); cols: (C k k, H_out W_out); both C-contiguous. With padding, cols is zeroed
@@ -75,7 +75,7 @@ def im2col(x, k, stride, pad, cols):
                             cf[dst + t] = xf[src + step * t]
 
 
-@kernel
+@inner_kernel
 def col2im(cols, k, stride, pad, x):
     """The transpose of im2col: x[c, s i + u − p, s j + v − p] += cols[(c k + u) k + v, i W_out + j]
     (x is overwritten, not accumulated into). cols: (C k k, H_out W_out); x: (C, H, W); both

@@ -13,10 +13,10 @@ formula is written here once.
 """
 import math
 
-from kernels.jit import kernel
+from kernels.jit import inner_kernel
 
 
-@kernel
+@inner_kernel
 def layernorm_row(x, gamma, beta, eps, saved, y):
     """y (D,) = γ ⊙ x̂ + β for one row x (D,); saved (D + 1,) receives x̂ and r; eps of x's dtype."""
     d = x.shape[0]
@@ -36,7 +36,7 @@ def layernorm_row(x, gamma, beta, eps, saved, y):
     saved[d] = r
 
 
-@kernel
+@inner_kernel
 def layernorm_row_backward(dy, gamma, saved, dx):
     """dx (D,) of one row from its dy (D,) and the forward pass's saved (D + 1,)."""
     d = dy.shape[0]
@@ -54,7 +54,7 @@ def layernorm_row_backward(dy, gamma, saved, dx):
         dx[j] = r * (dy[j] * gamma[j] - mean_g - saved[j] * mean_gx)
 
 
-@kernel
+@inner_kernel
 def layernorm_feature_gradient(dy, saved, j, rows):
     """(dγ_j, dβ_j) = (Σ_r dy[r, j] x̂[r, j], Σ_r dy[r, j]) over the rows of dy (rows·D,) and
     saved (rows·(D + 1),), both flat, row-major."""

@@ -8,12 +8,16 @@ walks 1.9-2.0 s, ``evaluate`` 2.5 s and ``_train`` 4.9 s of their own, most of i
 linked; called by symbol, 16.4 s in all (0.7-0.9, 0.6 and 1.6 s), and the batch-size model's
 7.4 s become 6.2 s.
 
-Here a call from compiled code to a kernel (kernels.jit.kernel; not an inline helper, which is
-still inlined at Numba-IR level) is a call to the kernel's own symbol, compiled once and loaded
-in this process's JIT, where LLVM resolves it when the caller is loaded. The call keeps Numba's
-calling convention, so an error raised in the callee reaches the caller's caller as before.
-LLVM can no longer inline a kernel into its caller; the kernels are whole layers, losses and
-loops, called once per layer and batch (bench_kernels and bench_batch_size measure the speed).
+Here a call from compiled code to a kernel (kernels.jit.kernel) is a call to the kernel's own
+symbol, compiled once and loaded in this process's JIT, where LLVM resolves it when the caller
+is loaded. The call keeps Numba's calling convention, so an error raised in the callee reaches
+the caller's caller as before. LLVM can no longer inline such a kernel into its caller: these
+are whole layers, losses, walks and loops, called once per layer and batch. A kernel called in
+another kernel's loop, once per sample, row or channel (``im2col``, the layer norm's rows), is
+an ``inner_kernel``, linked and inlined by LLVM as before: called by symbol, im2col and col2im
+made the LeNet-like CNN's float32 epoch about a tenth slower (bench_kernels.py, b = 64: 0.33,
+0.34, 0.36 s against 0.29, 0.30, 0.30 s, alternated); as inner kernels, 0.30, 0.32, 0.32 s
+against 0.30, 0.31, 0.33 s. Inline helpers are inlined at Numba-IR level, as before.
 
 The price is an order: a caller can be loaded only once its callees are, or LLVM stops the
 process ("Symbol not found"). Compiling keeps the order by itself: typing a call compiles or
@@ -21,7 +25,9 @@ loads the callee first. A load from Numba's on-disk cache does not, so each cach
 (kernels.jit.PackageCache) holds what its code calls, as data: the callee's name, argument
 types and symbol (``callees``), and loading an entry loads those first (``load``). Where a
 callee is not known in this process or now has another symbol (compiled again since: symbols
-hold a per-process number), the entry counts as missing and is compiled again.
+hold a per-process number), the entry counts as missing and is compiled again. Code compiled
+by Numba's own ``njit(cache=True)`` has no such list: a cached function that calls kernels is
+compiled with kernels.jit.
 """
 from numba.core import types
 from numba.core.dispatcher import Dispatcher

@@ -1,7 +1,8 @@
 """Calls between kernels by symbol (kernels.link): the caller's code holds a declaration of the
 callee, not a copy; errors cross the call; a cache entry loads its callees first, in a fresh
 process whose cache holds both; an entry whose callee is unknown or has another symbol is
-compiled again."""
+compiled again; and a cache entry is saved under the lock of its function's index."""
+import fcntl
 import importlib
 import json
 import os
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from numba import types
+from numba.core.caching import IndexDataCacheFile
 
 from kernels import link
 
@@ -32,6 +34,7 @@ def quarter(x):
 '''
 
 CALL_QUARTER = """
+import fcntl
 import importlib
 import json
 from quartering import halve, quarter
@@ -88,3 +91,21 @@ def test_a_cached_caller_loads_its_callees_first_and_recompiles_when_one_changed
     for entry in (tmp_path / "cache").rglob("quartering.halve-*"):
         entry.unlink()  # halve compiles again, under another symbol: quarter's entry must not load
     assert call_quarter(tmp_path) == {"value": 2.0, "quarter": [0, 1], "halve": [0, 1]}
+
+
+def test_a_cache_entry_is_saved_under_the_lock_of_its_index(quartering, monkeypatch):
+    """Two processes saving two signatures of one function at once lost one index entry (an
+    engine's two dtypes, compiled in parallel): each save holds an exclusive lock."""
+    held = []
+
+    def save(self, key, data):
+        with open(f"{self._index_path}.lock", "ab") as other:
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held.append(False)
+            except BlockingIOError:
+                held.append(True)
+
+    monkeypatch.setattr(IndexDataCacheFile, "save", save)
+    assert quartering.quarter(8.0) == 2.0
+    assert held == [True, True]  # halve's entry, then quarter's
