@@ -2,11 +2,11 @@
 
 Numba links the code of every function that a compiled function calls into the caller's own
 LLVM module, and LLVM then optimizes and emits all of it again. Our engines call in levels
-(layer kernel, walk, evaluation, training loop), so each level re-made everything below it:
-in the digits CNN's one-process compile (``bench_compile.py --profile``), 25.4 s in all, the
-walks 1.9-2.0 s, ``evaluate`` 2.5 s and ``_train`` 4.9 s of their own, most of it code they
-linked; called by symbol, 16.4 s in all (0.7-0.9, 0.6 and 1.6 s), and the batch-size model's
-7.4 s become 6.2 s.
+(layer kernel, walk, evaluation, training loop), so each level re-made everything below it.
+The digits CNN's engine compiled in one process (``bench_compile.py --profile``, float64): 22.3 s
+in all, of which the walks 1.8 s each, ``evaluate`` 1.9 s and ``_train`` 4.2 s of their own,
+most of it code they linked; with calls by symbol 14.5 s (0.7-0.8, 0.6 and 1.3 s). The
+batch-size model's engine: 5.9 s against 5.5 s.
 
 Here a call from compiled code to a kernel (kernels.jit.kernel) is a call to the kernel's own
 symbol, compiled once and loaded in this process's JIT, where LLVM resolves it when the caller
