@@ -87,6 +87,18 @@ Measured on the project's 2-core machine (see the README for the table of every 
   much: both rounds 7.9-9.0 s against 7.6-8.5 s (four alternated runs, the parts rebalanced
   once). The work moves, it does not shrink.
 
+- Calls by symbol (kernels.link; a later session, on a machine that ran the version before
+  about twice as fast as the one above: the CNN 15.3-15.9 s, a batch-size run 5.6-5.8 s).
+  Numba linked every callee's code into its caller and LLVM re-optimized and re-emitted it at
+  each level: in one process the CNN's ``_train`` 4.2 s, ``evaluate`` 1.9 s and each walk
+  1.8 s of their own, 22.3 s in all; called by symbol 1.3, 0.6 and 0.7-0.8 s, 14.5 s in all
+  (the batch-size model 5.9 -> 5.5 s). Whole cold commands, alternated three times: the CNN
+  15.3-15.9 -> 10.4-10.7 s, a batch-size run 5.6-5.8 -> 5.2-5.6 s, ``runner warm`` and
+  ``make run`` unchanged within the noise (README). Kernels called per sample or row inside
+  another (im2col, col2im, the norms' rows) by symbol made the float32 CNN epoch about a
+  tenth slower: they stay linked (kernels.jit.inner_kernel), as do the raise helpers
+  (kernels.fail), which every part calls.
+
 Run with ``python benchmarks/bench_compile.py`` (``make bench`` runs it too). Nothing is asserted.
 """
 import argparse
