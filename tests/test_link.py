@@ -34,8 +34,6 @@ def quarter(x):
 '''
 
 CALL_QUARTER = """
-import fcntl
-import importlib
 import json
 from quartering import halve, quarter
 value = quarter(8.0)
