@@ -97,7 +97,7 @@ class Kernel(CPUDispatcher):
     """Numba's CPU dispatcher, compiled once per argument type (module docstring); compiled code
     calls it by symbol (kernels.link) where ``by_symbol``."""
 
-    by_symbol = True
+    by_symbol = False  # linked, as Numba does, unless made by kernel() (which registers it with kernels.link)
 
     def add_overload(self, cres):
         super().add_overload(cres)
